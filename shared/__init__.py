@@ -1,0 +1,1 @@
+"""Fengqiao's common building blocks: settings, events, Kafka, PostgreSQL, logging, health, metrics."""

@@ -1,0 +1,1 @@
+"""PostgreSQL: connection pools, per-service databases and numbered SQL migrations."""

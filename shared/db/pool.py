@@ -1,0 +1,24 @@
+"""asyncpg pools, opened by a lifespan or a consumer's start, never at import."""
+import json
+
+import asyncpg
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # jsonb columns read and write Python objects directly.
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    """A pool whose connections speak JSON for json/jsonb columns."""
+    return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection)
+
+
+async def ping(pool: asyncpg.Pool) -> bool:
+    """True when the database answers a trivial query (used by /readyz)."""
+    try:
+        async with pool.acquire(timeout=3) as conn:
+            return await conn.fetchval("SELECT 1", timeout=3) == 1
+    except Exception:  # readiness reports any failure as not ready
+        return False

@@ -1,0 +1,58 @@
+"""The registry of topics: names, partition counts, keys and the event types each carries.
+
+Partition counts are chosen for the replica counts ops run (up to 6 consumers per group);
+production uses replication 3 and min.insync.replicas=2, local runs use 1 and 1.
+"""
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One versioned topic: its partitions, what it is keyed by and which event types it carries."""
+
+    name: str
+    partitions: int
+    key: str
+    event_types: tuple[str, ...] = field(default=())
+    description: str = ""
+
+
+DEAD_LETTER_SUFFIX = ".dlq"
+
+TOPICS: dict[str, TopicSpec] = {
+    spec.name: spec
+    for spec in (
+        TopicSpec("dispatch.raw.v1", 6, "station code or incident number",
+                  ("dispatch.raw",), "raw CAD records pushed by 110 centres that publish to Kafka"),
+        TopicSpec("dispatch.rejected.v1", 3, "source system",
+                  ("dispatch.rejected",), "rejected raw input with the reason, for inspection and replay"),
+        TopicSpec("intake.incident.v1", 6, "station code",
+                  ("incident.accepted", "incident.updated"), "every accepted incident"),
+        TopicSpec("intake.dispute.v1", 6, "station code",
+                  ("dispute.opened", "dispute.updated"), "incidents classified as civil disputes"),
+        TopicSpec("mediation.case.v1", 6, "station code",
+                  ("case.opened", "case.claimed", "case.released", "case.session_recorded",
+                   "case.agreement", "case.confirmation_requested", "case.confirmed",
+                   "case.confirmation_rejected", "case.failed", "case.referred", "case.closed",
+                   "case.withdrawn", "case.handoff_requested", "case.handoff_accepted",
+                   "case.handoff_rejected", "case.sla_breached"), "case lifecycle of mediation"),
+        TopicSpec("assessment.activity.v1", 3, "station code",
+                  ("callback.recorded", "visit.recorded", "patrol.recorded"),
+                  "callbacks, household visits and group-defence patrols"),
+        TopicSpec("assessment.ranking.v1", 3, "bureau code",
+                  ("ranking.published",), "monthly rankings of stations, grids and officers"),
+    )
+}
+
+
+def topic(name: str) -> TopicSpec:
+    """The spec of a registered topic; an unknown name is a programming error."""
+    try:
+        return TOPICS[name]
+    except KeyError:
+        raise KeyError(f"unknown topic {name!r}; register it in shared/events/topics.py") from None
+
+
+def dead_letter_topic(name: str) -> str:
+    """The dead-letter topic of a topic: same name with the .dlq suffix."""
+    return name + DEAD_LETTER_SUFFIX

@@ -1,0 +1,38 @@
+"""Explicit topic creation: production does not rely on broker-side auto-creation."""
+from collections.abc import Iterable
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from shared.events.topics import TOPICS, TopicSpec, dead_letter_topic
+
+
+def with_dead_letters(specs: Iterable[TopicSpec]) -> list[tuple[str, int]]:
+    """Each topic and its dead-letter topic, as (name, partitions)."""
+    pairs: list[tuple[str, int]] = []
+    for spec in specs:
+        pairs += [(spec.name, spec.partitions), (dead_letter_topic(spec.name), 1)]
+    return pairs
+
+
+async def ensure_topics(bootstrap_servers: str, topics: Iterable[tuple[str, int]],
+                        replication_factor: int = 1) -> None:
+    """Create each (name, partitions) topic that does not exist yet; existing ones are left alone."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="fengqiao-admin")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [NewTopic(name, partitions, replication_factor)
+                  for name, partitions in topics if name not in existing]
+        if wanted:
+            try:
+                await admin.create_topics(wanted)
+            except TopicAlreadyExistsError:
+                pass  # a replica starting at the same moment created it first
+    finally:
+        await admin.close()
+
+
+async def ensure_registered_topics(bootstrap_servers: str, replication_factor: int = 1) -> None:
+    """Create every registered topic and its dead-letter topic."""
+    await ensure_topics(bootstrap_servers, with_dead_letters(TOPICS.values()), replication_factor)

@@ -1,0 +1,58 @@
+"""Structured JSON logs that never carry personal data (DESIGN.md, non-negotiables)."""
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+# Fields whose values are personal data wherever they appear in a log event.
+PERSONAL_FIELDS = frozenset({
+    "caller_name", "caller_phone", "phone", "name", "party_name", "party_names", "parties",
+    "id_number", "address_text", "description",
+})
+MASK = "***"
+# Mainland mobile numbers and 7-12 digit landlines, e.g. 13812345678, 010-12345678.
+_PHONE = re.compile(r"(?<!\d)(?:1[3-9]\d{9}|0\d{2,3}-?\d{7,8})(?!\d)")
+
+
+def mask_text(text: str) -> str:
+    """Replace phone numbers inside free text."""
+    return _PHONE.sub(MASK, text)
+
+
+def _mask_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, dict):
+        return {k: MASK if k in PERSONAL_FIELDS else _mask_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_mask_value(v) for v in value]
+    return value
+
+
+def mask_personal_data(_logger: object, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: personal fields become ***, phone numbers in text are masked."""
+    for key, value in list(event.items()):
+        event[key] = MASK if key in PERSONAL_FIELDS else _mask_value(value)
+    return event
+
+
+def configure_logging(service: str, level: str = "INFO") -> None:
+    """JSON lines on stdout, one per event, with the service name, time and level."""
+    logging.basicConfig(format="%(message)s", stream=sys.stdout, level=level.upper(), force=True)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            mask_personal_data,
+            structlog.processors.JSONRenderer(ensure_ascii=False),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        cache_logger_on_first_use=True,
+    )
+    structlog.contextvars.bind_contextvars(service=service)

@@ -1,0 +1,50 @@
+"""Settings shared by every service; each service subclasses with its own env prefix."""
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCAL_KAFKA = "127.0.0.1:19092"
+LOCAL_POSTGRES = "postgresql://fengqiao:fengqiao@127.0.0.1:15432"
+LOCAL_PASSWORD = "fengqiao"
+
+
+class ServiceSettings(BaseSettings):
+    """What every service reads from its environment, with defaults that match deploy/local."""
+
+    model_config = SettingsConfigDict(env_prefix="FENGQIAO_", extra="ignore", frozen=True)
+
+    service_name: str = "fengqiao"
+    environment: Literal["local", "test", "production"] = "local"
+    kafka_bootstrap_servers: str = LOCAL_KAFKA
+    database_url: str = ""
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    log_level: str = "INFO"
+    time_zone: str = "Asia/Shanghai"
+
+    producer_linger_ms: int = Field(default=10, ge=0)
+    producer_compression: Literal["lz4", "gzip", "zstd", "snappy", "none"] = "lz4"
+    producer_max_batch_bytes: int = Field(default=256 * 1024, ge=16 * 1024)
+
+    consumer_max_batch: int = Field(default=500, ge=1)
+    consumer_max_attempts: int = Field(default=3, ge=1)
+    consumer_retry_backoff_ms: int = Field(default=200, ge=0)
+
+    @model_validator(mode="after")
+    def _local_defaults_and_production_safety(self) -> "ServiceSettings":
+        if not self.database_url:
+            # frozen model: fill the derived default through object.__setattr__ once, at validation.
+            object.__setattr__(self, "database_url", f"{LOCAL_POSTGRES}/fengqiao_{self.service_name}")
+        if self.environment == "production":
+            if urlsplit(self.database_url).password == LOCAL_PASSWORD:
+                raise ValueError("database_url uses the local development password in production")
+            if self.kafka_bootstrap_servers == LOCAL_KAFKA:
+                raise ValueError("kafka_bootstrap_servers is the local default in production")
+        return self
+
+    @property
+    def database_name(self) -> str:
+        """The database this service owns, taken from its URL."""
+        return urlsplit(self.database_url).path.lstrip("/")
