@@ -56,6 +56,19 @@ def ledger_event(seq: int, *, amount: int = 1, poison: bool = False) -> Envelope
     return Envelope(type="ledger.entry", producer="tests", key=f"station-{seq % 17}", data=data)
 
 
+class SlowCommitRunner(ConsumerRunner):
+    """Holds each batch between its database commit and its offset commit, the window in which a
+    crash makes Kafka redeliver events whose effects are already committed."""
+
+    def __init__(self, *, commit_delay_s: float, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._commit_delay_s = commit_delay_s
+
+    async def _commit(self, records) -> None:
+        await asyncio.sleep(self._commit_delay_s)
+        await super()._commit(records)
+
+
 async def prepare(pool: asyncpg.Pool) -> None:
     """Create the ledger tables."""
     async with pool.acquire() as conn:
@@ -67,8 +80,8 @@ async def main(args: argparse.Namespace) -> None:
     pool = await create_pool(args.database_url, max_size=3)
     await prepare(pool)
     async with EventProducer(bootstrap_servers=args.bootstrap, client_id=args.member) as producer:
-        runner = ConsumerRunner(
-            name=args.group, topics=[args.topic], bootstrap_servers=args.bootstrap, pool=pool,
+        runner = SlowCommitRunner(
+            commit_delay_s=args.commit_delay_ms / 1000, name=args.group, topics=[args.topic], bootstrap_servers=args.bootstrap, pool=pool,
             handler=ledger_handler(args.member, args.delay_ms / 1000), producer=producer,
             max_batch=args.max_batch, retry_backoff_ms=10)
         on_stop_signals(runner.stop)
@@ -81,5 +94,6 @@ if __name__ == "__main__":
     for flag in ("--bootstrap", "--topic", "--group", "--database-url", "--member"):
         parser.add_argument(flag, required=True)
     parser.add_argument("--delay-ms", type=int, default=0)
+    parser.add_argument("--commit-delay-ms", type=int, default=0)
     parser.add_argument("--max-batch", type=int, default=200)
     asyncio.run(main(parser.parse_args()))

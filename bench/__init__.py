@@ -1,0 +1,1 @@
+"""Benchmarks run against the real local stack (deploy/local); not part of the installed package."""
