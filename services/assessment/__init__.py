@@ -1,0 +1,1 @@
+"""Fengqiao assessment: scorecards and rankings."""

@@ -1,0 +1,1 @@
+"""Fengqiao intake: 110 dispatch feeds."""

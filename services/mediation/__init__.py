@@ -1,0 +1,1 @@
+"""Fengqiao mediation: dispute cases."""

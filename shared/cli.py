@@ -1,0 +1,49 @@
+"""The commands every service's CLI has: `migrate`, `topics` and `api`."""
+import asyncio
+from collections.abc import Callable
+
+import typer
+import uvicorn
+from fastapi import FastAPI
+
+from shared.db.migrations import migrate
+from shared.db.provision import ensure_database
+from shared.kafka.admin import ensure_registered_topics
+from shared.logging import configure_logging
+from shared.settings import ServiceSettings
+
+
+def service_cli(*, settings_factory: Callable[[], ServiceSettings], package: str,
+                app_factory: Callable[[ServiceSettings], FastAPI]) -> typer.Typer:
+    """A typer app with the shared subcommands; a service adds its own to it."""
+    cli = typer.Typer(no_args_is_help=True, add_completion=False)
+
+    @cli.command("migrate")
+    def migrate_command() -> None:
+        """Create the service's database if missing and apply its migrations."""
+        settings = settings_factory()
+        configure_logging(settings.service_name, settings.log_level)
+
+        async def run() -> list:
+            await ensure_database(settings.database_url)
+            return await migrate(settings.database_url, package)
+
+        applied = asyncio.run(run())
+        typer.echo(f"{settings.service_name}: {len(applied)} migration(s) applied to {settings.database_name}")
+
+    @cli.command("topics")
+    def topics_command(replication_factor: int = typer.Option(1, help="3 in production")) -> None:
+        """Create every registered topic and its dead-letter topic."""
+        settings = settings_factory()
+        asyncio.run(ensure_registered_topics(settings.kafka_bootstrap_servers, replication_factor))
+        typer.echo(f"{settings.service_name}: topics ready on {settings.kafka_bootstrap_servers}")
+
+    @cli.command("api")
+    def api_command(host: str = typer.Option(None), port: int = typer.Option(None)) -> None:
+        """Serve the HTTP API (docs at /docs, health at /healthz and /readyz, metrics at /metrics)."""
+        settings = settings_factory()
+        configure_logging(settings.service_name, settings.log_level)
+        uvicorn.run(app_factory(settings), host=host or settings.http_host,
+                    port=port or settings.http_port, log_config=None, access_log=False)
+
+    return cli

@@ -1,0 +1,42 @@
+"""The connections a service holds while it runs: one database pool and one producer.
+
+Opened by a FastAPI lifespan or a consumer's start, closed on the way out; never at import.
+"""
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg
+
+from shared.db.pool import create_pool, ping
+from shared.http import ReadinessCheck
+from shared.kafka.producer import EventProducer
+from shared.settings import ServiceSettings
+
+
+@dataclass(frozen=True)
+class Resources:
+    """A service's open pool and producer."""
+
+    settings: ServiceSettings
+    pool: asyncpg.Pool
+    producer: EventProducer
+
+    def readiness_checks(self) -> dict[str, ReadinessCheck]:
+        """What /readyz asks: Kafka and the database."""
+        return {"kafka": self.producer.ping, "database": lambda: ping(self.pool)}
+
+
+@asynccontextmanager
+async def open_resources(settings: ServiceSettings, *, pool_size: int = 10) -> AsyncIterator[Resources]:
+    """Open the pool and the producer, and close both however the block ends."""
+    pool = await create_pool(settings.database_url, max_size=pool_size)
+    try:
+        producer = EventProducer.from_settings(settings)
+        await producer.start()
+        try:
+            yield Resources(settings, pool, producer)
+        finally:
+            await producer.stop()
+    finally:
+        await pool.close()

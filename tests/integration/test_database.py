@@ -1,0 +1,42 @@
+"""Databases on demand and migrations against the real PostgreSQL."""
+import asyncpg
+import pytest
+
+from shared.db.migrations import Migration, apply, migrate
+from shared.db.provision import drop_database, ensure_database
+
+pytestmark = pytest.mark.postgres
+
+
+async def test_ensure_database_creates_once(infrastructure, unique):
+    url = f"{infrastructure.postgres_url}/p_{unique}"
+    try:
+        assert await ensure_database(url) is True
+        assert await ensure_database(url) is False
+        conn = await asyncpg.connect(url)
+        assert await conn.fetchval("SELECT current_database()") == f"p_{unique}"
+        await conn.close()
+    finally:
+        await drop_database(url)
+
+
+async def test_migrations_apply_once_in_order_and_a_failing_one_rolls_back(database_url):
+    assert await migrate(database_url) == []  # the fixture already applied the shared ones
+    conn = await asyncpg.connect(database_url)
+    try:
+        first = Migration("demo", 1, "table", "CREATE TABLE demo (id int)")
+        broken = Migration("demo", 2, "broken", "ALTER TABLE demo ADD COLUMN x int; SELECT no_such_column FROM demo")
+        assert await apply(conn, [first]) == [first]
+        with pytest.raises(asyncpg.UndefinedColumnError):
+            await apply(conn, [first, broken])
+        columns = await conn.fetchval("SELECT count(*) FROM information_schema.columns WHERE table_name = 'demo'")
+        recorded = await conn.fetch("SELECT component, version FROM schema_migrations ORDER BY 1, 2")
+    finally:
+        await conn.close()
+    assert columns == 1, "the failed migration's ALTER must be rolled back with it"
+    assert [tuple(r) for r in recorded] == [("demo", 1), ("shared", 1)]
+
+
+async def test_bad_database_names_are_refused(infrastructure):
+    with pytest.raises(ValueError, match="lower-case"):
+        await ensure_database(f"{infrastructure.postgres_url}/Robert'); DROP TABLE x;--")

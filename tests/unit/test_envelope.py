@@ -1,0 +1,61 @@
+"""The event envelope and the topic registry."""
+from datetime import UTC, datetime
+from uuid import UUID
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shared.events import TOPICS, Envelope, EnvelopeError, dead_letter_topic, topic
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**53, 2**53) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
+    max_leaves=10)
+
+
+@given(key=st.text(min_size=1), data=st.dictionaries(st.text(), json_values, max_size=5))
+def test_envelope_survives_the_wire_format(key, data):
+    sent = Envelope(type="dispute.opened", producer="intake", key=key, data=data)
+    assert Envelope.from_bytes(sent.to_bytes()) == sent
+
+
+def test_envelope_fields_follow_the_design():
+    envelope = Envelope(type="case.claimed", producer="mediation", key="110105001")
+    wire = envelope.model_dump(mode="json")
+    assert set(wire) == {"event_id", "type", "schema_version", "occurred_at", "producer", "key", "data"}
+    assert UUID(wire["event_id"]).version == 4
+    assert envelope.occurred_at.tzinfo is not None and envelope.schema_version == 1
+
+
+@pytest.mark.parametrize("raw, field", [
+    (b'{"type": "x", "producer": "p"}', "key"),
+    (b'{"type": "", "producer": "p", "key": "k"}', "type"),
+    (b'{"type": "x", "producer": "p", "key": "k", "occurred_at": "2024-05-01T10:00:00"}', "occurred_at"),
+    (b'{"type": "x", "producer": "p", "key": "k", "surprise": 1}', "surprise"),
+    (b"not json at all", "<root>"),
+])
+def test_invalid_envelopes_name_the_failing_field(raw, field):
+    with pytest.raises(EnvelopeError, match=field):
+        Envelope.from_bytes(raw)
+
+
+def test_empty_value_is_rejected():
+    with pytest.raises(EnvelopeError, match="empty"):
+        Envelope.from_bytes(None)
+
+
+def test_occurred_at_keeps_its_instant():
+    at = datetime(2024, 5, 31, 15, 30, tzinfo=UTC)  # 23:30 in Beijing on the last day of May
+    envelope = Envelope(type="x", producer="p", key="k", occurred_at=at)
+    assert Envelope.from_bytes(envelope.to_bytes()).occurred_at == at
+
+
+def test_registry_topics_are_versioned_and_have_dead_letter_names():
+    assert TOPICS, "the registry lists the system's topics"
+    for name, spec in TOPICS.items():
+        assert name.endswith(".v1") and spec.partitions >= 1 and spec.event_types
+        assert dead_letter_topic(name) == name + ".dlq"
+    assert topic("intake.dispute.v1").event_types == ("dispute.opened", "dispute.updated")
+    with pytest.raises(KeyError, match="register"):
+        topic("nope.v1")
