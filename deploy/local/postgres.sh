@@ -3,8 +3,16 @@
 # Usage: deploy/local/postgres.sh up|down|status|createdb NAME   (all idempotent)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-PGDIR="$STATE/postgres"
-DATA="$PGDIR/data"
+# As root the server runs as the postgres user, which may not be able to enter the work tree
+# (a clone under a 0700 folder, say): then the cluster lives under /var/tmp instead.
+choose_pgdir() {
+  mkdir -p "$STATE"
+  PGDIR="$STATE/postgres"
+  if [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1 && ! runuser -u postgres -- test -x "$STATE" 2>/dev/null; then
+    PGDIR="/var/tmp/fengqiao-$(echo "$ROOT" | sha1sum | cut -c1-12)/postgres"
+  fi
+  DATA="$PGDIR/data"
+}
 
 find_bindir() {
   ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1
@@ -33,9 +41,10 @@ psql_admin() {
 up() {
   mkdir -p "$STATE"
   install_server
+  choose_pgdir
   BIN="$(find_bindir)"
   mkdir -p "$PGDIR"
-  [ "$(id -u)" = 0 ] && chown postgres "$PGDIR"
+  [ "$(id -u)" = 0 ] && chown postgres "$PGDIR" && chmod 700 "$PGDIR"
   if [ ! -f "$DATA/PG_VERSION" ]; then
     local pwfile="$PGDIR/.pw"
     echo "$PG_PASSWORD" >"$pwfile"; [ "$(id -u)" = 0 ] && chown postgres "$pwfile"
@@ -55,6 +64,7 @@ up() {
 }
 
 down() {
+  choose_pgdir
   BIN="$(find_bindir)"
   if [ -n "$BIN" ] && running; then
     as_owner "$BIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null; say "postgres stopped"
@@ -64,6 +74,7 @@ down() {
 }
 
 status() {
+  choose_pgdir
   BIN="$(find_bindir)"
   if [ -n "$BIN" ] && running; then echo "postgres: up on $PG_HOST:$PG_PORT"
   else echo "postgres: down"; return 1; fi
