@@ -11,6 +11,7 @@ fetch() {
   [ -f "$LIBS/.complete" ] && return 0
   need java "install a Java 17 runtime (apt-get install -y openjdk-17-jre-headless)"
   need mvn "install Maven (apt-get install -y maven)"
+  mkdir -p "$CACHE"
   say "fetching Kafka jars from Maven Central into $LIBS"
   mvn -q -B -f "$ROOT/deploy/kafka/pom.xml" \
     org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
