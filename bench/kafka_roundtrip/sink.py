@@ -1,5 +1,6 @@
 """The PostgreSQL side: the events table, a COPY batch handler, and waiting for and checking rows."""
 import asyncio
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,12 +22,26 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
 )"""
 
 
+async def _binary_jsonb(conn: asyncpg.Connection) -> None:
+    # COPY is binary, and shared.db.pool's text-format jsonb codec has no binary encoder
+    # ("no binary format encoder for type jsonb"); binary jsonb is a version byte, then the text.
+    await conn.set_type_codec("jsonb", schema="pg_catalog", format="binary",
+                              encoder=lambda v: b"\x01" + json.dumps(v, separators=(",", ":")).encode(),
+                              decoder=lambda b: json.loads(b[1:]))
+
+
+async def create_pool(dsn: str, max_size: int = 4) -> asyncpg.Pool:
+    """A pool whose jsonb codec works with COPY (see _binary_jsonb)."""
+    return await asyncpg.create_pool(dsn, min_size=1, max_size=max_size, init=_binary_jsonb)
+
+
 @dataclass
 class Progress:
-    """Events handed to the handler so far; set `reached` once `target` is met (not yet committed)."""
+    """Events handed to the handler so far (not yet committed), and the first handler error."""
 
     target: int
     handled: int = 0
+    error: BaseException | None = None
     reached: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -34,9 +49,16 @@ def copy_handler(progress: Progress):
     """A batch handler that writes one row per event with a single COPY."""
 
     async def handle(conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
-        # COPY beats executemany by a wide margin for hundreds of rows and stays in the transaction.
-        await conn.copy_records_to_table(TABLE, columns=COLUMNS, records=[
-            (e.event_id, e.data["seq"], e.key, e.occurred_at, e.data) for e in events])
+        try:
+            # COPY beats executemany by far for hundreds of rows, and stays in the runner's transaction.
+            await conn.copy_records_to_table(TABLE, columns=COLUMNS, records=[
+                (e.event_id, e.data["seq"], e.key, e.occurred_at, e.data) for e in events])
+        except Exception as exc:
+            # Every event here is valid, so any failure is the bench's or the stack's: stop at
+            # once instead of watching the runner retry and dead-letter the whole run.
+            progress.error = progress.error or exc
+            progress.reached.set()
+            raise
         progress.handled += len(events)
         if progress.handled >= progress.target:
             progress.reached.set()
@@ -61,6 +83,8 @@ async def wait_for_rows(pool: asyncpg.Pool, progress: Progress, stall_s: float =
         except TimeoutError:
             if progress.handled == before:
                 raise TimeoutError(f"no progress for {stall_s:.0f} s at {before} events") from None
+    if progress.error:
+        raise RuntimeError(f"the handler failed: {progress.error!r}") from progress.error
     deadline = time.perf_counter() + stall_s
     async with pool.acquire() as conn:
         while time.perf_counter() < deadline:
