@@ -36,6 +36,8 @@ class Migration:
 def load(component: str, package: str) -> list[Migration]:
     """The migrations in a package's `migrations/` folder, sorted by version."""
     folder: Traversable = resources.files(package).joinpath("migrations")
+    if not folder.is_dir():
+        return []  # a service without tables yet (an empty folder is not installed)
     found = []
     for entry in folder.iterdir():
         match = _FILE.match(entry.name)
