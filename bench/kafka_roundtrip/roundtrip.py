@@ -81,5 +81,10 @@ async def run(*, bootstrap: str, pool: asyncpg.Pool, topic: str, group: str, eve
             finished = waiter.result()
         finally:
             runner.stop()
-            await task
+            # The runner finishes its in-flight batch; after a failure that batch may be retrying
+            # event by event for minutes, so give it a grace period, then cancel it.
+            await asyncio.wait({task}, timeout=30)
+            if not task.done():
+                task.cancel()
+                await asyncio.wait({task})
     return Timings(events, build_s, published - started, finished - started)

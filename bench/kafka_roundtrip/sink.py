@@ -1,6 +1,5 @@
 """The PostgreSQL side: the events table, a COPY batch handler, and waiting for and checking rows."""
 import asyncio
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,19 +19,6 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     occurred_at timestamptz NOT NULL,
     data        jsonb       NOT NULL
 )"""
-
-
-async def _binary_jsonb(conn: asyncpg.Connection) -> None:
-    # COPY is binary, and shared.db.pool's text-format jsonb codec has no binary encoder
-    # ("no binary format encoder for type jsonb"); binary jsonb is a version byte, then the text.
-    await conn.set_type_codec("jsonb", schema="pg_catalog", format="binary",
-                              encoder=lambda v: b"\x01" + json.dumps(v, separators=(",", ":")).encode(),
-                              decoder=lambda b: json.loads(b[1:]))
-
-
-async def create_pool(dsn: str, max_size: int = 4) -> asyncpg.Pool:
-    """A pool whose jsonb codec works with COPY (see _binary_jsonb)."""
-    return await asyncpg.create_pool(dsn, min_size=1, max_size=max_size, init=_binary_jsonb)
 
 
 @dataclass

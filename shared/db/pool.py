@@ -4,9 +4,19 @@ import json
 import asyncpg
 
 
+def _encode_jsonb(value: object) -> bytes:
+    # Binary jsonb is a version byte (1) and the JSON text; binary format also lets COPY write jsonb.
+    return b"\x01" + json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _decode_jsonb(data: bytes) -> object:
+    return json.loads(data[1:])
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    # jsonb columns read and write Python objects directly.
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    # json and jsonb columns read and write Python objects directly.
+    await conn.set_type_codec("jsonb", encoder=_encode_jsonb, decoder=_decode_jsonb,
+                              schema="pg_catalog", format="binary")
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 

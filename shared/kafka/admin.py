@@ -2,7 +2,7 @@
 from collections.abc import Iterable
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from shared.events.topics import TOPICS, TopicSpec, dead_letter_topic
 
@@ -25,10 +25,12 @@ async def ensure_topics(bootstrap_servers: str, topics: Iterable[tuple[str, int]
         wanted = [NewTopic(name, partitions, replication_factor)
                   for name, partitions in topics if name not in existing]
         if wanted:
-            try:
-                await admin.create_topics(wanted)
-            except TopicAlreadyExistsError:
-                pass  # a replica starting at the same moment created it first
+            # The response carries an error code per topic instead of raising.
+            response = await admin.create_topics(wanted)
+            for name, code, *_ in response.topic_errors:
+                # "already exists": a replica starting at the same moment created it first.
+                if code not in (0, TopicAlreadyExistsError.errno):
+                    raise for_code(code)(f"could not create topic {name!r}")
     finally:
         await admin.close()
 

@@ -40,3 +40,13 @@ async def test_migrations_apply_once_in_order_and_a_failing_one_rolls_back(datab
 async def test_bad_database_names_are_refused(infrastructure):
     with pytest.raises(ValueError, match="lower-case"):
         await ensure_database(f"{infrastructure.postgres_url}/Robert'); DROP TABLE x;--")
+
+
+async def test_jsonb_round_trips_through_insert_and_copy(db_pool):
+    document = {"说明": "楼上漏水", "flags": ["threat"], "n": 3}
+    async with db_pool.acquire() as conn:
+        await conn.execute("CREATE TABLE docs (id int, body jsonb)")
+        await conn.execute("INSERT INTO docs VALUES (1, $1)", document)
+        await conn.copy_records_to_table("docs", records=[(2, document)])
+        bodies = [r["body"] for r in await conn.fetch("SELECT body FROM docs ORDER BY id")]
+    assert bodies == [document, document]
