@@ -1,6 +1,6 @@
 """The FastAPI application every service builds: lifespan-managed resources and operations routes."""
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 
 from fastapi import APIRouter, FastAPI
 
@@ -8,16 +8,21 @@ from shared.http import instrument, operations_router
 from shared.resources import Resources, open_resources
 from shared.settings import ServiceSettings
 
+ServiceLifespan = Callable[[FastAPI, Resources], AbstractAsyncContextManager[None]]
 
-def create_service_app(settings: ServiceSettings, *, title: str,
-                       routers: Sequence[APIRouter] = ()) -> FastAPI:
-    """An app whose lifespan opens the service's resources into `app.state.resources`."""
+
+def create_service_app(settings: ServiceSettings, *, title: str, routers: Sequence[APIRouter] = (),
+                       service_lifespan: ServiceLifespan | None = None) -> FastAPI:
+    """An app whose lifespan opens the service's resources into `app.state.resources`, then
+    enters the service's own lifespan (its context, background workers) inside them."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_resources(settings) as resources:
             app.state.resources = resources
-            yield
+            own = service_lifespan(app, resources) if service_lifespan else nullcontext()
+            async with own:
+                yield
 
     app = FastAPI(title=title, lifespan=lifespan)
     instrument(app, settings.service_name)

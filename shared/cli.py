@@ -1,11 +1,13 @@
 """The commands every service's CLI has: `migrate`, `topics` and `api`."""
 import asyncio
 from collections.abc import Callable
+from datetime import timedelta
 
 import typer
 import uvicorn
 from fastapi import FastAPI
 
+from shared.auth import issue_token
 from shared.db.migrations import migrate
 from shared.db.provision import ensure_database
 from shared.kafka.admin import ensure_registered_topics
@@ -35,8 +37,19 @@ def service_cli(*, settings_factory: Callable[[], ServiceSettings], package: str
     def topics_command(replication_factor: int = typer.Option(1, help="3 in production")) -> None:
         """Create every registered topic and its dead-letter topic."""
         settings = settings_factory()
-        asyncio.run(ensure_registered_topics(settings.kafka_bootstrap_servers, replication_factor))
+        asyncio.run(ensure_registered_topics(settings.kafka_bootstrap_servers, replication_factor,
+                                             settings.topic_prefix))
         typer.echo(f"{settings.service_name}: topics ready on {settings.kafka_bootstrap_servers}")
+
+    @cli.command("token")
+    def token_command(subject: str = typer.Option(..., help="who the token is for"),
+                      role: list[str] = typer.Option(..., help="feed, mediator, lawyer, ..."),
+                      station: list[str] = typer.Option([], help="station codes the holder acts for"),
+                      hours: int = typer.Option(12)) -> None:
+        """Issue a signed bearer token for local use."""
+        settings = settings_factory()
+        typer.echo(issue_token(settings.jwt_secret.get_secret_value(), subject=subject, roles=role,
+                               stations=station, ttl=timedelta(hours=hours)))
 
     @cli.command("api")
     def api_command(host: str = typer.Option(None), port: int = typer.Option(None)) -> None:

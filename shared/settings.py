@@ -2,12 +2,13 @@
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_KAFKA = "127.0.0.1:19092"
 LOCAL_POSTGRES = "postgresql://fengqiao:fengqiao@127.0.0.1:15432"
 LOCAL_PASSWORD = "fengqiao"
+LOCAL_JWT_SECRET = "fengqiao-local-development-only-secret"
 
 
 class ServiceSettings(BaseSettings):
@@ -23,6 +24,9 @@ class ServiceSettings(BaseSettings):
     http_port: int = 8000
     log_level: str = "INFO"
     time_zone: str = "Asia/Shanghai"
+    jwt_secret: SecretStr = SecretStr(LOCAL_JWT_SECRET)
+    topic_prefix: str = Field(default="", pattern=r"^[a-z0-9._-]*$",
+                              description="prefix of every topic name: isolates tests and tenants on one cluster")
 
     producer_linger_ms: int = Field(default=10, ge=0)
     producer_compression: Literal["lz4", "gzip", "zstd", "snappy", "none"] = "lz4"
@@ -40,9 +44,15 @@ class ServiceSettings(BaseSettings):
         if self.environment == "production":
             if urlsplit(self.database_url).password == LOCAL_PASSWORD:
                 raise ValueError("database_url uses the local development password in production")
+            if self.jwt_secret.get_secret_value() == LOCAL_JWT_SECRET:
+                raise ValueError("jwt_secret is the local development secret in production")
             if self.kafka_bootstrap_servers == LOCAL_KAFKA:
                 raise ValueError("kafka_bootstrap_servers is the local default in production")
         return self
+
+    def topic(self, name: str) -> str:
+        """The deployed name of a registered topic."""
+        return self.topic_prefix + name
 
     @property
     def database_name(self) -> str:

@@ -1,10 +1,157 @@
-"""HTTP edge of the intake service."""
-from fastapi import FastAPI
+"""HTTP edge of intake: CAD systems post dispatch records, one or a batch, with a `feed` token."""
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
 
+import structlog
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from services.intake.bootstrap import IntakeContext, build_context
+from services.intake.domain.profiles import FeedProfile, FieldError, ProfileError
+from services.intake.handlers import RawInput, RecordResult, ingest, relay_outbox
+from services.intake.parsing import BodyError, parse_array, parse_ndjson, parse_one
 from services.intake.settings import IntakeSettings
 from shared.app import create_service_app
+from shared.auth import Principal, require_role
+from shared.resources import Resources
+
+log = structlog.get_logger(__name__)
+
+router = APIRouter(prefix="/v1", tags=["dispatch records"])
+FeedCaller = Annotated[Principal, Depends(require_role("feed"))]
+ProfileName = Annotated[str, Query(description="feed profile of the body's format",
+                                   examples=["fengqiao_json", "nena_eido", "cad_csv"])]
+_NDJSON = ("application/x-ndjson", "application/ndjson", "application/jsonl")
+
+
+class Problem(BaseModel):
+    """One reason, with the path of the field it is about."""
+
+    loc: list[str | int]
+    msg: str
+    type: str = "rejected"
+
+
+class Result(BaseModel):
+    """What happened to one record."""
+
+    position: str
+    status: str
+    source: str | None = None
+    incident_number: str | None = None
+    revision: int | None = None
+    change: str | None = None
+    station_code: str | None = None
+    kind: str | None = None
+    dispute_type: str | None = None
+    errors: list[Problem] = []
+
+
+class BatchResult(BaseModel):
+    """Counts per status and a result per record, in input order."""
+
+    summary: dict[str, int]
+    results: list[Result]
+
+
+def _problems(errors: list[FieldError], prefix: list[str | int]) -> list[Problem]:
+    return [Problem(loc=[*prefix, *e.field.split(".")], msg=e.message) for e in errors]
+
+
+def _result(r: RecordResult) -> Result:
+    return Result(**{k: v for k, v in r.__dict__.items() if k != "errors"},
+                  errors=_problems(r.errors, ["body"]))
+
+
+def _unprocessable(problems: list[Problem], **extra: Any) -> JSONResponse:
+    return JSONResponse({"detail": [p.model_dump() for p in problems], **extra}, status_code=422)
+
+
+def _context(request: Request) -> IntakeContext:
+    return request.app.state.intake
+
+
+def _profile(ctx: IntakeContext, name: str) -> FeedProfile | JSONResponse:
+    try:
+        return ctx.profile(name)
+    except ProfileError as exc:
+        return _unprocessable([Problem(loc=["query", "profile"], msg=str(exc), type="unknown_profile")])
+
+
+@router.post("/dispatch-records", response_model=Result,
+             responses={422: {"description": "rejected: field paths and reasons"}})
+async def post_record(request: Request, _caller: FeedCaller, profile: ProfileName = "fengqiao_json"):
+    """Accept one record; answers after it is durable. A rejected record is kept for replay."""
+    ctx = _context(request)
+    chosen = _profile(ctx, profile)
+    if isinstance(chosen, JSONResponse):
+        return chosen
+    [result] = await ingest(ctx, [parse_one(await request.body(), "body")], profile=chosen, channel="http")
+    if result.status == "rejected":
+        return _unprocessable(_problems(result.errors, ["body"]), result=_result(result).model_dump())
+    return _result(result)
+
+
+@router.post("/dispatch-records/batch", response_model=BatchResult,
+             responses={413: {"description": "more records than the batch limit"},
+                        422: {"description": "the body is not a JSON array or NDJSON"}})
+async def post_batch(request: Request, _caller: FeedCaller, profile: ProfileName = "fengqiao_json"):
+    """Accept a JSON array or NDJSON (application/x-ndjson) of records; a result per record."""
+    ctx = _context(request)
+    chosen = _profile(ctx, profile)
+    if isinstance(chosen, JSONResponse):
+        return chosen
+    body = await request.body()
+    try:
+        if request.headers.get("content-type", "").split(";")[0].strip() in _NDJSON:
+            inputs = list(parse_ndjson(body))
+        else:
+            inputs = parse_array(body)
+    except BodyError as exc:
+        # Unreadable as a whole: still kept, as one rejected input, before answering.
+        text = body.decode("utf-8", errors="replace")
+        await ingest(ctx, [RawInput("body", text, parse_error=FieldError(exc.field, str(exc)))],
+                     profile=chosen, channel="http")
+        return _unprocessable([Problem(loc=["body"], msg=str(exc), type="malformed_body")])
+    limit = ctx.settings.max_batch_records
+    if len(inputs) > limit:
+        return JSONResponse({"detail": [Problem(loc=["body"], type="batch_too_large", msg=(
+            f"{len(inputs)} records in one batch; the limit is {limit}: split the batch")).model_dump()]},
+            status_code=413)
+    results = await ingest(ctx, inputs, profile=chosen, channel="http") if inputs else []
+    return BatchResult(summary=dict(Counter(r.status for r in results)), results=[_result(r) for r in results])
+
+
+@asynccontextmanager
+async def _intake_lifespan(app: FastAPI, resources: Resources) -> AsyncIterator[None]:
+    ctx = build_context(resources)
+    app.state.intake = ctx
+    # Events a crash left in the outbox go out first, then a relay keeps watching for more.
+    await relay_outbox(ctx)
+    relay = asyncio.create_task(_relay_forever(ctx))
+    try:
+        yield
+    finally:
+        relay.cancel()
+        await asyncio.gather(relay, return_exceptions=True)
+
+
+async def _relay_forever(ctx: IntakeContext) -> None:
+    while True:
+        await asyncio.sleep(ctx.settings.outbox_relay_seconds)
+        try:
+            # Only rows older than the relay period: younger ones belong to requests in flight.
+            await relay_outbox(ctx, older_than_s=ctx.settings.outbox_relay_seconds * 2)
+        except Exception as exc:  # Kafka or the database away: try again next period
+            log.warning("intake.relay_failed", error=repr(exc))
 
 
 def create_app(settings: IntakeSettings) -> FastAPI:
-    """The intake API; resources open in its lifespan."""
-    return create_service_app(settings, title="Fengqiao intake: 110 dispatch feeds")
+    """The intake API; its lifespan opens the pool and producer and loads rules and reference data."""
+    return create_service_app(settings, title="Fengqiao intake: 110 dispatch feeds", routers=[router],
+                              service_lifespan=_intake_lifespan)

@@ -1,7 +1,10 @@
 """Settings of the intake service, read from INTAKE_* environment variables."""
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
+
+LOCAL_PHONE_SECRET = "fengqiao-local-phone-hmac-secret"
 
 
 class IntakeSettings(ServiceSettings):
@@ -11,3 +14,16 @@ class IntakeSettings(ServiceSettings):
 
     service_name: str = "intake"
     http_port: int = 8001
+    phone_hmac_secret: SecretStr = Field(
+        default=SecretStr(LOCAL_PHONE_SECRET),
+        description="key of the caller-phone HMAC other services use to find repeat callers")
+    max_batch_records: int = Field(default=10_000, ge=1, description="largest batch the API accepts")
+    repeat_caller_days: int = Field(default=30, ge=1, description="earlier calls within this window flag a repeat caller")
+    raw_profile: str = Field(default="fengqiao_json", description="profile of dispatch.raw.v1 messages without a header")
+    outbox_relay_seconds: float = Field(default=5.0, gt=0, description="how often leftover events are republished")
+
+    @model_validator(mode="after")
+    def _no_local_secret_in_production(self) -> "IntakeSettings":
+        if self.environment == "production" and self.phone_hmac_secret.get_secret_value() == LOCAL_PHONE_SECRET:
+            raise ValueError("phone_hmac_secret is the local development secret in production")
+        return self

@@ -35,6 +35,7 @@ async def ensure_topics(bootstrap_servers: str, topics: Iterable[tuple[str, int]
         await admin.close()
 
 
-async def ensure_registered_topics(bootstrap_servers: str, replication_factor: int = 1) -> None:
-    """Create every registered topic and its dead-letter topic."""
-    await ensure_topics(bootstrap_servers, with_dead_letters(TOPICS.values()), replication_factor)
+async def ensure_registered_topics(bootstrap_servers: str, replication_factor: int = 1, prefix: str = "") -> None:
+    """Create every registered topic and its dead-letter topic (names under the deployment's prefix)."""
+    topics = [(prefix + name, partitions) for name, partitions in with_dead_letters(TOPICS.values())]
+    await ensure_topics(bootstrap_servers, topics, replication_factor)

@@ -1,18 +1,16 @@
-"""The consumer runner: batches from Kafka applied exactly once to PostgreSQL.
+"""The consumer runner: one consumer-group member that applies batches and commits after them.
 
-Per batch: decode every record (undecodable ones are dead-lettered at once), record the event
-ids in `processed_events` and run the handler in one database transaction, commit that
-transaction, then commit the Kafka offsets. A redelivered event (after a crash, a SIGKILL or a
-rebalance) finds its id in `processed_events` and is skipped, so its effects apply once.
-If the handler fails, the batch is replayed one event at a time with bounded retries and the
-events that still fail go to the topic's dead-letter topic; the partition moves on.
-Database outages are not the event's fault: the batch is retried until the database is back.
+Per batch: the processor applies the records (by default `EnvelopeBatches`: exactly once into
+PostgreSQL, see shared/kafka/exactly_once.py) and returns dead letters; the letters are
+delivered to the dead-letter topics; then the offsets are committed. A crash anywhere before the
+offset commit makes Kafka redeliver the batch, which the processor's idempotency absorbs.
+Database outages are not the events' fault: the batch is retried until the database is back.
+A rebalance takes partitions only between batches; SIGTERM (via `stop`) finishes the batch.
 """
 import asyncio
 import time
-from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import asyncpg
 import structlog
@@ -21,39 +19,19 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from shared import metrics
-from shared.events.envelope import Envelope, EnvelopeError
+from shared.events.envelope import Envelope
 from shared.kafka.dead_letter import DeadLetter
+from shared.kafka.exactly_once import (INFRASTRUCTURE_ERRORS, BatchHandler, EnvelopeBatches,
+                                       ReplayInterrupted)
 from shared.kafka.producer import EventProducer
 
 log = structlog.get_logger(__name__)
 
-BatchHandler = Callable[[asyncpg.Connection, Sequence[Envelope]], Awaitable[None]]
 
-# Errors that say the database is unreachable rather than that the event is bad.
-_INFRASTRUCTURE_ERRORS = (
-    OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError, asyncpg.TooManyConnectionsError,
-)
+class BatchProcessor(Protocol):
+    """Applies a batch of records and returns those that belong on a dead-letter topic."""
 
-_MARK_PROCESSED = """
-INSERT INTO processed_events (consumer, event_id, topic, partition, kafka_offset)
-SELECT $1, e.id, e.topic, e.part, e.off
-FROM unnest($2::uuid[], $3::text[], $4::int[], $5::bigint[]) AS e(id, topic, part, off)
-ON CONFLICT DO NOTHING
-RETURNING event_id
-"""
-
-
-class _ReplayInterrupted(Exception):
-    """Stop was asked for while a failed batch was being replayed event by event."""
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """A decoded record: the envelope and where it came from."""
-
-    record: ConsumerRecord
-    envelope: Envelope
+    async def process(self, records: list[ConsumerRecord]) -> list[DeadLetter]: ...
 
 
 class _HoldBatchOnRevoke(ConsumerRebalanceListener):
@@ -74,26 +52,35 @@ class ConsumerRunner:
     """Runs one consumer-group member until `stop()`; see the module docstring for guarantees."""
 
     def __init__(self, *, name: str, topics: Sequence[str], bootstrap_servers: str,
-                 pool: asyncpg.Pool, handler: BatchHandler, producer: EventProducer,
+                 producer: EventProducer, pool: asyncpg.Pool | None = None,
+                 handler: BatchHandler | None = None, processor: BatchProcessor | None = None,
                  max_batch: int = 500, max_attempts: int = 3, retry_backoff_ms: int = 200,
                  decode: Callable[[bytes | None], Envelope] = Envelope.from_bytes) -> None:
         self.name = name
         self._topics = list(topics)
-        self._pool = pool
-        self._handler = handler
         self._producer = producer
         self._max_batch = max_batch
-        self._max_attempts = max_attempts
-        self._backoff = retry_backoff_ms / 1000
-        self._decode = decode
+        self._backoff = max(retry_backoff_ms / 1000, 0.5)
         self._stopping = asyncio.Event()
         self._batch_lock = asyncio.Lock()
+        if processor is None:
+            if pool is None or handler is None:
+                raise ValueError("give either a processor, or a pool and a handler")
+            processor = EnvelopeBatches(name=name, pool=pool, handler=handler, stopping=self._stopping,
+                                        max_attempts=max_attempts, retry_backoff_ms=retry_backoff_ms,
+                                        decode=decode)
+        self._processor = processor
         # Manual commits after the database transaction; read from the start of a new group.
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers, group_id=name, client_id=name,
             enable_auto_commit=False, auto_offset_reset="earliest",
             max_poll_records=max_batch, fetch_max_wait_ms=200,
         )
+
+    @property
+    def stopping(self) -> asyncio.Event:
+        """Set once `stop()` was called; processors check it between retries."""
+        return self._stopping
 
     def stop(self) -> None:
         """Ask the loop to finish its in-flight batch, commit, and leave the group."""
@@ -116,7 +103,7 @@ class ConsumerRunner:
                     async with self._batch_lock:
                         try:
                             await self._process(records)
-                        except _ReplayInterrupted:
+                        except ReplayInterrupted:
                             break
         finally:
             await self._consumer.stop()
@@ -124,80 +111,19 @@ class ConsumerRunner:
 
     async def _process(self, records: list[ConsumerRecord]) -> None:
         started = time.perf_counter()
-        deliveries, letters = self._decode_all(records)
         while True:
             try:
-                letters += await self._apply(deliveries)
+                letters = await self._processor.process(records)
                 break
-            except _INFRASTRUCTURE_ERRORS as exc:
+            except INFRASTRUCTURE_ERRORS as exc:
                 # Nothing was committed: wait for the database and try the same batch again.
                 log.warning("consumer.database_unavailable", consumer=self.name, error=repr(exc))
-                await asyncio.sleep(max(self._backoff, 0.5))
+                if self._stopping.is_set():
+                    raise ReplayInterrupted() from exc
+                await asyncio.sleep(self._backoff)
         await self._dead_letter(letters)
         await self._commit(records)
         metrics.BATCH_SECONDS.labels(self.name).observe(time.perf_counter() - started)
-
-    def _decode_all(self, records: list[ConsumerRecord]) -> tuple[list[Delivery], list[DeadLetter]]:
-        deliveries, letters = [], []
-        for record in records:
-            try:
-                deliveries.append(Delivery(record, self._decode(record.value)))
-            except (EnvelopeError, UnicodeDecodeError, ValueError) as exc:
-                letters.append(DeadLetter(record, exc, attempts=1))
-        return deliveries, letters
-
-    async def _apply(self, deliveries: list[Delivery]) -> list[DeadLetter]:
-        """Apply the batch in one transaction; on a handler error, replay it event by event."""
-        if not deliveries:
-            return []
-        try:
-            await self._apply_in_transaction(deliveries)
-            return []
-        except _INFRASTRUCTURE_ERRORS:
-            raise
-        except Exception as exc:  # a handler error: find the bad events one by one
-            log.info("consumer.batch_failed", consumer=self.name, size=len(deliveries), error=repr(exc))
-        letters = []
-        for delivery in deliveries:
-            letter = await self._apply_with_retries(delivery)
-            if letter:
-                letters.append(letter)
-        return letters
-
-    async def _apply_with_retries(self, delivery: Delivery) -> DeadLetter | None:
-        for attempt in range(1, self._max_attempts + 1):
-            if self._stopping.is_set():
-                # Stop promptly: nothing of the rest is committed, so the next owner replays it.
-                raise _ReplayInterrupted()
-            try:
-                await self._apply_in_transaction([delivery])
-                return None
-            except _INFRASTRUCTURE_ERRORS:
-                raise
-            except Exception as exc:  # the handler's own failure: retry, then dead-letter
-                if attempt == self._max_attempts:
-                    return DeadLetter(delivery.record, exc, attempts=attempt)
-                await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
-        return None
-
-    async def _apply_in_transaction(self, deliveries: Sequence[Delivery]) -> None:
-        async with self._pool.acquire() as conn, conn.transaction():
-            fresh_ids = {row["event_id"] for row in await conn.fetch(
-                _MARK_PROCESSED, self.name,
-                [d.envelope.event_id for d in deliveries], [d.record.topic for d in deliveries],
-                [d.record.partition for d in deliveries], [d.record.offset for d in deliveries])}
-            fresh, seen = [], set()
-            for d in deliveries:
-                if d.envelope.event_id in fresh_ids and d.envelope.event_id not in seen:
-                    seen.add(d.envelope.event_id)
-                    fresh.append(d.envelope)
-            if fresh:
-                await self._handler(conn, fresh)
-        # One label lookup per topic and batch: a lookup per event costs more than the count.
-        applied = Counter(d.record.topic for d in deliveries if d.envelope.event_id in seen)
-        for topic, total in Counter(d.record.topic for d in deliveries).items():
-            metrics.EVENTS_HANDLED.labels(self.name, topic).inc(applied[topic])
-            metrics.EVENTS_SKIPPED.labels(self.name, topic).inc(total - applied[topic])
 
     async def _dead_letter(self, letters: list[DeadLetter]) -> None:
         if not letters:

@@ -3,6 +3,7 @@ import httpx
 import pytest
 from aiokafka.errors import KafkaConnectionError
 
+from shared.db.migrations import migrate
 from services.assessment.api import create_app as assessment_app
 from services.assessment.settings import AssessmentSettings
 from services.intake.api import create_app as intake_app
@@ -16,9 +17,14 @@ SERVICES = [(IntakeSettings, intake_app), (MediationSettings, mediation_app),
             (AssessmentSettings, assessment_app)]
 
 
+def package_of(settings_cls) -> str:
+    return settings_cls.__module__.rsplit(".", 1)[0]
+
+
 @pytest.mark.parametrize("settings_cls, app_factory", SERVICES)
 async def test_operations_endpoints(settings_cls, app_factory, kafka_bootstrap, database_url):
     settings = settings_cls(kafka_bootstrap_servers=kafka_bootstrap, database_url=database_url)
+    await migrate(database_url, package_of(settings_cls))
     app = app_factory(settings)
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://svc") as client:

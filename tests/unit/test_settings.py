@@ -26,6 +26,12 @@ def test_production_refuses_local_credentials(monkeypatch):
     with pytest.raises(ValidationError, match="local development password"):
         IntakeSettings()
     monkeypatch.setenv("INTAKE_DATABASE_URL", "postgresql://intake:s3cret@db:5432/intake")
+    with pytest.raises(ValidationError, match="jwt_secret is the local"):
+        IntakeSettings()
+    monkeypatch.setenv("INTAKE_JWT_SECRET", "a-production-signing-key")
+    with pytest.raises(ValidationError, match="phone_hmac_secret is the local"):
+        IntakeSettings()
+    monkeypatch.setenv("INTAKE_PHONE_HMAC_SECRET", "a-production-hmac-key")
     assert IntakeSettings().database_name == "intake"
 
 

@@ -1,0 +1,1 @@
+"""Pure rules of intake: the record, feed profiles, classification, jurisdiction, keys, deduplication."""

@@ -1,0 +1,200 @@
+"""Feed profiles: declarative mappings from one CAD export format to the canonical record.
+
+A profile (a YAML file in services/intake/profiles/) names, for each canonical field, where the
+value sits in the centre's record (a column, or a dot path into JSON with list indices), how to
+read it (time format and zone, a value map, a constant) and a code table from the centre's
+category codes to ours. Integrating another 110 system means writing a profile, not code.
+"""
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from services.intake.domain.record import DispatchRecord
+from services.intake.domain.transforms import TRANSFORMS
+
+TIME_FIELDS = ("received_at", "dispatched_at", "arrived_at", "closed_at")
+FLOAT_FIELDS = ("longitude", "latitude")
+
+
+class FieldSpec(BaseModel):
+    """Where one canonical field comes from."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str | list[str] | None = Field(default=None, description="column or dot path; a list: first non-empty")
+    const: Any = None
+    map: dict[str, Any] | None = Field(default=None, description="value table; unmapped values use `default`")
+    default: Any = None
+    format: str | None = Field(default=None, description="strptime format for times")
+    as_: Literal["epoch_millis", *TRANSFORMS] | None = Field(default=None, alias="as")
+    drop_invalid: bool = Field(default=False, description="an unreadable value becomes empty, not a rejection")
+
+
+class CodeEntry(BaseModel):
+    """Our category for one of the centre's codes, with risk flags the code itself implies."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    category: str
+    risk: tuple[str, ...] = ()
+
+
+class FeedProfile(BaseModel):
+    """One CAD export format."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    description: str = ""
+    format: Literal["json", "csv"]
+    time_zone: str = "Asia/Shanghai"
+    fields: dict[str, FieldSpec | str]
+    categories: dict[str, CodeEntry | str] = Field(default_factory=dict)
+
+    def spec(self, name: str) -> FieldSpec | None:
+        """The spec of a canonical field, a bare string meaning a path."""
+        value = self.fields.get(name)
+        return FieldSpec(path=value) if isinstance(value, str) else value
+
+    def category(self, code: str | None) -> CodeEntry | None:
+        """Our category for a centre code (exact, then case-insensitive), or None when unmapped."""
+        if code is None:
+            return None
+        entry = self.categories.get(code) or self._upper_categories.get(code.strip().upper())
+        return CodeEntry(category=entry) if isinstance(entry, str) else entry
+
+    @property
+    def _upper_categories(self) -> dict[str, CodeEntry | str]:
+        return {k.upper(): v for k, v in self.categories.items()}
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """A reason a raw record was rejected, naming the field."""
+
+    field: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Mapped:
+    """A raw record mapped through a profile: the canonical record, or the reasons it is not one."""
+
+    record: DispatchRecord | None
+    errors: list[FieldError] = field(default_factory=list)
+    code: CodeEntry | None = None
+
+
+class ProfileError(ValueError):
+    """A profile that does not exist or does not parse."""
+
+
+def load_profile(name: str, folder: Path | None = None) -> FeedProfile:
+    """The named profile from the shipped profiles (or another folder)."""
+    base = folder or Path(str(resources.files("services.intake").joinpath("profiles")))
+    path = base / f"{name}.yaml"
+    if not name.replace("_", "").isalnum() or not path.is_file():
+        known = sorted(p.stem for p in base.glob("*.yaml"))
+        raise ProfileError(f"unknown profile {name!r}; known profiles: {', '.join(known)}")
+    try:
+        return FeedProfile.model_validate(yaml.safe_load(path.read_text("utf-8")))
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise ProfileError(f"profile {name!r} is invalid: {exc}") from exc
+
+
+def _lookup(raw: Any, path: str) -> Any:
+    value = raw
+    for part in path.split("."):
+        if isinstance(value, dict):
+            value = value.get(part)
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    return value
+
+
+def _extract(raw: dict[str, Any], spec: FieldSpec) -> Any:
+    if spec.const is not None:
+        return spec.const
+    paths = [spec.path] if isinstance(spec.path, str) else (spec.path or [])
+    for path in paths:
+        value = _lookup(raw, path)
+        if value not in (None, "", []):
+            break
+    else:
+        value = None
+    if spec.as_ in TRANSFORMS and value is not None:
+        value = TRANSFORMS[spec.as_](value)
+    if spec.map is not None and value is not None:
+        value = spec.map.get(str(value), spec.default)
+    return spec.default if value in (None, "") else value
+
+
+def _read_time(value: Any, spec: FieldSpec, zone: ZoneInfo) -> datetime:
+    parsed = datetime.strptime(value, spec.format) if spec.format else datetime.fromisoformat(str(value))
+    # Naive CAD times are local to the centre's zone; stored in UTC downstream.
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
+
+
+def _convert(name: str, value: Any, spec: FieldSpec, zone: ZoneInfo) -> Any:
+    if value is None:
+        return None
+    if name in TIME_FIELDS:
+        return _read_time(value, spec, zone)
+    if name in FLOAT_FIELDS:
+        return float(value)
+    if name == "revision" and spec.as_ == "epoch_millis":
+        # EIDO has no revision number; its last-update time orders the re-sends instead.
+        return int(_read_time(value, spec, zone).timestamp() * 1000)
+    if name == "revision":
+        return int(value)
+    return str(value) if not isinstance(value, str) else value
+
+
+def map_record(profile: FeedProfile, raw: Any) -> Mapped:
+    """Map one raw record (a JSON object or a CSV row) to a DispatchRecord, or say why not."""
+    if not isinstance(raw, dict):
+        return Mapped(None, [FieldError("<record>", f"expected an object, got {type(raw).__name__}")])
+    zone = ZoneInfo(profile.time_zone)
+    values: dict[str, Any] = {}
+    errors: list[FieldError] = []
+    for name in profile.fields:
+        spec = profile.spec(name)
+        try:
+            values[name] = _convert(name, _extract(raw, spec), spec, zone)
+        except (ValueError, TypeError, OverflowError) as exc:
+            if spec.drop_invalid:
+                values[name] = None
+            else:
+                errors.append(FieldError(f"{name} ({_where(spec)})", str(exc)))
+    _drop_impossible_coordinates(profile, values)
+    code = profile.category(values.get("category_code"))
+    if errors:
+        return Mapped(None, errors, code)
+    try:
+        return Mapped(DispatchRecord.model_validate(values), [], code)
+    except ValidationError as exc:
+        return Mapped(None, [FieldError(".".join(map(str, e["loc"])) or "<record>", e["msg"])
+                             for e in exc.errors()], code)
+
+
+def _drop_impossible_coordinates(profile: FeedProfile, values: dict[str, Any]) -> None:
+    # A wrong coordinate pair must not cost us the call: drop it and let the address decide.
+    lon, lat = values.get("longitude"), values.get("latitude")
+    specs = [profile.spec(n) for n in FLOAT_FIELDS]
+    if any(s is not None and s.drop_invalid for s in specs):
+        if lon is None or lat is None or not (-180 <= lon <= 180 and -90 <= lat <= 90):
+            values["longitude"] = values["latitude"] = None
+
+
+def _where(spec: FieldSpec) -> str:
+    if spec.const is not None:
+        return "constant"
+    return f"from {spec.path!r}"

@@ -1,0 +1,192 @@
+"""Intake's commands: ingest a batch of raw records (from HTTP, Kafka or a file), relay the outbox.
+
+A batch is one transaction: records, rejected input, import progress and the outgoing events
+(in the outbox) commit together; the events are published right after the commit and removed
+from the outbox once Kafka acknowledges them. A crash in between leaves them for the relay, and
+their ids are derived from (type, source, incident, revision), so a republished event is a
+duplicate that every consumer skips.
+"""
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal
+
+import structlog
+
+from services.intake import repository
+from services.intake.bootstrap import IntakeContext
+from services.intake.domain.dedup import Outcome, decide
+from services.intake.domain.profiles import FeedProfile, FieldError, Mapped, map_record
+from services.intake.domain.record import DispatchRecord
+from services.intake.domain.triage import repeat_keys, triage
+from services.intake.outgoing import OutboxRow, incident_events, rejected_event
+
+log = structlog.get_logger(__name__)
+
+Channel = Literal["http", "kafka", "file"]
+Status = Literal["accepted", "duplicate", "superseded", "rejected"]
+_PUBLISH_TIMEOUT_S = 30
+
+
+@dataclass(frozen=True)
+class RawInput:
+    """One record as received: its parsed value, or the reason it could not be parsed."""
+
+    position: str
+    raw_text: str
+    value: Any = None
+    parse_error: FieldError | None = None
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    """The answer for one input record."""
+
+    position: str
+    status: Status
+    source: str | None = None
+    incident_number: str | None = None
+    revision: int | None = None
+    change: Literal["new", "update"] | None = None
+    station_code: str | None = None
+    kind: str | None = None
+    dispute_type: str | None = None
+    errors: list[FieldError] = field(default_factory=list)
+
+
+@dataclass
+class ImportProgress:
+    """A file import's position, saved in the same transaction as each batch."""
+
+    file_id: str
+    next_line: int
+    counts: dict[str, int]
+
+
+async def ingest(ctx: IntakeContext, inputs: Sequence[RawInput], *, profile: FeedProfile,
+                 channel: Channel, progress: ImportProgress | None = None) -> list[RecordResult]:
+    """Validate, deduplicate, classify and route a batch; durable when this returns."""
+    mapped = [map_record(profile, i.value) if i.parse_error is None else Mapped(None, [i.parse_error])
+              for i in inputs]
+    keys = sorted({(m.record.source, m.record.incident_number) for m in mapped if m.record})
+    results: list[RecordResult] = []
+    outbox: list[OutboxRow] = []
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        await repository.lock_incidents(conn, keys)
+        stored = await repository.stored_revisions(conn, keys)
+        repeats = await _RepeatCallers.load(conn, ctx, [m.record for m in mapped if m.record])
+        rows: dict[tuple[str, str], tuple] = {}
+        superseded: dict[tuple[str, str], int] = {}
+        rejected_rows = []
+        for raw, m in zip(inputs, mapped, strict=True):
+            if m.record is None:
+                results.append(RecordResult(raw.position, "rejected", errors=m.errors))
+                rejected_rows.append((channel, profile.name, raw.position, raw.raw_text,
+                                      [e.__dict__ for e in m.errors]))
+                outbox.append(rejected_event(channel, profile.name, raw.position, raw.raw_text, m.errors,
+                                             ctx.settings.topic_prefix))
+                continue
+            record, key = m.record, (m.record.source, m.record.incident_number)
+            outcome = decide(stored.get(key), record.revision)
+            if outcome in (Outcome.DUPLICATE, Outcome.SUPERSEDED):
+                if outcome is Outcome.SUPERSEDED:
+                    superseded[key] = superseded.get(key, 0) + 1
+                results.append(RecordResult(raw.position, outcome.value, *key, record.revision))
+                continue
+            keys_of_record = repeat_keys(record, ctx.phone_secret)
+            facts = triage(record, m.code, classifier=ctx.classifier, jurisdictions=ctx.jurisdictions,
+                           keys=keys_of_record, repeat_caller=repeats.seen_before(record, keys_of_record[1]))
+            stored[key] = record.revision
+            rows[key] = _record_row(record, facts)
+            outbox += incident_events(record, facts, outcome, ctx.settings.topic_prefix)
+            results.append(RecordResult(
+                raw.position, "accepted", *key, record.revision, outcome.value,
+                facts.assignment.station_code, facts.classification.kind, facts.classification.dispute_type))
+        await repository.upsert_records(conn, list(rows.values()))
+        await repository.count_superseded(conn, superseded)
+        await repository.insert_rejected(conn, rejected_rows)
+        outbox_ids = await repository.insert_outbox(conn, [(r.topic, r.key, r.value) for r in outbox])
+        if progress is not None:
+            _count(progress, results)
+            await conn.execute(repository.SAVE_IMPORT_PROGRESS, progress.file_id,
+                               progress.next_line, progress.counts)
+    await _publish(ctx, outbox, outbox_ids)
+    return results
+
+
+def _count(progress: ImportProgress, results: list[RecordResult]) -> None:
+    for result in results:
+        progress.counts[result.status] = progress.counts.get(result.status, 0) + 1
+
+
+def _record_row(record: DispatchRecord, facts) -> tuple:
+    c, a = facts.classification, facts.assignment
+    return (record.source, record.incident_number, record.revision, record.received_at,
+            a.station_code, a.grid_code, c.kind, c.dispute_type, list(facts.risk_flags),
+            facts.address_key, facts.phone_hmac, record.model_dump(mode="json"))
+
+
+async def _publish(ctx: IntakeContext, outbox: list[OutboxRow], ids: list[int]) -> None:
+    """Publish a committed batch's events and drop them from the outbox once acknowledged."""
+    if not outbox:
+        return
+    try:
+        await asyncio.wait_for(_send(ctx, outbox), _PUBLISH_TIMEOUT_S)
+    except Exception as exc:  # the records are durable; the relay publishes these later
+        log.warning("intake.publish_deferred", events=len(outbox), error=repr(exc))
+        return
+    await repository.delete_outbox(ctx.pool, ids)
+
+
+async def _send(ctx: IntakeContext, rows: Sequence[OutboxRow]) -> None:
+    by_topic: dict[str, list] = {}
+    for row in rows:
+        by_topic.setdefault(row.topic, []).append((row.key, row.value, None))
+    await asyncio.gather(*(ctx.producer.send_many(topic, records) for topic, records in by_topic.items()))
+
+
+async def relay_outbox(ctx: IntakeContext, *, older_than_s: float = 0.0, limit: int = 5000) -> int:
+    """Publish events a crash left in the outbox; returns how many were published."""
+    published = 0
+    while True:
+        async with ctx.pool.acquire() as conn, conn.transaction():
+            rows = await repository.claim_outbox(conn, older_than_s=older_than_s, limit=limit)
+            if not rows:
+                return published
+            await _send(ctx, [OutboxRow(r["topic"], r["key"], r["value"]) for r in rows])
+            await repository.delete_outbox(conn, [r["id"] for r in rows])
+        published += len(rows)
+
+
+class _RepeatCallers:
+    """Who called before: stored calls from the same phone within the window, plus this batch's."""
+
+    def __init__(self, window: timedelta, calls: list[tuple[str, tuple[str, str], Any]]) -> None:
+        self._window = window
+        self._by_phone: dict[str, list[tuple[tuple[str, str], Any]]] = {}
+        for phone, key, at in calls:
+            self._by_phone.setdefault(phone, []).append((key, at))
+
+    @classmethod
+    async def load(cls, conn, ctx: IntakeContext, records: list[DispatchRecord]) -> "_RepeatCallers":
+        """Stored calls from the batch's phones that can make one of its records a repeat."""
+        window = timedelta(days=ctx.settings.repeat_caller_days)
+        hmacs = {repeat_keys(r, ctx.phone_secret)[1] for r in records} - {None}
+        if not hmacs:
+            return cls(window, [])
+        since = min(r.received_at for r in records) - window
+        until = max(r.received_at for r in records)
+        rows = await repository.earlier_calls(conn, sorted(hmacs), since, until)
+        return cls(window, [(r["phone_hmac"], (r["source"], r["incident_number"]), r["received_at"]) for r in rows])
+
+    def seen_before(self, record: DispatchRecord, phone: str | None) -> bool:
+        """True when another incident came from this phone within the window before this call."""
+        if phone is None:
+            return False
+        key = (record.source, record.incident_number)
+        earliest = record.received_at - self._window
+        calls = self._by_phone.setdefault(phone, [])
+        found = any(k != key and earliest <= at < record.received_at for k, at in calls)
+        calls.append((key, record.received_at))
+        return found

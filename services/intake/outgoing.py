@@ -1,0 +1,73 @@
+"""The events intake emits for a record revision or a rejected input, as outbox rows."""
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from services.intake.domain.dedup import Outcome
+from services.intake.domain.profiles import FieldError
+from services.intake.domain.record import DispatchRecord
+from services.intake.domain.triage import Triage
+from shared.events.envelope import Envelope
+from shared.events.intake import (DISPUTE_TOPIC, INCIDENT_TOPIC, REJECTED_TOPIC, DisputeData,
+                                  FieldProblem, IncidentData, RejectedData)
+
+PRODUCER = "intake"
+# Event ids derive from what they describe, so a re-sent event is recognisably the same event.
+_NAMESPACE = uuid.UUID("6f1c1a2e-7a43-4f0c-9a57-0d6c2b1f1105")
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """One event ready for Kafka: topic, key bytes and envelope bytes."""
+
+    topic: str
+    key: bytes
+    value: bytes
+
+
+def event_id(event_type: str, record: DispatchRecord) -> uuid.UUID:
+    """The id of an event about one revision of one incident."""
+    return uuid.uuid5(_NAMESPACE, f"{event_type}|{record.source}|{record.incident_number}|{record.revision}")
+
+
+def _row(topic: str, envelope: Envelope) -> OutboxRow:
+    return OutboxRow(topic, envelope.key.encode(), envelope.to_bytes())
+
+
+def incident_events(record: DispatchRecord, facts: Triage, outcome: Outcome, prefix: str = "") -> list[OutboxRow]:
+    """incident.accepted/updated for every accepted revision; dispute.opened/updated for disputes."""
+    c, a = facts.classification, facts.assignment
+    incident = IncidentData(
+        source=record.source, incident_number=record.incident_number, revision=record.revision,
+        received_at=record.received_at, closed_at=record.closed_at, station_code=a.station_code,
+        grid_code=a.grid_code, officer_id=a.officer_id, jurisdiction_method=a.method, kind=c.kind,
+        dispute_type=c.dispute_type, risk_flags=list(facts.risk_flags), confidence=c.confidence,
+        rules_version=c.rules_version, category_code=record.category_code,
+        disposition=record.disposition, address_key=facts.address_key, caller_phone_hmac=facts.phone_hmac)
+    occurred = record.received_at
+    incident_type = "incident.accepted" if outcome is Outcome.NEW else "incident.updated"
+    rows = [_row(prefix + INCIDENT_TOPIC, Envelope(
+        event_id=event_id(incident_type, record), type=incident_type, occurred_at=occurred,
+        producer=PRODUCER, key=a.station_code, data=incident.model_dump(mode="json")))]
+    if c.kind == "dispute":
+        dispute_type = "dispute.opened" if outcome is Outcome.NEW else "dispute.updated"
+        dispute = DisputeData(**incident.model_dump(), caller_name=record.caller_name,
+                              caller_phone=record.caller_phone, address_text=record.address_text,
+                              description=record.description)
+        rows.append(_row(prefix + DISPUTE_TOPIC, Envelope(
+            event_id=event_id(dispute_type, record), type=dispute_type, occurred_at=occurred,
+            producer=PRODUCER, key=a.station_code, data=dispute.model_dump(mode="json"))))
+    return rows
+
+
+def rejected_event(channel: str, profile: str, position: str, raw_text: str,
+                   errors: list[FieldError], prefix: str = "") -> OutboxRow:
+    """dispatch.rejected with the raw input and the reasons, keyed by profile."""
+    data = RejectedData(channel=channel, profile=profile, position=position, raw=raw_text,
+                        errors=[FieldProblem(field=e.field, message=e.message) for e in errors],
+                        received_at=datetime.now(UTC))
+    digest = hashlib.sha256(f"{channel}|{profile}|{position}|{raw_text}".encode()).hexdigest()
+    return _row(prefix + REJECTED_TOPIC, Envelope(
+        event_id=uuid.uuid5(_NAMESPACE, digest), type="dispatch.rejected", producer=PRODUCER,
+        key=profile, data=data.model_dump(mode="json")))

@@ -1,0 +1,129 @@
+"""SQL of the intake database: records, outbox, rejected input and file-import progress."""
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+# Serialises concurrent writers of the same incident (several replicas, API and importer at once).
+LOCK_INCIDENTS = """
+SELECT pg_advisory_xact_lock(k)
+FROM (SELECT DISTINCT hashtextextended(s || '/' || n, 0) AS k
+      FROM unnest($1::text[], $2::text[]) AS t(s, n) ORDER BY 1) AS keys
+"""
+
+STORED_REVISIONS = """
+SELECT source, incident_number, revision
+FROM dispatch_records
+WHERE (source, incident_number) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+"""
+
+EARLIER_CALLS = """
+SELECT phone_hmac, source, incident_number, received_at
+FROM dispatch_records
+WHERE phone_hmac = ANY($1::text[]) AND received_at >= $2 AND received_at < $3
+"""
+
+UPSERT_RECORD = """
+INSERT INTO dispatch_records (source, incident_number, revision, received_at, station_code, grid_code,
+                              kind, dispute_type, risk_flags, address_key, phone_hmac, record)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+ON CONFLICT (source, incident_number) DO UPDATE SET
+    revision = EXCLUDED.revision, received_at = EXCLUDED.received_at,
+    station_code = EXCLUDED.station_code, grid_code = EXCLUDED.grid_code, kind = EXCLUDED.kind,
+    dispute_type = EXCLUDED.dispute_type, risk_flags = EXCLUDED.risk_flags,
+    address_key = EXCLUDED.address_key, phone_hmac = EXCLUDED.phone_hmac,
+    record = EXCLUDED.record, updated_at = now()
+WHERE dispatch_records.revision < EXCLUDED.revision
+"""
+
+COUNT_SUPERSEDED = """
+UPDATE dispatch_records AS d SET superseded_count = d.superseded_count + c.n
+FROM unnest($1::text[], $2::text[], $3::int[]) AS c(source, incident_number, n)
+WHERE d.source = c.source AND d.incident_number = c.incident_number
+"""
+
+INSERT_REJECTED = """
+INSERT INTO rejected_records (channel, profile, position, raw, errors) VALUES ($1, $2, $3, $4, $5)
+"""
+
+INSERT_OUTBOX = """
+INSERT INTO outbox (topic, key, value)
+SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[])
+RETURNING id
+"""
+
+DELETE_OUTBOX = "DELETE FROM outbox WHERE id = ANY($1::bigint[])"
+
+# Rows a crash left unpublished; SKIP LOCKED lets several relays share the backlog.
+CLAIM_OUTBOX = """
+SELECT id, topic, key, value FROM outbox
+WHERE created_at < now() - make_interval(secs => $1)
+ORDER BY id LIMIT $2
+FOR UPDATE SKIP LOCKED
+"""
+
+IMPORT_RUN = "SELECT next_line, counts, finished_at FROM import_runs WHERE file_id = $1"
+
+START_IMPORT = """
+INSERT INTO import_runs (file_id, path, profile) VALUES ($1, $2, $3)
+ON CONFLICT (file_id) DO NOTHING
+"""
+
+SAVE_IMPORT_PROGRESS = "UPDATE import_runs SET next_line = $2, counts = $3 WHERE file_id = $1"
+
+FINISH_IMPORT = "UPDATE import_runs SET finished_at = now() WHERE file_id = $1"
+
+
+async def lock_incidents(conn: asyncpg.Connection, keys: Sequence[tuple[str, str]]) -> None:
+    """Take the transaction-scoped lock of every incident in the batch, in a fixed order."""
+    await conn.execute(LOCK_INCIDENTS, [k[0] for k in keys], [k[1] for k in keys])
+
+
+async def stored_revisions(conn: asyncpg.Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """The stored revision of each incident that exists."""
+    rows = await conn.fetch(STORED_REVISIONS, [k[0] for k in keys], [k[1] for k in keys])
+    return {(r["source"], r["incident_number"]): r["revision"] for r in rows}
+
+
+async def earlier_calls(conn: asyncpg.Connection, hmacs: Sequence[str], since: datetime,
+                        until: datetime) -> list[asyncpg.Record]:
+    """Stored calls from these phones received in [since, until)."""
+    return await conn.fetch(EARLIER_CALLS, list(hmacs), since, until)
+
+
+async def upsert_records(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert new incidents and replace older revisions."""
+    await conn.executemany(UPSERT_RECORD, rows)
+
+
+async def count_superseded(conn: asyncpg.Connection, counts: dict[tuple[str, str], int]) -> None:
+    """Add late lower revisions to each incident's superseded count."""
+    if counts:
+        keys = list(counts)
+        await conn.execute(COUNT_SUPERSEDED, [k[0] for k in keys], [k[1] for k in keys], list(counts.values()))
+
+
+async def insert_rejected(conn: asyncpg.Connection, rows: Sequence[tuple[str, str, str, str, list]]) -> None:
+    """Keep rejected input with its reasons."""
+    if rows:
+        await conn.executemany(INSERT_REJECTED, rows)
+
+
+async def insert_outbox(conn: asyncpg.Connection, rows: Sequence[tuple[str, bytes, bytes]]) -> list[int]:
+    """Write events to publish after the commit; returns their outbox ids."""
+    if not rows:
+        return []
+    records = await conn.fetch(INSERT_OUTBOX, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+    return [r["id"] for r in records]
+
+
+async def delete_outbox(conn: asyncpg.Connection | asyncpg.Pool, ids: Sequence[int]) -> None:
+    """Forget events Kafka has acknowledged."""
+    if ids:
+        await conn.execute(DELETE_OUTBOX, list(ids))
+
+
+async def claim_outbox(conn: asyncpg.Connection, *, older_than_s: float, limit: int) -> list[asyncpg.Record]:
+    """Lock up to `limit` leftover events older than the given age."""
+    return await conn.fetch(CLAIM_OUTBOX, older_than_s, limit)

@@ -1,0 +1,69 @@
+"""Events intake publishes: incidents, disputes and rejected input (topics in shared/events/topics.py).
+
+Incident events carry no personal data: other services find repeats through `address_key` and
+`caller_phone_hmac`. Dispute events carry the caller's name, phone and the description because
+mediators must contact the parties; mediation keeps them behind its role checks.
+"""
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+INCIDENT_TOPIC = "intake.incident.v1"
+DISPUTE_TOPIC = "intake.dispute.v1"
+REJECTED_TOPIC = "dispatch.rejected.v1"
+RAW_TOPIC = "dispatch.raw.v1"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class IncidentData(_Frozen):
+    """`incident.accepted` / `incident.updated` on intake.incident.v1, keyed by station code."""
+
+    source: str
+    incident_number: str
+    revision: int
+    received_at: datetime
+    closed_at: datetime | None = None
+    station_code: str = Field(description="'unassigned' when no rule placed it")
+    grid_code: str | None = None
+    officer_id: str | None = None
+    jurisdiction_method: Literal["record", "grid", "address", "unassigned"]
+    kind: Literal["dispute", "crime", "help", "traffic", "other"]
+    dispute_type: str | None = None
+    risk_flags: list[str] = Field(default_factory=list)
+    confidence: float
+    rules_version: str
+    category_code: str | None = None
+    disposition: str | None = None
+    address_key: str | None = None
+    caller_phone_hmac: str | None = None
+
+
+class DisputeData(IncidentData):
+    """`dispute.opened` / `dispute.updated` on intake.dispute.v1: the incident plus what mediators need."""
+
+    caller_name: str | None = None
+    caller_phone: str | None = None
+    address_text: str | None = None
+    description: str | None = None
+
+
+class FieldProblem(_Frozen):
+    """One reason a record was rejected."""
+
+    field: str
+    message: str
+
+
+class RejectedData(_Frozen):
+    """`dispatch.rejected` on dispatch.rejected.v1: the raw input and why, for inspection and replay."""
+
+    channel: Literal["http", "kafka", "file"]
+    profile: str
+    position: str = Field(description="where it came from: batch index, line number or topic/partition/offset")
+    raw: str = Field(description="the record as received (decoded as UTF-8 with replacement)")
+    errors: list[FieldProblem]
+    received_at: datetime

@@ -1,0 +1,294 @@
+"""Classification of 110 dispatch records: realistic descriptions, code precedence, rules as data."""
+import pathlib
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.intake.domain.classification import (
+    DEFAULT_RULES,
+    DISPUTE_TYPES,
+    KINDS,
+    RISK_FLAGS,
+    Classification,
+    Classifier,
+)
+
+W, T, S, DV = "weapon", "threat", "self_harm", "domestic_violence"
+
+
+@pytest.fixture(scope="module")
+def classifier() -> Classifier:
+    """The shipped rules."""
+    return Classifier.load()
+
+
+# (description, kind, dispute type, risk flags); the category code is unknown (None) throughout,
+# so every expectation here rests on the keyword rules alone.
+CASES = [
+    # neighbour
+    ("楼上邻居装修噪音太大，双方发生争吵", "dispute", "neighbour", set()),
+    ("楼上卫生间漏水到楼下，协商赔偿未果", "dispute", "neighbour", set()),
+    ("隔壁住户深夜唱歌扰民，报警人多次敲门无果", "dispute", "neighbour", set()),
+    ("邻居在楼道堆放杂物，双方发生口角", "dispute", "neighbour", set()),
+    ("对门邻居家的狗叫了一整夜，报警人与其理论后发生推搡", "dispute", "neighbour", set()),
+    ("男子持菜刀扬言要砍邻居", "dispute", "neighbour", {W, T}),
+    ("广场舞音响声音太大，附近居民与跳舞人员发生争执", "dispute", "neighbour", set()),
+    ("楼下饭店油烟影响楼上住户，双方争吵", "dispute", "neighbour", set()),
+    ("邻里之间因噪声问题多次报警，今晚再次发生争执", "dispute", "neighbour", set()),
+    # family
+    ("丈夫酒后殴打妻子，妻子报警称遭家暴", "dispute", "family", {DV}),
+    ("夫妻因琐事吵架，妻子要求离婚", "dispute", "family", set()),
+    ("婆媳因带孩子问题发生矛盾，儿媳情绪激动", "dispute", "family", set()),
+    ("兄弟三人因老人赡养问题发生纠纷", "dispute", "family", set()),
+    ("女子称被丈夫打伤，身上多处淤青", "dispute", "family", {DV}),
+    ("男子因彩礼问题与女方家人发生争吵", "dispute", "family", set()),
+    ("妻子称不想活了要喝农药，与丈夫因离婚问题争吵", "dispute", "family", {S}),
+    ("儿子酒后殴打母亲，邻居报警", "dispute", "family", {DV}),
+    ("前夫到女方住处闹事，争夺孩子抚养权", "dispute", "family", set()),
+    ("妻子与丈夫打电话时发生争吵", "dispute", "family", set()),
+    # labour
+    ("工地包工头拖欠工资三个月，工人聚集讨薪", "dispute", "labour", set()),
+    ("饭店服务员称老板拒发工资，双方发生争执", "dispute", "labour", set()),
+    ("男子被公司辞退后索要加班费未果", "dispute", "labour", set()),
+    ("农民工讨要工钱，扬言不给钱就跳楼", "dispute", "labour", {T, S}),
+    ("工人在工地受伤，与老板就工伤赔偿产生纠纷", "dispute", "labour", set()),
+    ("快递员称公司未缴社保，与站点负责人争吵", "dispute", "labour", set()),
+    ("十余名工人堵在公司门口讨薪，情绪激动", "dispute", "labour", set()),
+    # property management
+    ("业主拒交物业费，与物业工作人员发生冲突", "dispute", "property_management", set()),
+    ("小区电梯多次故障，业主与物业公司争吵", "dispute", "property_management", set()),
+    ("小区保安不让外来车辆进入，车主与保安发生口角", "dispute", "property_management", set()),
+    ("业主车位被占，物业不作为，业主情绪激动", "dispute", "property_management", set()),
+    ("冬季暖气不热，居民到物业办公室讨说法", "dispute", "property_management", set()),
+    # consumer
+    ("顾客在商场购买的衣服有质量问题，商家拒绝退货", "dispute", "consumer", set()),
+    ("在健身房办卡后健身房跑路，会员要求退款", "dispute", "consumer", set()),
+    ("饭店吃饭后称被宰客，与店主发生争执", "dispute", "consumer", set()),
+    ("乘客与出租车司机因车费发生争执", "dispute", "consumer", set()),
+    ("网购商品收到假货，商家拒不退款", "dispute", "consumer", set()),
+    ("美容院办卡充值后无法消费，要求退费", "dispute", "consumer", set()),
+    ("刀削面馆顾客与店家因价格发生争执", "dispute", "consumer", set()),
+    # land
+    ("两户村民因宅基地地界问题发生争吵", "dispute", "land", set()),
+    ("村民因承包地边界与邻村村民发生纠纷", "dispute", "land", set()),
+    ("邻居建房占用自家宅基地，双方推搡", "dispute", "land", set()),
+    ("村民称他人放水淹了自家庄稼，要求赔偿", "dispute", "land", set()),
+    ("村民因征地拆迁补偿款分配发生争执", "dispute", "land", set()),
+    ("男子持锄头在田埂上与人争执，扬言要打死对方", "dispute", "land", {W, T}),
+    # traffic damage
+    ("两车在路口发生剐蹭，双方就赔偿问题争执不下", "dispute", "traffic_damage", set()),
+    ("电动车与轿车追尾，无人受伤，车主要求修车费", "dispute", "traffic_damage", set()),
+    ("倒车时碰到停放车辆，双方协商不成", "dispute", "traffic_damage", set()),
+    ("小区内车辆刮蹭后对方拒绝赔偿", "dispute", "traffic_damage", set()),
+    # debt
+    ("朋友借钱两年不还，报警人上门讨债发生争吵", "dispute", "debt", set()),
+    ("男子称对方欠款十万元拒不归还，持有欠条", "dispute", "debt", set()),
+    ("供货商上门索要货款，与店主发生冲突", "dispute", "debt", set()),
+    ("放高利贷人员上门催债，扬言要报复", "dispute", "debt", {T}),
+    # dispute of no listed type
+    ("两名男子在街头因琐事发生口角", "dispute", "other", set()),
+    ("房东扣押金不退，租客报警", "dispute", "other", set()),
+    # crime
+    ("报警人称家中被盗，丢失现金五千元", "crime", None, set()),
+    ("男子在公交车上扒窃乘客手机被抓获", "crime", None, set()),
+    ("老人接到冒充公检法电话被骗十万元", "crime", None, set()),
+    ("两名男子持刀抢劫路边商铺", "crime", None, {W}),
+    ("有人在出租屋内聚众赌博", "crime", None, set()),
+    ("男子持刀砍伤邻居后逃离现场", "crime", None, {W}),
+    ("网友称遭遇杀猪盘诈骗，损失二十万元", "crime", None, set()),
+    ("夜间有人撬门入室盗窃", "crime", None, set()),
+    # help
+    ("一名七旬老人走失，家属请求民警帮助寻找", "help", None, set()),
+    ("报警人钥匙锁在屋内，请求开锁", "help", None, set()),
+    ("小区电梯困人，一名儿童被困", "help", None, set()),
+    ("男子醉酒倒地，路人求助", "help", None, set()),
+    ("小孩在商场与家人走散", "help", None, set()),
+    ("女子站在楼顶称要跳楼，家属求助", "help", None, {S}),
+    ("报警人称钱包遗失在出租车上", "help", None, set()),
+    # traffic
+    ("早高峰路口交通堵塞，请求交警疏导", "traffic", None, set()),
+    ("一辆货车侧翻，造成道路拥堵", "traffic", None, set()),
+    ("小区门口车辆违停挡住出口，报警人请求挪车", "traffic", None, set()),
+    ("路口发生交通事故，一人受伤", "traffic", None, set()),
+    ("疑似酒驾司机在路上蛇形行驶", "traffic", None, set()),
+    # other
+    ("报警人称家门口有可疑人员徘徊", "other", None, set()),
+    ("有人在小区内燃放烟花", "other", None, set()),
+    ("报警人咨询户口办理事宜", "other", None, set()),
+    ("报警人称手机里循环播放刀郎的歌", "other", None, set()),
+    ("市民反映路灯不亮", "other", None, set()),
+]
+
+
+def test_the_table_is_broad() -> None:
+    """At least 60 descriptions, covering every kind and every dispute type."""
+    assert len(CASES) >= 60
+    assert {kind for _, kind, _, _ in CASES} == set(KINDS)
+    assert {dtype for _, _, dtype, _ in CASES if dtype} == set(DISPUTE_TYPES)
+
+
+@pytest.mark.parametrize(("description", "kind", "dispute_type", "flags"), CASES,
+                         ids=[case[0][:14] for case in CASES])
+def test_realistic_descriptions(classifier: Classifier, description: str, kind: str,
+                                dispute_type: str | None, flags: set[str]) -> None:
+    result = classifier.classify(category=None, description=description)
+    got = (result.kind, result.dispute_type, set(result.risk_flags))
+    assert got == (kind, dispute_type, flags), result.matched
+    assert 0.3 <= result.confidence <= 0.85  # keywords alone never reach what the code can
+
+
+def test_matched_names_the_rules_that_fired(classifier: Classifier) -> None:
+    result = classifier.classify(category="dispute.neighbour", description="楼上漏水，男子持菜刀上门")
+    assert result.matched == ("code:dispute.neighbour", "keyword:neighbour:漏水", "keyword:neighbour:楼上",
+                              "risk:weapon:菜刀")
+    assert result == Classification("dispute", "neighbour", frozenset({"weapon"}), 0.95, "classification.v1",
+                                    result.matched)
+
+
+def test_code_wins_over_text_for_the_kind(classifier: Classifier) -> None:
+    result = classifier.classify(category="crime", description="楼上邻居装修噪音太大，双方发生争吵")
+    assert (result.kind, result.dispute_type, result.confidence) == ("crime", None, 0.8)
+    assert "code:crime" in result.matched and "keyword:neighbour:噪音" in result.matched
+
+
+def test_code_type_wins_over_keyword_type(classifier: Classifier) -> None:
+    disagree = classifier.classify(category="dispute.labour", description="楼上漏水，邻居吵架")
+    agree = classifier.classify(category="dispute.labour", description="包工头拖欠工资")
+    assert (disagree.dispute_type, disagree.confidence) == ("labour", 0.9)
+    assert (agree.dispute_type, agree.confidence) == ("labour", 0.95)
+
+
+@pytest.mark.parametrize(("category", "kind"), [("help", "help"), ("traffic", "traffic"), ("crime", "crime")])
+def test_non_dispute_codes_decide_the_kind(classifier: Classifier, category: str, kind: str) -> None:
+    result = classifier.classify(category=category, description="情况不明")
+    assert (result.kind, result.dispute_type, result.confidence) == (kind, None, 0.8)
+
+
+def test_plain_dispute_code_takes_the_type_from_keywords(classifier: Classifier) -> None:
+    typed = classifier.classify(category="dispute", description="两户村民因宅基地地界争吵")
+    untyped = classifier.classify(category="dispute", description="双方情绪激动")
+    assert (typed.kind, typed.dispute_type, typed.confidence) == ("dispute", "land", 0.9)
+    assert (untyped.kind, untyped.dispute_type, untyped.confidence) == ("dispute", "other", 0.8)
+
+
+def test_domestic_violence_implies_family_unless_the_code_names_a_type(classifier: Classifier) -> None:
+    text = "因欠款问题争吵，丈夫殴打妻子"
+    assert classifier.classify(category="dispute", description=text).dispute_type == "family"
+    assert classifier.classify(category=None, description=text).dispute_type == "family"
+    coded = classifier.classify(category="dispute.debt", description=text)
+    assert (coded.dispute_type, coded.risk_flags) == ("debt", frozenset({"domestic_violence"}))
+
+
+@pytest.mark.parametrize("category", [None, "other", "UNMAPPED-0417", "", "  "])
+def test_unknown_or_other_code_lets_keywords_decide(classifier: Classifier, category: str | None) -> None:
+    result = classifier.classify(category=category, description="业主拒交物业费与物业争吵")
+    assert (result.kind, result.dispute_type) == ("dispute", "property_management")
+    assert not any(m.startswith("code:") for m in result.matched)
+    nothing = classifier.classify(category=category, description="情况不明")
+    assert (nothing.kind, nothing.dispute_type, nothing.confidence) == ("other", None, 0.3)
+    assert nothing.matched == ()
+
+
+def test_category_text_counts_like_description(classifier: Classifier) -> None:
+    result = classifier.classify(category=None, description=None, category_text="邻里纠纷")
+    assert (result.kind, result.dispute_type) == ("dispute", "neighbour")
+
+
+def test_keyword_confidence_grows_with_hits_and_is_capped(classifier: Classifier) -> None:
+    one = classifier.classify(category=None, description="邻居来了")
+    two = classifier.classify(category=None, description="邻居家漏水")
+    many = classifier.classify(category=None, description="楼上邻居装修噪音漏水扰民，双方争吵")
+    assert (one.confidence, two.confidence, many.confidence) == (0.5, 0.6, 0.85)
+
+
+def test_longer_keyword_consumes_its_text(classifier: Classifier) -> None:
+    result = classifier.classify(category=None, description="拒交物业费")
+    assert result.matched == ("keyword:property_management:物业费",)
+
+
+def test_repeat_caller_comes_from_the_argument(classifier: Classifier) -> None:
+    again = classifier.classify(category="dispute.neighbour", description="又是楼上噪音", repeat_caller=True)
+    once = classifier.classify(category="dispute.neighbour", description="又是楼上噪音")
+    assert again.risk_flags == frozenset({"repeat_caller"}) and "risk:repeat_caller" in again.matched
+    assert once.risk_flags == frozenset()
+    assert classifier.classify(category=None, description="重复报警 repeat_caller").risk_flags == frozenset()
+
+
+def test_category_code_is_trimmed_and_case_folded(classifier: Classifier) -> None:
+    assert classifier.classify(category=" Dispute.Neighbour ", description=None).dispute_type == "neighbour"
+
+
+def test_rules_version_comes_from_the_file(classifier: Classifier) -> None:
+    version = yaml.safe_load(DEFAULT_RULES.read_text(encoding="utf-8"))["version"]
+    assert version == "classification.v1"
+    assert classifier.classify(category=None, description="").rules_version == version
+
+
+def _write(tmp_path: pathlib.Path, rules: dict) -> pathlib.Path:
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump(rules, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_custom_rules_file_changes_behaviour(tmp_path: pathlib.Path, classifier: Classifier) -> None:
+    rules = yaml.safe_load(DEFAULT_RULES.read_text(encoding="utf-8"))
+    rules["version"] = "classification.test9"
+    rules["dispute_types"]["neighbour"].append("奶茶")
+    rules["dispute_types"]["consumer"].append("奶茶")
+    text = "奶茶"
+    assert classifier.classify(category=None, description=text).kind == "other"
+    custom = Classifier.load(_write(tmp_path, rules)).classify(category=None, description=text)
+    assert (custom.kind, custom.dispute_type) == ("dispute", "neighbour")
+    assert custom.rules_version == "classification.test9"
+    assert custom.matched == ("keyword:neighbour:奶茶", "keyword:consumer:奶茶")
+    # The file's order breaks ties: put consumer first and it wins.
+    rules["dispute_types"] = {"consumer": rules["dispute_types"].pop("consumer"), **rules["dispute_types"]}
+    reordered = Classifier.load(_write(tmp_path, rules))
+    assert reordered.classify(category=None, description=text).dispute_type == "consumer"
+
+
+@pytest.mark.parametrize(("section", "value"), [
+    ("version", ""),
+    ("dispute_types", {"pets": ["猫"]}),
+    ("risk_flags", {"weapon": "刀"}),
+    ("codes", {"dispute.x": {"kind": "dispute", "type": "pets"}}),
+    ("confidence", {"nothing": 0.3}),
+    ("kind_order", ["crime", "dispute"]),
+])
+def test_bad_rules_fail_at_load(tmp_path: pathlib.Path, section: str, value: object) -> None:
+    rules = yaml.safe_load(DEFAULT_RULES.read_text(encoding="utf-8"))
+    rules[section] = value
+    with pytest.raises(ValueError, match=section):
+        Classifier.load(_write(tmp_path, rules))
+
+
+CODES = st.sampled_from(["dispute", "crime", "help", "traffic", "other", "dispute.other"]
+                        + [f"dispute.{t}" for t in DISPUTE_TYPES])
+KEYWORDY = st.sampled_from(["刀", "菜刀", "邻居", "家暴", "物业费", "盗窃", "走失", "堵车", "跳楼", "刀郎", "\x00", " "])
+
+
+@settings(max_examples=300, deadline=None)
+@given(category=st.none() | st.text(max_size=30) | CODES,
+       description=st.none() | st.text(max_size=200) | st.lists(KEYWORDY | st.text(max_size=5)).map("".join),
+       category_text=st.none() | st.text(max_size=50),
+       repeat_caller=st.booleans())
+def test_classify_never_raises_and_stays_in_the_enums(classifier: Classifier, category: str | None,
+                                                      description: str | None, category_text: str | None,
+                                                      repeat_caller: bool) -> None:
+    result = classifier.classify(category=category, description=description, category_text=category_text,
+                                 repeat_caller=repeat_caller)
+    assert result.kind in KINDS
+    assert (result.dispute_type in DISPUTE_TYPES) if result.kind == "dispute" else result.dispute_type is None
+    assert result.risk_flags <= set(RISK_FLAGS)
+    assert ("repeat_caller" in result.risk_flags) == repeat_caller
+    assert 0.0 <= result.confidence <= 1.0
+    assert result.rules_version == "classification.v1"
+    assert all(isinstance(m, str) for m in result.matched)
+
+
+def test_a_longer_keyword_consumes_its_text_across_types(classifier: Classifier) -> None:
+    result = classifier.classify(category=None, description="追尾后对方不肯出修车费")
+    assert result.dispute_type == "traffic_damage"
+    assert not any(m.startswith("keyword:consumer:") for m in result.matched)
