@@ -1,9 +1,90 @@
-"""fengqiao-intake: the intake service's command line (`python -m services.intake --help`)."""
+"""fengqiao-intake: the intake service's command line (`fengqiao-intake --help`)."""
+import asyncio
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn, TransferSpeedColumn)
+from rich.table import Table
+
+from services.intake import consumer
 from services.intake.api import create_app
+from services.intake.bootstrap import intake_context
+from services.intake.domain.profiles import ProfileError, load_profile
+from services.intake.importer import STATUSES, Summary, import_file
 from services.intake.settings import IntakeSettings
 from shared.cli import service_cli
+from shared.logging import configure_logging
 
 cli = service_cli(settings_factory=IntakeSettings, package="services.intake", app_factory=create_app)
+console = Console(stderr=True)
+
+
+@cli.command("consume")
+def consume_command() -> None:
+    """Consume raw records from dispatch.raw.v1 until SIGTERM or Ctrl-C."""
+    settings = IntakeSettings()
+    configure_logging(settings.service_name, settings.log_level)
+    asyncio.run(consumer.consume(settings))
+
+
+@cli.command("import")
+def import_command(file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
+                   profile: str = typer.Option(..., help="feed profile, e.g. milwaukee_cad, cad_csv, fengqiao_json"),
+                   batch_size: int = typer.Option(1000, min=1, max=10_000)) -> None:
+    """Import a CSV or NDJSON export; rerun the same command to resume an interrupted import."""
+    try:
+        chosen = load_profile(profile)
+    except ProfileError as exc:
+        console.print(f"[red]--profile: {exc}[/red]")
+        raise typer.Exit(2) from exc
+    settings = IntakeSettings()
+    configure_logging(settings.service_name, "WARNING")
+    summary = asyncio.run(_import(settings, file, chosen, batch_size))
+    _print_summary(file, summary)
+
+
+async def _import(settings: IntakeSettings, file: Path, profile, batch_size: int) -> Summary:
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
+               TransferSpeedColumn(), TextColumn("{task.fields[records]:,} records ({task.fields[rate]:,.0f}/s)"),
+               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task(file.name, total=file.stat().st_size, records=0, rate=0.0)
+        state = {"records": 0}
+
+        def on_batch(results) -> None:
+            state["records"] += len(results)
+            elapsed = bar.tasks[task].elapsed or 1e-9
+            bar.update(task, records=state["records"], rate=state["records"] / elapsed)
+
+        async with intake_context(settings) as ctx:
+            return await import_file(ctx, file, profile, batch_size=batch_size,
+                                     on_bytes=lambda n: bar.advance(task, n), on_batch=on_batch)
+
+
+def _print_summary(file: Path, summary: Summary) -> None:
+    table = Table(title=f"import of {file.name}" + (" (already complete)" if summary.already_done else ""))
+    table.add_column("outcome")
+    table.add_column("records", justify="right")
+    for status in STATUSES:
+        table.add_row(status, f"{summary.counts.get(status, 0):,}")
+    table.add_row("rows read", f"{summary.rows_read:,}")
+    Console().print(table)
+    if summary.resumed_from and not summary.already_done:
+        console.print(f"resumed after record {summary.resumed_from:,} of an interrupted run")
+    if summary.counts.get("rejected"):
+        console.print(f"rejected records with reasons: {summary.rejects_path}")
+
+
+@cli.command("sample")
+def sample_command(n: int = typer.Option(1000, min=1), seed: int = typer.Option(1),
+                   out: Path = typer.Option(Path("sample-110.ndjson"), help="NDJSON file to write")) -> None:
+    """Write a realistic sample 110 feed (fengqiao_json NDJSON) with repeats, revisions and bad records."""
+    from services.intake import sample  # noqa: PLC0415 (TEMP until sample.py lands)
+    sample.write(out, n, seed)
+    console.print(f"wrote {n:,} records to {out}")
+
 
 if __name__ == "__main__":
     cli()

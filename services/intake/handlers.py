@@ -60,7 +60,7 @@ class ImportProgress:
     """A file import's position, saved in the same transaction as each batch."""
 
     file_id: str
-    next_line: int
+    next_record: int
     counts: dict[str, int]
 
 
@@ -94,7 +94,7 @@ async def ingest(ctx: IntakeContext, inputs: Sequence[RawInput], *, profile: Fee
                     superseded[key] = superseded.get(key, 0) + 1
                 results.append(RecordResult(raw.position, outcome.value, *key, record.revision))
                 continue
-            keys_of_record = repeat_keys(record, ctx.phone_secret)
+            keys_of_record = repeats.keys_of(record)
             facts = triage(record, m.code, classifier=ctx.classifier, jurisdictions=ctx.jurisdictions,
                            keys=keys_of_record, repeat_caller=repeats.seen_before(record, keys_of_record[1]))
             stored[key] = record.revision
@@ -110,7 +110,7 @@ async def ingest(ctx: IntakeContext, inputs: Sequence[RawInput], *, profile: Fee
         if progress is not None:
             _count(progress, results)
             await conn.execute(repository.SAVE_IMPORT_PROGRESS, progress.file_id,
-                               progress.next_line, progress.counts)
+                               progress.next_record, progress.counts)
     await _publish(ctx, outbox, outbox_ids)
     return results
 
@@ -162,8 +162,10 @@ async def relay_outbox(ctx: IntakeContext, *, older_than_s: float = 0.0, limit: 
 class _RepeatCallers:
     """Who called before: stored calls from the same phone within the window, plus this batch's."""
 
-    def __init__(self, window: timedelta, calls: list[tuple[str, tuple[str, str], Any]]) -> None:
+    def __init__(self, window: timedelta, calls: list[tuple[str, tuple[str, str], Any]],
+                 keys: dict[int, tuple[str | None, str | None]]) -> None:
         self._window = window
+        self._keys = keys
         self._by_phone: dict[str, list[tuple[tuple[str, str], Any]]] = {}
         for phone, key, at in calls:
             self._by_phone.setdefault(phone, []).append((key, at))
@@ -172,13 +174,20 @@ class _RepeatCallers:
     async def load(cls, conn, ctx: IntakeContext, records: list[DispatchRecord]) -> "_RepeatCallers":
         """Stored calls from the batch's phones that can make one of its records a repeat."""
         window = timedelta(days=ctx.settings.repeat_caller_days)
-        hmacs = {repeat_keys(r, ctx.phone_secret)[1] for r in records} - {None}
+        # Keyed by object identity: the same record objects come back to keys_of().
+        keys = {id(r): repeat_keys(r, ctx.phone_secret) for r in records}
+        hmacs = {k[1] for k in keys.values()} - {None}
         if not hmacs:
-            return cls(window, [])
+            return cls(window, [], keys)
         since = min(r.received_at for r in records) - window
         until = max(r.received_at for r in records)
         rows = await repository.earlier_calls(conn, sorted(hmacs), since, until)
-        return cls(window, [(r["phone_hmac"], (r["source"], r["incident_number"]), r["received_at"]) for r in rows])
+        return cls(window, [(r["phone_hmac"], (r["source"], r["incident_number"]), r["received_at"])
+                            for r in rows], keys)
+
+    def keys_of(self, record: DispatchRecord) -> tuple[str | None, str | None]:
+        """(address key, phone HMAC) of a record of the batch, computed once."""
+        return self._keys[id(record)]
 
     def seen_before(self, record: DispatchRecord, phone: str | None) -> bool:
         """True when another incident came from this phone within the window before this call."""

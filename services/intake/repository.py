@@ -45,6 +45,7 @@ WHERE d.source = c.source AND d.incident_number = c.incident_number
 
 INSERT_REJECTED = """
 INSERT INTO rejected_records (channel, profile, position, raw, errors) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (channel, position) WHERE channel = 'kafka' DO NOTHING
 """
 
 INSERT_OUTBOX = """
@@ -63,14 +64,14 @@ ORDER BY id LIMIT $2
 FOR UPDATE SKIP LOCKED
 """
 
-IMPORT_RUN = "SELECT next_line, counts, finished_at FROM import_runs WHERE file_id = $1"
+IMPORT_RUN = "SELECT next_record, counts, finished_at FROM import_runs WHERE file_id = $1"
 
 START_IMPORT = """
 INSERT INTO import_runs (file_id, path, profile) VALUES ($1, $2, $3)
 ON CONFLICT (file_id) DO NOTHING
 """
 
-SAVE_IMPORT_PROGRESS = "UPDATE import_runs SET next_line = $2, counts = $3 WHERE file_id = $1"
+SAVE_IMPORT_PROGRESS = "UPDATE import_runs SET next_record = $2, counts = $3 WHERE file_id = $1"
 
 FINISH_IMPORT = "UPDATE import_runs SET finished_at = now() WHERE file_id = $1"
 

@@ -169,17 +169,18 @@ def map_record(profile: FeedProfile, raw: Any) -> Mapped:
         spec = profile.spec(name)
         try:
             values[name] = _convert(name, _extract(raw, spec), spec, zone)
-        except (ValueError, TypeError, OverflowError) as exc:
+        except (ValueError, TypeError, OverflowError):
             if spec.drop_invalid:
                 values[name] = None
             else:
-                errors.append(FieldError(f"{name} ({_where(spec)})", str(exc)))
+                errors.append(FieldError(name, f"{_expected(name, spec)}, got {_extract(raw, spec)!r} ({_where(spec)})"))
     _drop_impossible_coordinates(profile, values)
     code = profile.category(values.get("category_code"))
     if errors:
         return Mapped(None, errors, code)
+    present = {k: v for k, v in values.items() if v is not None}  # absent → "Field required"
     try:
-        return Mapped(DispatchRecord.model_validate(values), [], code)
+        return Mapped(DispatchRecord.model_validate(present), [], code)
     except ValidationError as exc:
         return Mapped(None, [FieldError(".".join(map(str, e["loc"])) or "<record>", e["msg"])
                              for e in exc.errors()], code)
@@ -192,6 +193,14 @@ def _drop_impossible_coordinates(profile: FeedProfile, values: dict[str, Any]) -
     if any(s is not None and s.drop_invalid for s in specs):
         if lon is None or lat is None or not (-180 <= lon <= 180 and -90 <= lat <= 90):
             values["longitude"] = values["latitude"] = None
+
+
+def _expected(name: str, spec: FieldSpec) -> str:
+    if name in TIME_FIELDS:
+        return f"expected a time as {spec.format}" if spec.format else "expected an ISO 8601 time"
+    if name in FLOAT_FIELDS:
+        return "expected a number"
+    return "expected an integer" if name == "revision" else "unreadable value"
 
 
 def _where(spec: FieldSpec) -> str:

@@ -43,6 +43,8 @@ CREATE TABLE rejected_records (
     received_at timestamptz NOT NULL DEFAULT now(),
     replayed_at timestamptz
 );
+-- A Kafka message has one position (topic/partition/offset): a redelivery is not a second rejection.
+CREATE UNIQUE INDEX rejected_records_kafka_position ON rejected_records (channel, position) WHERE channel = 'kafka';
 
 -- File imports: how far each file got, committed with the records of each batch, so an
 -- interrupted import resumes at the first line not yet committed.
@@ -50,7 +52,7 @@ CREATE TABLE import_runs (
     file_id     text        PRIMARY KEY,
     path        text        NOT NULL,
     profile     text        NOT NULL,
-    next_line   bigint      NOT NULL DEFAULT 1,
+    next_record bigint      NOT NULL DEFAULT 0,  -- ordinal of the first record not yet committed
     counts      jsonb       NOT NULL DEFAULT '{}',
     started_at  timestamptz NOT NULL DEFAULT now(),
     finished_at timestamptz

@@ -1,0 +1,115 @@
+"""The intake HTTP API against real PostgreSQL and Kafka: auth, answers per record, bad input."""
+import json
+
+import httpx
+import pytest
+
+from services.intake.api import create_app
+from shared.auth import issue_token
+from tests.integration.intake.helpers import record
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+
+
+@pytest.fixture
+async def client(intake_settings):
+    app = create_app(intake_settings)
+    secret = intake_settings.jwt_secret.get_secret_value()
+    token = issue_token(secret, subject="cad-1", roles=["feed"])
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://intake",
+                                     headers={"Authorization": f"Bearer {token}"}) as http:
+            http.app_state = app.state
+            http.secret = secret
+            yield http
+
+
+async def rejected_rows(client) -> list:
+    async with client.app_state.intake.pool.acquire() as conn:
+        return await conn.fetch("SELECT position, raw, errors FROM rejected_records ORDER BY id")
+
+
+async def test_feed_endpoints_need_a_feed_token(client):
+    body = json.dumps(record("T1"))
+    assert (await client.post("/v1/dispatch-records", content=body, headers={"Authorization": ""})).status_code == 401
+    assert (await client.post("/v1/dispatch-records", content=body,
+                              headers={"Authorization": "Bearer not-a-token"})).status_code == 401
+    mediator = issue_token(client.secret, subject="m", roles=["mediator"])
+    response = await client.post("/v1/dispatch-records", content=body, headers={"Authorization": f"Bearer {mediator}"})
+    assert response.status_code == 403 and "feed" in response.json()["detail"]
+
+
+async def test_one_record_is_accepted_then_a_duplicate(client):
+    first = await client.post("/v1/dispatch-records", content=json.dumps(record("S1")))
+    again = await client.post("/v1/dispatch-records", content=json.dumps(record("S1")))
+    assert first.status_code == 200 and first.json()["status"] == "accepted"
+    assert first.json()["kind"] == "dispute" and first.json()["station_code"] == "990101001"
+    assert again.json()["status"] == "duplicate"
+
+
+@pytest.mark.parametrize("change, loc, words", [
+    ({"received_at": None}, ["body", "received_at"], "Field required"),
+    ({"revision": "abc"}, ["body", "revision"], "expected an integer"),
+    ({"incident_number": ""}, ["body", "incident_number"], "Field required"),
+    ({"closed_at": "2024-05-31T20:00:00+08:00"}, ["body", "closed_at"], "before received_at"),
+    ({"received_at": "2099-01-01T00:00:00+08:00"}, ["body", "received_at"], "in the future"),
+    ({"received_at": "2024-05-31 23:30:00"}, ["body", "received_at"], None),  # naive: read as Beijing time
+])
+async def test_a_bad_record_is_answered_with_its_field_path_and_kept(client, change, loc, words):
+    response = await client.post("/v1/dispatch-records", content=json.dumps(record("R1") | change))
+    if words is None:
+        assert response.status_code == 200, response.text
+        return
+    assert response.status_code == 422, response.text
+    [problem] = response.json()["detail"]
+    assert problem["loc"] == loc and words in problem["msg"]
+    [kept] = await rejected_rows(client)
+    assert json.loads(kept["raw"]) == record("R1") | change
+
+
+async def test_malformed_json_and_unknown_profile(client):
+    broken = await client.post("/v1/dispatch-records", content=b'{"source": "x",')
+    assert broken.status_code == 422 and broken.json()["detail"][0]["loc"] == ["body", "<json>"]
+    unknown = await client.post("/v1/dispatch-records?profile=nope", content=json.dumps(record("U1")))
+    assert unknown.status_code == 422
+    assert unknown.json()["detail"][0]["loc"] == ["query", "profile"]
+    assert "fengqiao_json" in unknown.json()["detail"][0]["msg"]  # lists the known profiles
+
+
+async def test_batch_as_json_array_answers_per_record(client):
+    batch = [record("B1"), record("B1"), record("B2", revision=0), record("B3", category_code="crime",
+                                                                          description="电动车被盗")]
+    response = await client.post("/v1/dispatch-records/batch", json=batch)
+    body = response.json()
+    assert response.status_code == 200
+    assert [r["status"] for r in body["results"]] == ["accepted", "duplicate", "rejected", "accepted"]
+    assert body["results"][2]["errors"][0]["loc"] == ["body", "revision"]
+    assert body["results"][3]["kind"] == "crime"
+    assert body["summary"] == {"accepted": 2, "duplicate": 1, "rejected": 1}
+
+
+async def test_batch_as_ndjson_with_a_line_that_is_not_utf8(client):
+    lines = [json.dumps(record("N1"), ensure_ascii=False).encode(), b'{"source": "\xff\xfe"}', b"",
+             json.dumps(record("N2")).encode()]
+    response = await client.post("/v1/dispatch-records/batch", content=b"\n".join(lines),
+                                 headers={"Content-Type": "application/x-ndjson"})
+    results = response.json()["results"]
+    assert [(r["position"], r["status"]) for r in results] == [
+        ("line 1", "accepted"), ("line 2", "rejected"), ("line 4", "accepted")]
+    assert "not UTF-8" in results[1]["errors"][0]["msg"]
+
+
+async def test_an_oversize_batch_is_refused_whole(client, intake_settings):
+    too_many = intake_settings.max_batch_records + 1
+    lines = b"\n".join(json.dumps(record(f"O{i}")).encode() for i in range(too_many))
+    response = await client.post("/v1/dispatch-records/batch", content=lines,
+                                 headers={"Content-Type": "application/x-ndjson"})
+    assert response.status_code == 413
+    assert str(intake_settings.max_batch_records) in response.json()["detail"][0]["msg"]
+
+
+async def test_a_body_that_is_not_an_array_is_refused_and_kept(client):
+    response = await client.post("/v1/dispatch-records/batch", json={"not": "an array"})
+    assert response.status_code == 422 and "array" in response.json()["detail"][0]["msg"]
+    [kept] = await rejected_rows(client)
+    assert kept["position"] == "body" and '"not"' in kept["raw"]
