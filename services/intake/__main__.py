@@ -32,7 +32,9 @@ def consume_command() -> None:
 @cli.command("import")
 def import_command(file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
                    profile: str = typer.Option(..., help="feed profile, e.g. milwaukee_cad, cad_csv, fengqiao_json"),
-                   batch_size: int = typer.Option(1000, min=1, max=10_000)) -> None:
+                   batch_size: int = typer.Option(1000, min=1, max=10_000),
+                   rejects: Path = typer.Option(None, help="where rejected records go [default: ./FILE.rejects.ndjson]"),
+                   ) -> None:
     """Import a CSV or NDJSON export; rerun the same command to resume an interrupted import."""
     try:
         chosen = load_profile(profile)
@@ -41,11 +43,12 @@ def import_command(file: Path = typer.Argument(..., exists=True, dir_okay=False,
         raise typer.Exit(2) from exc
     settings = IntakeSettings()
     configure_logging(settings.service_name, "WARNING")
-    summary = asyncio.run(_import(settings, file, chosen, batch_size))
+    rejects = rejects or Path.cwd() / f"{file.name}.rejects.ndjson"
+    summary = asyncio.run(_import(settings, file, chosen, batch_size, rejects))
     _print_summary(file, summary)
 
 
-async def _import(settings: IntakeSettings, file: Path, profile, batch_size: int) -> Summary:
+async def _import(settings: IntakeSettings, file: Path, profile, batch_size: int, rejects: Path) -> Summary:
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
                TransferSpeedColumn(), TextColumn("{task.fields[records]:,} records ({task.fields[rate]:,.0f}/s)"),
                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
@@ -59,7 +62,7 @@ async def _import(settings: IntakeSettings, file: Path, profile, batch_size: int
             bar.update(task, records=state["records"], rate=state["records"] / elapsed)
 
         async with intake_context(settings) as ctx:
-            return await import_file(ctx, file, profile, batch_size=batch_size,
+            return await import_file(ctx, file, profile, rejects_path=rejects, batch_size=batch_size,
                                      on_bytes=lambda n: bar.advance(task, n), on_batch=on_batch)
 
 

@@ -77,17 +77,17 @@ def read_records(path: Path, profile: FeedProfile, on_bytes: Callable[[int], Non
             yield RawInput(position, raw_text, dict(zip(header, row, strict=True)))
 
 
-async def import_file(ctx: IntakeContext, path: Path, profile: FeedProfile, *, batch_size: int = 1000,
-                      on_bytes: Callable[[int], None] = lambda n: None,
+async def import_file(ctx: IntakeContext, path: Path, profile: FeedProfile, *, rejects_path: Path,
+                      batch_size: int = 1000, on_bytes: Callable[[int], None] = lambda n: None,
                       on_batch: Callable[[list[RecordResult]], None] = lambda r: None) -> Summary:
-    """Import (or resume importing) a file; rejects go to `<file>.rejects.ndjson` with reasons."""
+    """Import (or resume importing) a file; rejected records are appended to `rejects_path` with
+    their reasons (and kept in the rejected_records table, the copy an operator replays from)."""
     await relay_outbox(ctx)  # events a killed run committed but did not publish
     fid = file_id(path, profile)
     async with ctx.pool.acquire() as conn:
         await conn.execute(repository.START_IMPORT, fid, str(path), profile.name)
         run = await conn.fetchrow(repository.IMPORT_RUN, fid)
     progress = ImportProgress(fid, run["next_record"], dict(run["counts"]))
-    rejects_path = path.with_name(path.name + ".rejects.ndjson")
     resumed_from = progress.next_record
     if run["finished_at"] is not None:
         return Summary(progress.next_record, progress.counts, rejects_path, resumed_from, already_done=True)
