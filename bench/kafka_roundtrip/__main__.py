@@ -4,7 +4,8 @@ import asyncio
 import sys
 import uuid
 
-from bench.kafka_roundtrip import infra, roundtrip, sink, workload
+from bench import infra
+from bench.kafka_roundtrip import roundtrip, sink, workload
 from shared.db.migrations import migrate
 from shared.db.pool import create_pool
 from shared.db.provision import drop_database, ensure_database

@@ -8,7 +8,7 @@ from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, Time
                            TimeRemainingColumn, TransferSpeedColumn)
 from rich.table import Table
 
-from services.intake import consumer
+from services.intake import consumer, sample
 from services.intake.api import create_app
 from services.intake.bootstrap import intake_context
 from services.intake.domain.profiles import ProfileError, load_profile
@@ -84,7 +84,6 @@ def _print_summary(file: Path, summary: Summary) -> None:
 def sample_command(n: int = typer.Option(1000, min=1), seed: int = typer.Option(1),
                    out: Path = typer.Option(Path("sample-110.ndjson"), help="NDJSON file to write")) -> None:
     """Write a realistic sample 110 feed (fengqiao_json NDJSON) with repeats, revisions and bad records."""
-    from services.intake import sample  # noqa: PLC0415 (TEMP until sample.py lands)
     sample.write(out, n, seed)
     console.print(f"wrote {n:,} records to {out}")
 

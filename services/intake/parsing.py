@@ -6,6 +6,8 @@ Nothing here decides whether a record is valid; it only says what could not even
 import json
 from collections.abc import Iterator
 
+import orjson
+
 from services.intake.domain.profiles import FieldError
 from services.intake.handlers import RawInput
 
@@ -33,8 +35,8 @@ def parse_one(raw: bytes, position: str) -> RawInput:
     if encoding_error:
         return RawInput(position, text, parse_error=encoding_error)
     try:
-        return RawInput(position, text, json.loads(text))
-    except json.JSONDecodeError as exc:
+        return RawInput(position, text, orjson.loads(raw))
+    except orjson.JSONDecodeError as exc:
         return RawInput(position, text, parse_error=FieldError(
             "<json>", f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"))
 

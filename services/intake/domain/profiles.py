@@ -13,7 +13,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from services.intake.domain.record import DispatchRecord
 from services.intake.domain.transforms import TRANSFORMS
@@ -54,24 +54,41 @@ class FeedProfile(BaseModel):
     description: str = ""
     format: Literal["json", "csv"]
     time_zone: str = "Asia/Shanghai"
-    fields: dict[str, FieldSpec | str]
-    categories: dict[str, CodeEntry | str] = Field(default_factory=dict)
+    fields: dict[str, FieldSpec]
+    categories: dict[str, CodeEntry] = Field(default_factory=dict)
+    _upper: dict[str, CodeEntry] = PrivateAttr(default_factory=dict)
+    _zone: ZoneInfo = PrivateAttr()
+
+    @field_validator("fields", mode="before")
+    @classmethod
+    def _bare_path(cls, value: Any) -> Any:
+        # `received_at: time` is shorthand for `received_at: {path: time}`.
+        return {k: {"path": v} if isinstance(v, str) else v for k, v in (value or {}).items()}
+
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _bare_category(cls, value: Any) -> Any:
+        return {k: {"category": v} if isinstance(v, str) else v for k, v in (value or {}).items()}
+
+    def model_post_init(self, _context: Any) -> None:
+        # Built once per profile: map_record runs for every record of every feed.
+        self._upper = {k.strip().upper(): v for k, v in self.categories.items()}
+        self._zone = ZoneInfo(self.time_zone)
 
     def spec(self, name: str) -> FieldSpec | None:
-        """The spec of a canonical field, a bare string meaning a path."""
-        value = self.fields.get(name)
-        return FieldSpec(path=value) if isinstance(value, str) else value
+        """The spec of a canonical field."""
+        return self.fields.get(name)
 
     def category(self, code: str | None) -> CodeEntry | None:
         """Our category for a centre code (exact, then case-insensitive), or None when unmapped."""
         if code is None:
             return None
-        entry = self.categories.get(code) or self._upper_categories.get(code.strip().upper())
-        return CodeEntry(category=entry) if isinstance(entry, str) else entry
+        return self.categories.get(code) or self._upper.get(code.strip().upper())
 
     @property
-    def _upper_categories(self) -> dict[str, CodeEntry | str]:
-        return {k.upper(): v for k, v in self.categories.items()}
+    def zone(self) -> ZoneInfo:
+        """The zone of the centre's naive times."""
+        return self._zone
 
 
 @dataclass(frozen=True)
@@ -162,11 +179,10 @@ def map_record(profile: FeedProfile, raw: Any) -> Mapped:
     """Map one raw record (a JSON object or a CSV row) to a DispatchRecord, or say why not."""
     if not isinstance(raw, dict):
         return Mapped(None, [FieldError("<record>", f"expected an object, got {type(raw).__name__}")])
-    zone = ZoneInfo(profile.time_zone)
+    zone = profile.zone
     values: dict[str, Any] = {}
     errors: list[FieldError] = []
-    for name in profile.fields:
-        spec = profile.spec(name)
+    for name, spec in profile.fields.items():
         try:
             values[name] = _convert(name, _extract(raw, spec), spec, zone)
         except (ValueError, TypeError, OverflowError):

@@ -1,15 +1,14 @@
-"""The stack, Kafka's perf-tool jars, per-run topics, and the ProducerPerformance baseline."""
-import os
+"""What every benchmark needs: the stack, Kafka's perf-tool jars, the ProducerPerformance baseline."""
 import re
 import subprocess
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.infrastructure import from_environment, from_local_launcher
+
+ROOT = Path(__file__).resolve().parents[1]
 TOOLS_LIBS = ROOT / ".cache" / "kafka-tools" / "libs"
-KAFKA_ENV = "FENGQIAO_TEST_KAFKA_BOOTSTRAP_SERVERS"
-POSTGRES_ENV = "FENGQIAO_TEST_POSTGRES_URL"
 
 # Same producer settings as EventProducer's defaults, so the baseline measures Kafka, not a config gap.
 PERF_PRODUCER_PROPS = ("acks=all", "enable.idempotence=true", "linger.ms=10",
@@ -23,15 +22,9 @@ class BenchError(RuntimeError):
 
 
 def ensure_stack() -> tuple[str, str]:
-    """Kafka bootstrap servers and a PostgreSQL server URL, starting the local stack if needed."""
-    kafka, postgres = os.environ.get(KAFKA_ENV), os.environ.get(POSTGRES_ENV)
-    if kafka and postgres:
-        return kafka, postgres.rstrip("/")
-    stack = ROOT / "deploy" / "local" / "stack.sh"
-    subprocess.run(["bash", str(stack), "up"], check=True)  # idempotent: reuses a running stack
-    env = subprocess.run(["bash", str(stack), "env"], check=True, capture_output=True, text=True).stdout
-    values = dict(line.removeprefix("export ").split("=", 1) for line in env.splitlines() if "=" in line)
-    return values["FENGQIAO_KAFKA_BOOTSTRAP_SERVERS"], values["FENGQIAO_POSTGRES_URL"].rstrip("/")
+    """Kafka bootstrap servers and a PostgreSQL server URL: the tests' env vars, else the local stack."""
+    found = from_environment() or from_local_launcher()  # the same precedence as the test suite
+    return found.kafka_bootstrap_servers, found.postgres_url
 
 
 def ensure_perf_tools(libs: Path = TOOLS_LIBS) -> Path:
@@ -82,3 +75,4 @@ async def delete_topics(bootstrap: str, topics: list[str]) -> None:
         await admin.delete_topics(topics)
     finally:
         await admin.close()
+

@@ -1,0 +1,1 @@
+"""Intake's HTTP ingest benchmark (see README.md beside this file)."""

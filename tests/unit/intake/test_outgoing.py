@@ -1,0 +1,43 @@
+"""Outgoing events are built without validation on the hot path, so the contract is checked here."""
+from datetime import UTC, datetime
+
+from services.intake.domain.classification import Classifier
+from services.intake.domain.dedup import Outcome
+from services.intake.domain.jurisdiction import Jurisdictions
+from services.intake.domain.profiles import load_profile, map_record
+from services.intake.domain.triage import repeat_keys, triage
+from services.intake.outgoing import event_id, incident_events
+from shared.events.envelope import Envelope
+from shared.events.intake import DisputeData, IncidentData
+
+RAW = {"source": "BJ-CAD", "incident_number": "X1", "revision": 2, "received_at": "2024-05-31T23:30:00+08:00",
+       "caller_name": "王小明", "caller_phone": "13812345678", "address_text": "示例市北城区望湖街道湖光路12号",
+       "description": "楼上漏水，邻居争吵", "category_code": "dispute"}
+
+
+def events_for(outcome: Outcome, prefix: str = ""):
+    mapped = map_record(load_profile("fengqiao_json"), RAW)
+    facts = triage(mapped.record, mapped.code, classifier=Classifier.load(), jurisdictions=Jurisdictions.load(),
+                   keys=repeat_keys(mapped.record, b"k"), repeat_caller=False)
+    return mapped.record, incident_events(mapped.record, facts, outcome, prefix)
+
+
+def test_events_validate_against_the_shared_contracts():
+    record, [incident, dispute] = events_for(Outcome.NEW, "t.")
+    assert (incident.topic, dispute.topic) == ("t.intake.incident.v1", "t.intake.dispute.v1")
+    incident_envelope, dispute_envelope = Envelope.from_bytes(incident.value), Envelope.from_bytes(dispute.value)
+    data = IncidentData.model_validate(incident_envelope.data)
+    DisputeData.model_validate(dispute_envelope.data)
+    assert incident_envelope.type == "incident.accepted" and dispute_envelope.type == "dispute.opened"
+    assert incident_envelope.event_id == event_id("incident.accepted", record)
+    assert incident_envelope.occurred_at == datetime(2024, 5, 31, 15, 30, tzinfo=UTC)
+    assert incident.key == incident_envelope.key.encode() == data.station_code.encode()
+    assert "caller_phone" not in incident_envelope.data and "caller_name" not in incident_envelope.data
+
+
+def test_updates_have_their_own_stable_ids():
+    _, [incident, dispute] = events_for(Outcome.UPDATE)
+    _, [again, _] = events_for(Outcome.UPDATE)
+    assert Envelope.from_bytes(incident.value).type == "incident.updated"
+    assert Envelope.from_bytes(dispute.value).type == "dispute.updated"
+    assert Envelope.from_bytes(incident.value).event_id == Envelope.from_bytes(again.value).event_id
