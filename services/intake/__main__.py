@@ -8,12 +8,13 @@ from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, Time
                            TimeRemainingColumn, TransferSpeedColumn)
 from rich.table import Table
 
-from services.intake import consumer, sample
+from services.intake import consumer, feeder, sample
 from services.intake.api import create_app
 from services.intake.bootstrap import intake_context
 from services.intake.domain.profiles import ProfileError, load_profile
 from services.intake.importer import STATUSES, Summary, import_file
 from services.intake.settings import IntakeSettings
+from shared.auth import issue_token
 from shared.cli import service_cli
 from shared.logging import configure_logging
 
@@ -78,6 +79,20 @@ def _print_summary(file: Path, summary: Summary) -> None:
         console.print(f"resumed after record {summary.resumed_from:,} of an interrupted run")
     if summary.counts.get("rejected"):
         console.print(f"rejected records with reasons: {summary.rejects_path}")
+
+
+@cli.command("post")
+def post_command(file: Path = typer.Argument(..., exists=True, dir_okay=False),
+                 url: str = typer.Option(None, help="intake's base URL [default: this machine's intake]"),
+                 profile: str = typer.Option("fengqiao_json"),
+                 batch_size: int = typer.Option(1000, min=1, max=10_000)) -> None:
+    """Post an NDJSON file to intake's HTTP batch endpoint, as a CAD system would."""
+    settings = IntakeSettings()
+    token = issue_token(settings.jwt_secret.get_secret_value(), subject="fengqiao-intake-post", roles=["feed"])
+    totals = feeder.post_file(file, url=url or f"http://{settings.http_host}:{settings.http_port}",
+                              token=token, profile=profile, batch_size=batch_size)
+    console.print(f"posted {sum(totals.values()):,} records from {file}: "
+                  + ", ".join(f"{status} {totals.get(status, 0):,}" for status in STATUSES))
 
 
 @cli.command("sample")

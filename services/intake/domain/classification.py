@@ -1,6 +1,8 @@
 """Classify a dispatch record (kind, dispute type, risk flags) under a versioned rules file."""
 import pathlib
+import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +19,7 @@ CONFIDENCE_KEYS = ("code_type", "code_type_agree", "code_kind", "code_kind_agree
                    "keywords_base", "keywords_step", "keywords_max", "nothing")
 # A separator no keyword contains: blanked text must not join its neighbours into a new match.
 _GAP = "\x00"
+_FULL_WIDTH = tuple((chr(ord(c) - 0xFEE0), c)[::-1] for c in "，：；（）！？")
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,12 @@ class Classification:
 
 def _normalise(text: str) -> str:
     """NFKC and lower case, so full-width and Latin variants meet the keywords."""
+    # Full-width punctuation is what usually keeps a record's text from being NFKC already. Each of
+    # these decomposes to exactly the ASCII character put in its place, so NFKC's result is the same
+    # either way, but without them normalize() returns at its quick check instead of rebuilding.
+    if not text.isascii():
+        for wide, narrow in _FULL_WIDTH:
+            text = text.replace(wide, narrow)
     return unicodedata.normalize("NFKC", text).lower()
 
 
@@ -54,68 +63,67 @@ def _words(raw: Any, section: str) -> tuple[str, ...]:
     return tuple(_normalise(w.strip()) for w in raw)
 
 
-def _hits(text: str, table: dict[str, tuple[str, ...]]) -> dict[str, list[str]]:
-    """Distinct keywords found per group, longest first; a found keyword consumes its text."""
-    return _Matcher(table).hits(text)
-
-
 class _Matcher:
-    """One keyword table, precompiled: what `_hits` means, at a cost that follows the text, not the table.
+    """One keyword table, compiled once: distinct keywords found per group; a found keyword consumes its text.
 
     The meaning: every distinct keyword (file order, first occurrence), longest first, is looked for
     in the text; a found one is recorded for every group listing it and its text is blanked with
     _GAP before the next keyword is looked for. Consuming across groups keeps 物业费 from also
     counting as 物业, and 修车费 as a consumer's 车费. Per group the hits follow the group's own order.
 
-    The speed: blanking only ever removes text (no keyword contains _GAP), so a keyword found
-    after blanking was in the text before it. Only keywords whose first character occurs in the
-    text are candidates; those are checked in the same longest-first order, with the same
-    blanking, so the result is the same as checking all of them.
+    The speed: blanking only ever removes text (no keyword contains _GAP), so a keyword found after
+    blanking was in the text before it. Only the keywords that start with a character of the text
+    and occur in it are candidates; they are checked in the same longest-first order with the same
+    blanking, so the result is that of checking every keyword, at a cost that follows the text.
     """
 
-    def __init__(self, table: dict[str, tuple[str, ...]]) -> None:
+    def __init__(self, table: dict[str, tuple[str, ...]], label: str) -> None:
         self.names = tuple(table)
         # dict.fromkeys keeps file order (a set would not), so equal-length overlaps resolve alike every run.
         words = sorted(dict.fromkeys(w for group in table.values() for w in group), key=len, reverse=True)
-        self._rank = {w: i for i, w in enumerate(words)}
-        # Per word, the groups it counts for: (group position, position in group, group, word),
+        self._rank = {w: i for i, w in enumerate(words)}.__getitem__
+        # Per word, the groups it counts for as (group position, position in group, group, f"{label}:{group}:{word}"),
         # so sorting a record's hits puts them in group order, then in each group's own order.
-        self._entries = {w: tuple((g, group.index(w), name, w) for g, (name, group) in enumerate(table.items())
-                                  if w in group) for w in words}
+        self._entries = {w: tuple((g, group.index(w), name, f"{label}:{name}:{w}")
+                                  for g, (name, group) in enumerate(table.items()) if w in group) for w in words}
         index: dict[str, list[str]] = {}
         for w in words:
             index.setdefault(w[0], []).append(w)
         self._index = {c: tuple(ws) for c, ws in index.items()}
-        self._first = frozenset(index)
-        # A keyword holding _GAP could be made by blanking, which the first-character shortcut
-        # cannot see; such a table (no shipped one) is scanned in full, exactly as described.
-        self._exhaustive = any(_GAP in w for w in words)
-        self._all = tuple(words)
+        self.first = frozenset(index)
+        # A keyword holding _GAP could be made by blanking, which the shortcut above cannot see;
+        # such a table (no shipped one has it) is checked keyword by keyword, as described.
+        self._every: tuple[str, ...] | None = tuple(words) if any(_GAP in w for w in words) else None
 
-    def scan(self, text: str, chars: set[str] | frozenset[str] | None = None) -> list[tuple[int, int, str, str]]:
-        """The hits as sorted (group position, position in group, group, word); chars ⊇ set(text)."""
-        if self._exhaustive:
-            candidates = list(self._all)
+    def scan(self, text: str, chars: Iterable[str] | None = None) -> list[tuple[int, int, str, str]]:
+        """The hits as sorted (group position, position in group, group, label) tuples.
+
+        chars: the text's characters, or at least all those that start a keyword; all when None.
+        """
+        if self._every is not None:
+            candidates = list(self._every)
         else:
             index = self._index
-            candidates = [w for c in self._first.intersection(text if chars is None else chars)
+            candidates = [w for c in self.first.intersection(text if chars is None else chars)
                           for w in index[c] if w in text]
+            if len(candidates) == 1:  # nothing to compete with: the usual case, and the cheap one
+                return list(self._entries[candidates[0]])
             if not candidates:
                 return []
-            candidates.sort(key=self._rank.__getitem__)
-        found = []
+            candidates.sort(key=self._rank)
+        entries, hits = self._entries, []
         for w in candidates:
             if w in text:
-                found.append(w)
+                hits += entries[w]
                 text = text.replace(w, _GAP)
-        entries = self._entries
-        return sorted([e for w in found for e in entries[w]])
+        hits.sort()
+        return hits
 
     def hits(self, text: str) -> dict[str, list[str]]:
         """The keywords found per group, every group present, in the table's order."""
         found: dict[str, list[str]] = {name: [] for name in self.names}
-        for _, _, name, w in self.scan(text):
-            found[name].append(w)
+        for _, _, name, label in self.scan(text):
+            found[name].append(label.split(":", 2)[2])
         return found
 
 
@@ -148,11 +156,24 @@ class Classifier:
         if not all(0 <= v <= 1 for v in self._conf.values()):
             raise ValueError(f"confidence: needs {CONFIDENCE_KEYS}, each within 0..1")
 
-        # Built once here: classify() looks up only the keywords whose first character it meets.
-        self._main = _Matcher({**self._kinds, "dispute": self._generic, **self._types})
-        self._risk = _Matcher(self._risks)
-        self._ignore_first = frozenset(p[0] for p in self._ignore)
+        # Compiled once here. Kind, generic and type keywords compete for the same text, in this
+        # group order; risk keywords are read separately because 家暴 must count both as a family
+        # word and as a risk.
+        self._main = _Matcher({**self._kinds, "dispute": self._generic, **self._types}, "keyword")
+        self._risk = _Matcher(self._risks, "risk")
         self._type_names = frozenset(self._types)
+        # Ignored phrases are blanked in file order; the ones the text holds are found like keywords.
+        ignored: dict[str, list[tuple[int, str]]] = {}
+        for i, phrase in enumerate(self._ignore):
+            ignored.setdefault(phrase[0], []).append((i, phrase))
+        self._ignored = {c: tuple(ps) for c, ps in ignored.items()}
+        self._ignore_first = frozenset(ignored)
+        # Blanking could make a phrase holding _GAP (none of the shipped ones does): then try every one.
+        self._ignore_all = any(_GAP in phrase for phrase in self._ignore)
+        # One pass over the text finds which of the characters that start a keyword or an
+        # ignored phrase it holds; a text with none of them skips the rest outright.
+        firsts = sorted(self._main.first | self._risk.first | self._ignore_first)
+        self._firsts = re.compile(f"[{''.join(map(re.escape, firsts))}]" if firsts else "(?!)")
 
     @classmethod
     def load(cls, path: pathlib.Path | None = None) -> "Classifier":
@@ -164,40 +185,42 @@ class Classifier:
                  category_text: str | None = None, repeat_caller: bool = False) -> Classification:
         """Kind, dispute type, risk flags and confidence for one record; never raises on content."""
         text = _normalise(f"{description or ''}\n{category_text or ''}")
-        chars = set(text)  # still covers the text after blanking, which only removes characters
+        # The characters that start a keyword or an ignored phrase. Still right after blanking,
+        # which only takes characters away (and adds _GAP, which no keyword of a table that
+        # relies on chars holds).
+        chars = set(self._firsts.findall(text))
         if not self._ignore_first.isdisjoint(chars):
-            for phrase in self._ignore:
-                text = text.replace(phrase, _GAP)
+            text = self._blank_ignored(text, chars)
         key = _normalise(category.strip()) if isinstance(category, str) else None
         code = self._codes.get(key) if key else None
-        # Kind, generic and type keywords compete for the same text; risk keywords are read
-        # separately because 家暴 must count both as a family word and as a risk.
-        found = self._main.scan(text, chars)
-        risks = self._risk.scan(text, chars)
+        found = self._main.scan(text, chars) if chars else []
+        risks = self._risk.scan(text, chars) if chars else []
+
+        # Hits per group, in table order: the kinds, "dispute" (the generic words), the types.
         counts: dict[str, int] = {}
         for _, _, name, _ in found:
             counts[name] = counts.get(name, 0) + 1
-        risk_counts: dict[str, int] = {}
-        for _, _, name, _ in risks:
-            risk_counts[name] = risk_counts.get(name, 0) + 1
-        flags = set(risk_counts)
+        flags = {name for _, _, name, _ in risks}
+        implied, implied_hits = None, 0
+        if flags:
+            implied = next((t for f, t in self._implies.items() if f in flags), None)
+            implied_hits = sum(1 for _, _, name, _ in risks if name in self._implies)
         if repeat_caller:
             flags.add("repeat_caller")
-        implied = next((t for f, t in self._implies.items() if f in flags), None)
 
-        # counts holds the hits of every group; the kinds score their own, dispute the rest
-        # (generic and type words) plus the hits of the risk flags that imply a type.
-        types = self._type_names
-        best_type, most = None, 0
-        for name, n in counts.items():  # in table order; the first of equal counts wins
-            if n > most and name in types:
-                best_type, most = name, n
-        kind_counts = {k: counts.get(k, 0) for k in self._kinds}
-        kind_counts["dispute"] = len(found) - sum(kind_counts.values()) + sum(
-            risk_counts.get(f, 0) for f in self._implies)
-        # max() keeps the first of equal candidates, so the file's order breaks ties.
-        best_kind = max(self._kind_order, key=lambda k: kind_counts.get(k, 0))
-        best_kind = best_kind if kind_counts.get(best_kind, 0) else None
+        # The first of equal counts wins, so the file's order breaks ties.
+        best_type, type_hits = None, 0
+        for name, n in counts.items():
+            if n > type_hits and name in self._type_names:
+                best_type, type_hits = name, n
+        # A kind scores its own hits; dispute scores the generic and type words, and the hits of
+        # the risk flags that imply a type.
+        disputes = len(found) - sum(counts.get(k, 0) for k in self._kinds) + implied_hits
+        best_kind, kind_hits = None, 0
+        for k in self._kind_order:
+            n = disputes if k == "dispute" else counts.get(k, 0)
+            if n > kind_hits:
+                best_kind, kind_hits = k, n
 
         kind, code_type = code if code else (best_kind or "other", None)
         dispute_type = (code_type or implied or best_type or "other") if kind == "dispute" else None
@@ -206,16 +229,28 @@ class Classifier:
             confidence = c["code_type_agree"] if best_type == code_type else c["code_type"]
         elif code:
             confidence = c["code_kind_agree"] if best_kind == kind else c["code_kind"]
-        elif best_kind:
-            confidence = min(c["keywords_max"], c["keywords_base"] + c["keywords_step"] * (kind_counts[kind] - 1))
+        elif best_kind:  # then kind is best_kind
+            confidence = min(c["keywords_max"], c["keywords_base"] + c["keywords_step"] * (kind_hits - 1))
         else:
             confidence = c["nothing"]
 
-        # Group order in the main table is kinds, then "dispute" (the generic words), then types.
         matched = [f"code:{key}"] if code else []
-        matched += [f"keyword:{name}:{w}" for _, _, name, w in found]
-        matched += [f"risk:{name}:{w}" for _, _, name, w in risks]
+        matched += [label for _, _, _, label in found]
+        matched += [label for _, _, _, label in risks]
         if repeat_caller:
             matched.append("risk:repeat_caller")
         return Classification(kind, dispute_type, frozenset(flags), round(max(0.0, min(1.0, confidence)), 4),
                               self.version, tuple(matched))
+
+    def _blank_ignored(self, text: str, chars: set[str]) -> str:
+        """The text with every ignored phrase, in file order, replaced by _GAP."""
+        if self._ignore_all:
+            phrases = self._ignore
+        else:
+            # Blanking only takes text away, so a phrase not in the text now will not be later.
+            index = self._ignored
+            phrases = [p for _, p in sorted(ip for c in self._ignore_first.intersection(chars)
+                                            for ip in index[c] if ip[1] in text)]
+        for phrase in phrases:
+            text = text.replace(phrase, _GAP)
+        return text
