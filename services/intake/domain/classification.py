@@ -19,7 +19,8 @@ CONFIDENCE_KEYS = ("code_type", "code_type_agree", "code_kind", "code_kind_agree
                    "keywords_base", "keywords_step", "keywords_max", "nothing")
 # A separator no keyword contains: blanked text must not join its neighbours into a new match.
 _GAP = "\x00"
-_FULL_WIDTH = tuple((chr(ord(c) - 0xFEE0), c)[::-1] for c in "，：；（）！？")
+# Full-width punctuation common in the centres' text, each with the ASCII character NFKC makes of it.
+_FULL_WIDTH = tuple((wide, chr(ord(wide) - 0xFEE0)) for wide in "，：；（）！？")
 
 
 @dataclass(frozen=True)
@@ -64,41 +65,42 @@ def _words(raw: Any, section: str) -> tuple[str, ...]:
 
 
 class _Matcher:
-    """One keyword table, compiled once: distinct keywords found per group; a found keyword consumes its text.
+    """One keyword table, compiled once: the distinct keywords a text holds, per group.
 
-    The meaning: every distinct keyword (file order, first occurrence), longest first, is looked for
-    in the text; a found one is recorded for every group listing it and its text is blanked with
-    _GAP before the next keyword is looked for. Consuming across groups keeps 物业费 from also
-    counting as 物业, and 修车费 as a consumer's 车费. Per group the hits follow the group's own order.
+    What it finds: every distinct keyword of the table (file order, first occurrence), longest
+    first, is looked for in the text; a found one counts for every group listing it, and its text
+    is blanked with _GAP before the next keyword is looked for. Consuming across groups keeps
+    物业费 from also counting as 物业, and 修车费 as a consumer's 车费. Each group lists its hits
+    in its own order.
 
-    The speed: blanking only ever removes text (no keyword contains _GAP), so a keyword found after
-    blanking was in the text before it. Only the keywords that start with a character of the text
-    and occur in it are candidates; they are checked in the same longest-first order with the same
-    blanking, so the result is that of checking every keyword, at a cost that follows the text.
+    How it is fast: blanking only ever takes text away, so (as long as no keyword holds _GAP) a
+    keyword found after blanking was in the text before. Only keywords that start with one of the
+    text's characters and occur in it are candidates, and they are checked in the same order with
+    the same blanking: the same result as checking every keyword, at a cost that follows the text.
     """
 
     def __init__(self, table: dict[str, tuple[str, ...]], label: str) -> None:
         self.names = tuple(table)
+        self._label = label
         # dict.fromkeys keeps file order (a set would not), so equal-length overlaps resolve alike every run.
         words = sorted(dict.fromkeys(w for group in table.values() for w in group), key=len, reverse=True)
         self._rank = {w: i for i, w in enumerate(words)}.__getitem__
-        # Per word, the groups it counts for as (group position, position in group, group, f"{label}:{group}:{word}"),
-        # so sorting a record's hits puts them in group order, then in each group's own order.
-        self._entries = {w: tuple((g, group.index(w), name, f"{label}:{name}:{w}")
-                                  for g, (name, group) in enumerate(table.items()) if w in group) for w in words}
+        # Per word, a hit for each group listing it: (group position, position in the group, group,
+        # "label:group:word"). Sorted, a text's hits run in group order, each group in its own order.
+        self._hits = {w: tuple((g, group.index(w), name, f"{label}:{name}:{w}")
+                               for g, (name, group) in enumerate(table.items()) if w in group) for w in words}
         index: dict[str, list[str]] = {}
         for w in words:
             index.setdefault(w[0], []).append(w)
         self._index = {c: tuple(ws) for c, ws in index.items()}
         self.first = frozenset(index)
-        # A keyword holding _GAP could be made by blanking, which the shortcut above cannot see;
-        # such a table (no shipped one has it) is checked keyword by keyword, as described.
-        self._every: tuple[str, ...] | None = tuple(words) if any(_GAP in w for w in words) else None
+        # Blanking could make a keyword that holds _GAP (no shipped one does): check all of those.
+        self._every = tuple(words) if any(_GAP in w for w in words) else None
 
     def scan(self, text: str, chars: Iterable[str] | None = None) -> list[tuple[int, int, str, str]]:
-        """The hits as sorted (group position, position in group, group, label) tuples.
+        """The text's hits, sorted: (group position, position in the group, group, "label:group:word").
 
-        chars: the text's characters, or at least all those that start a keyword; all when None.
+        chars: the text's characters, or any set holding at least those that start a keyword.
         """
         if self._every is not None:
             candidates = list(self._every)
@@ -106,24 +108,22 @@ class _Matcher:
             index = self._index
             candidates = [w for c in self.first.intersection(text if chars is None else chars)
                           for w in index[c] if w in text]
-            if len(candidates) == 1:  # nothing to compete with: the usual case, and the cheap one
-                return list(self._entries[candidates[0]])
-            if not candidates:
-                return []
+            if len(candidates) < 2:  # nothing to compete with, the usual case
+                return list(self._hits[candidates[0]]) if candidates else []
             candidates.sort(key=self._rank)
-        entries, hits = self._entries, []
+        hits: list[tuple[int, int, str, str]] = []
         for w in candidates:
             if w in text:
-                hits += entries[w]
+                hits += self._hits[w]
                 text = text.replace(w, _GAP)
         hits.sort()
         return hits
 
     def hits(self, text: str) -> dict[str, list[str]]:
-        """The keywords found per group, every group present, in the table's order."""
+        """The keywords found per group, every group present, in table order."""
         found: dict[str, list[str]] = {name: [] for name in self.names}
         for _, _, name, label in self.scan(text):
-            found[name].append(label.split(":", 2)[2])
+            found[name].append(label[len(self._label) + len(name) + 2:])
         return found
 
 
@@ -185,9 +185,9 @@ class Classifier:
                  category_text: str | None = None, repeat_caller: bool = False) -> Classification:
         """Kind, dispute type, risk flags and confidence for one record; never raises on content."""
         text = _normalise(f"{description or ''}\n{category_text or ''}")
-        # The characters that start a keyword or an ignored phrase. Still right after blanking,
-        # which only takes characters away (and adds _GAP, which no keyword of a table that
-        # relies on chars holds).
+        # Which of the characters that start a keyword or an ignored phrase the text holds. It stays
+        # a superset after blanking, which only takes characters away (and adds _GAP, which starts
+        # no keyword of a table that relies on chars).
         chars = set(self._firsts.findall(text))
         if not self._ignore_first.isdisjoint(chars):
             text = self._blank_ignored(text, chars)

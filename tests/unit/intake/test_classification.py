@@ -1,5 +1,6 @@
 """Classification of 110 dispatch records: realistic descriptions, code precedence, rules as data."""
 import pathlib
+import unicodedata
 
 import pytest
 import yaml
@@ -13,6 +14,7 @@ from services.intake.domain.classification import (
     RISK_FLAGS,
     Classification,
     Classifier,
+    _normalise,
 )
 
 W, T, S, DV = "weapon", "threat", "self_harm", "domestic_violence"
@@ -292,3 +294,131 @@ def test_a_longer_keyword_consumes_its_text_across_types(classifier: Classifier)
     result = classifier.classify(category=None, description="追尾后对方不肯出修车费")
     assert result.dispute_type == "traffic_damage"
     assert not any(m.startswith("keyword:consumer:") for m in result.matched)
+
+
+# The fast matching against a straightforward reference: the classifier as it was before keyword
+# lookup was compiled, checking every keyword of a table against every text.
+def _reference_hits(text: str, table: dict[str, tuple[str, ...]]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {name: [] for name in table}
+    for word in sorted(dict.fromkeys(w for words in table.values() for w in words), key=len, reverse=True):
+        if word in text:
+            for name, words in table.items():
+                if word in words:
+                    found[name].append(word)
+            text = text.replace(word, "\x00")
+    return {name: sorted(hits, key=table[name].index) for name, hits in found.items()}
+
+
+def _reference_classify(self: Classifier, *, category: str | None, description: str | None,
+                        category_text: str | None = None, repeat_caller: bool = False) -> Classification:
+    text = unicodedata.normalize("NFKC", f"{description or ''}\n{category_text or ''}").lower()
+    for phrase in self._ignore:
+        text = text.replace(phrase, "\x00")
+    key = unicodedata.normalize("NFKC", category.strip()).lower() if isinstance(category, str) else None
+    code = self._codes.get(key) if key else None
+    found = _reference_hits(text, {**self._kinds, "dispute": self._generic, **self._types})
+    kind_hits = {k: found[k] for k in self._kinds}
+    generic, type_hits = found["dispute"], {t: found[t] for t in self._types}
+    risk_hits = _reference_hits(text, self._risks)
+    flags = {f for f, hits in risk_hits.items() if hits} | ({"repeat_caller"} if repeat_caller else set())
+    implied = next((t for f, t in self._implies.items() if f in flags), None)
+    counts = {k: len(hits) for k, hits in kind_hits.items()}
+    counts["dispute"] = len(generic) + sum(map(len, type_hits.values())) + sum(
+        len(risk_hits[f]) for f in self._implies if f in flags)
+    best_kind = max(self._kind_order, key=lambda k: counts.get(k, 0))
+    best_kind = best_kind if counts.get(best_kind, 0) else None
+    best_type = max(type_hits, key=lambda t: len(type_hits[t]), default=None)
+    best_type = best_type if best_type and type_hits[best_type] else None
+    kind, code_type = code if code else (best_kind or "other", None)
+    dispute_type = (code_type or implied or best_type or "other") if kind == "dispute" else None
+    c = self._conf
+    if code_type:
+        confidence = c["code_type_agree"] if best_type == code_type else c["code_type"]
+    elif code:
+        confidence = c["code_kind_agree"] if best_kind == kind else c["code_kind"]
+    elif best_kind:
+        confidence = min(c["keywords_max"], c["keywords_base"] + c["keywords_step"] * (counts[kind] - 1))
+    else:
+        confidence = c["nothing"]
+    matched = [f"code:{key}"] if code else []
+    matched += [f"keyword:{k}:{w}" for k, hits in kind_hits.items() for w in hits]
+    matched += [f"keyword:dispute:{w}" for w in generic]
+    matched += [f"keyword:{t}:{w}" for t, hits in type_hits.items() for w in hits]
+    matched += [f"risk:{f}:{w}" for f, hits in risk_hits.items() for w in hits]
+    matched += ["risk:repeat_caller"] if repeat_caller else []
+    return Classification(kind, dispute_type, frozenset(flags), round(max(0.0, min(1.0, confidence)), 4),
+                          self.version, tuple(matched))
+
+
+_SHIPPED = yaml.safe_load(DEFAULT_RULES.read_text(encoding="utf-8"))
+_RULE_WORDS = sorted({w for section in ("kinds", "dispute_types", "risk_flags") for ws in _SHIPPED[section].values()
+                      for w in ws} | set(_SHIPPED["dispute_generic"]) | set(_SHIPPED["ignore"]))
+# Fillers: separators, _GAP itself, full-width forms, a combining mark, and characters that start keywords.
+_FILLER = st.sampled_from(list("，：；（）！？。、 \n\x00a1Ａ\u0301") + sorted({w[0] for w in _RULE_WORDS}))
+RULE_TEXT = st.lists(st.sampled_from(_RULE_WORDS) | _FILLER | st.text(max_size=3), max_size=25).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=RULE_TEXT)
+def test_compiled_tables_find_what_checking_every_keyword_finds(classifier: Classifier, text: str) -> None:
+    main = {**classifier._kinds, "dispute": classifier._generic, **classifier._types}
+    assert classifier._main.hits(text) == _reference_hits(text, main)
+    assert classifier._risk.hits(text) == _reference_hits(text, classifier._risks)
+
+
+@settings(max_examples=500, deadline=None)
+@given(category=st.none() | CODES | st.text(max_size=10), description=st.none() | RULE_TEXT,
+       category_text=st.none() | RULE_TEXT, repeat_caller=st.booleans())
+def test_classify_matches_the_reference(classifier: Classifier, category: str | None, description: str | None,
+                                       category_text: str | None, repeat_caller: bool) -> None:
+    args = dict(category=category, description=description, category_text=category_text,
+                repeat_caller=repeat_caller)
+    assert classifier.classify(**args) == _reference_classify(classifier, **args)
+
+
+# Rules over a four-letter alphabet (and _GAP) so that keywords overlap, contain each other, repeat
+# across groups and hold _GAP, and ignored phrases overlap keywords and each other.
+TINY_WORDS = st.lists(st.text("abcd\x00", min_size=1, max_size=4), min_size=1, max_size=6)
+
+
+@settings(max_examples=500, deadline=None)
+@given(data=st.data(), ignore=st.lists(st.text("abcd\x00", min_size=1, max_size=3), max_size=4),
+       text=st.text("abcde\x00", max_size=40), repeat_caller=st.booleans())
+def test_overlapping_rules_match_the_reference(data: st.DataObject, ignore: list[str], text: str,
+                                               repeat_caller: bool) -> None:
+    def groups(names: tuple[str, ...]) -> dict[str, list[str]]:
+        chosen = data.draw(st.lists(st.sampled_from(names), unique=True, max_size=4))
+        return {name: data.draw(TINY_WORDS) for name in chosen}
+
+    rules = {**_SHIPPED, "ignore": ignore, "kinds": groups(("crime", "help", "traffic")),
+             "dispute_generic": data.draw(st.none() | TINY_WORDS), "dispute_types": groups(DISPUTE_TYPES),
+             "risk_flags": groups(RISK_FLAGS[:-1]), "kind_order": data.draw(st.permutations(
+                 ["crime", "help", "traffic", "dispute"]))}
+    rules["implies"] = {f: t for f, t in _SHIPPED["implies"].items() if f in rules["risk_flags"]}
+    fast = Classifier(rules)
+    for table, matcher in (({**fast._kinds, "dispute": fast._generic, **fast._types}, fast._main),
+                           (fast._risks, fast._risk)):
+        assert matcher.hits(text) == _reference_hits(text, table)
+    args = dict(category=data.draw(st.none() | CODES), description=text, category_text=None,
+                repeat_caller=repeat_caller)
+    assert fast.classify(**args) == _reference_classify(fast, **args)
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.text(st.sampled_from("，：；（）！？,:Ａａ\u0301\u0327\u3000 e邻") | st.characters(), max_size=30))
+def test_normalising_is_nfkc_and_lower_case(text: str) -> None:
+    assert _normalise(text) == unicodedata.normalize("NFKC", text).lower()
+
+
+@pytest.mark.parametrize(("ignore", "generic", "text", "matched"), [
+    (["bc", "ab"], ["a", "c"], "abc", ("keyword:dispute:a",)),  # file order: bc goes first and leaves the a
+    (["ab", "bc"], ["a", "c"], "abc", ("keyword:dispute:c",)),
+    (["ab", "\x00c"], ["c"], "abc", ()),  # blanking ab makes the second phrase
+    ([], ["ab", "\x00c"], "abc", ("keyword:dispute:ab", "keyword:dispute:\x00c")),  # ...or a keyword
+])
+def test_blanking_order_and_gaps_match_the_reference(ignore: list[str], generic: list[str], text: str,
+                                                      matched: tuple[str, ...]) -> None:
+    fast = Classifier({**_SHIPPED, "ignore": ignore, "dispute_generic": generic})
+    args = dict(category=None, description=text, category_text=None, repeat_caller=False)
+    assert fast.classify(**args).matched == matched
+    assert fast.classify(**args) == _reference_classify(fast, **args)
