@@ -2,15 +2,16 @@
 import json
 
 import asyncpg
+import orjson
 
 
 def _encode_jsonb(value: object) -> bytes:
     # Binary jsonb is a version byte (1) and the JSON text; binary format also lets COPY write jsonb.
-    return b"\x01" + json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    return b"\x01" + orjson.dumps(value)
 
 
 def _decode_jsonb(data: bytes) -> object:
-    return json.loads(data[1:])
+    return orjson.loads(data[1:])
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

@@ -6,6 +6,7 @@ read it (time format and zone, a value map, a constant) and a code table from th
 category codes to ours. Integrating another 110 system means writing a profile, not code.
 """
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from services.intake.domain.record import DispatchRecord
 from services.intake.domain.transforms import TRANSFORMS
@@ -34,6 +35,14 @@ class FieldSpec(BaseModel):
     format: str | None = Field(default=None, description="strptime format for times")
     as_: Literal["epoch_millis", *TRANSFORMS] | None = Field(default=None, alias="as")
     drop_invalid: bool = Field(default=False, description="an unreadable value becomes empty, not a rejection")
+
+    @property
+    def column(self) -> str | None:
+        """The key or column when the field is read as-is (no dots, constant, map or transform)."""
+        if isinstance(self.path, str) and "." not in self.path and self.const is None \
+                and self.map is None and self.as_ is None:
+            return self.path
+        return None
 
 
 class CodeEntry(BaseModel):
@@ -56,8 +65,6 @@ class FeedProfile(BaseModel):
     time_zone: str = "Asia/Shanghai"
     fields: dict[str, FieldSpec]
     categories: dict[str, CodeEntry] = Field(default_factory=dict)
-    _upper: dict[str, CodeEntry] = PrivateAttr(default_factory=dict)
-    _zone: ZoneInfo = PrivateAttr()
 
     @field_validator("fields", mode="before")
     @classmethod
@@ -70,11 +77,6 @@ class FeedProfile(BaseModel):
     def _bare_category(cls, value: Any) -> Any:
         return {k: {"category": v} if isinstance(v, str) else v for k, v in (value or {}).items()}
 
-    def model_post_init(self, _context: Any) -> None:
-        # Built once per profile: map_record runs for every record of every feed.
-        self._upper = {k.strip().upper(): v for k, v in self.categories.items()}
-        self._zone = ZoneInfo(self.time_zone)
-
     def spec(self, name: str) -> FieldSpec | None:
         """The spec of a canonical field."""
         return self.fields.get(name)
@@ -85,10 +87,21 @@ class FeedProfile(BaseModel):
             return None
         return self.categories.get(code) or self._upper.get(code.strip().upper())
 
-    @property
+    # Cached on first use (plain instance attributes afterwards): map_record runs for every
+    # record of every feed, and pydantic's attribute machinery costs more than the mapping.
+    @cached_property
+    def _upper(self) -> dict[str, CodeEntry]:
+        return {k.strip().upper(): v for k, v in self.categories.items()}
+
+    @cached_property
     def zone(self) -> ZoneInfo:
         """The zone of the centre's naive times."""
-        return self._zone
+        return ZoneInfo(self.time_zone)
+
+    @cached_property
+    def plan(self) -> tuple[tuple[str, str | None, FieldSpec], ...]:
+        """(field, plain column or None, spec) for every mapped field."""
+        return tuple((name, spec.column, spec) for name, spec in self.fields.items())
 
 
 @dataclass(frozen=True)
@@ -137,7 +150,10 @@ def _lookup(raw: Any, path: str) -> Any:
     return value
 
 
-def _extract(raw: dict[str, Any], spec: FieldSpec) -> Any:
+def _extract(raw: dict[str, Any], spec: FieldSpec, column: str | None = None) -> Any:
+    if column is not None:
+        value = raw.get(column)
+        return spec.default if value is None or value == "" else value
     if spec.const is not None:
         return spec.const
     paths = [spec.path] if isinstance(spec.path, str) else (spec.path or [])
@@ -182,9 +198,9 @@ def map_record(profile: FeedProfile, raw: Any) -> Mapped:
     zone = profile.zone
     values: dict[str, Any] = {}
     errors: list[FieldError] = []
-    for name, spec in profile.fields.items():
+    for name, column, spec in profile.plan:
         try:
-            values[name] = _convert(name, _extract(raw, spec), spec, zone)
+            values[name] = _convert(name, _extract(raw, spec, column), spec, zone)
         except (ValueError, TypeError, OverflowError):
             if spec.drop_invalid:
                 values[name] = None
