@@ -33,7 +33,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=4, help="batches in flight at once")
+    parser.add_argument("--concurrency", type=int, default=2, help="batches in flight at once")
     parser.add_argument("--seed", type=int, default=7)
     return parser.parse_args()
 

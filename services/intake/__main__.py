@@ -4,14 +4,22 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn, TransferSpeedColumn)
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 
 from services.intake import consumer, feeder, sample
 from services.intake.api import create_app
 from services.intake.bootstrap import intake_context
 from services.intake.domain.profiles import ProfileError, load_profile
+from services.intake.handlers import replay_rejected
 from services.intake.importer import STATUSES, Summary, import_file
 from services.intake.settings import IntakeSettings
 from shared.auth import issue_token
@@ -93,6 +101,25 @@ def post_command(file: Path = typer.Argument(..., exists=True, dir_okay=False),
                               token=token, profile=profile, batch_size=batch_size)
     console.print(f"posted {sum(totals.values()):,} records from {file}: "
                   + ", ".join(f"{status} {totals.get(status, 0):,}" for status in STATUSES))
+
+
+@cli.command("replay-rejected")
+def replay_command(ids: list[int] = typer.Argument(None, help="rejected_records ids [default: all not yet replayed]"),
+                   profile: str = typer.Option(None, help="map with this profile instead of the original one"),
+                   limit: int = typer.Option(1000, min=1)) -> None:
+    """Ingest kept rejected records again, e.g. after fixing a feed profile."""
+    settings = IntakeSettings()
+    configure_logging(settings.service_name, "WARNING")
+
+    async def run():
+        async with intake_context(settings) as ctx:
+            return await replay_rejected(ctx, ids=ids or None, profile_name=profile, limit=limit)
+
+    results = asyncio.run(run())
+    for result in results:
+        reasons = "; ".join(f"{e.field}: {e.message}" for e in result.errors)
+        console.print(f"{result.position}: {result.status} {result.incident_number or ''} {reasons}")
+    console.print(f"replayed {len(results)} rejected record(s)")
 
 
 @cli.command("sample")

@@ -7,15 +7,14 @@ from typing import Annotated, Any
 
 import orjson
 import structlog
-
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from services.intake.bootstrap import IntakeContext, build_context
 from services.intake.domain.profiles import FeedProfile, FieldError, ProfileError
-from services.intake.handlers import RawInput, RecordResult, ingest, relay_outbox
-from services.intake.parsing import BodyError, parse_array, parse_ndjson, parse_one
+from services.intake.handlers import RecordResult, ingest, relay_outbox
+from services.intake.parsing import BodyError, RawInput, parse_array, parse_ndjson, parse_one
 from services.intake.settings import IntakeSettings
 from shared.app import create_service_app
 from shared.auth import Principal, require_role

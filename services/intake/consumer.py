@@ -9,8 +9,8 @@ from aiokafka.structs import ConsumerRecord
 
 from services.intake.bootstrap import IntakeContext, intake_context
 from services.intake.domain.profiles import FieldError, ProfileError
-from services.intake.handlers import RawInput, ingest, relay_outbox
-from services.intake.parsing import parse_one
+from services.intake.handlers import ingest, relay_outbox
+from services.intake.parsing import RawInput, parse_one
 from services.intake.settings import IntakeSettings
 from shared.events.intake import RAW_TOPIC
 from shared.kafka.consumer import ConsumerRunner

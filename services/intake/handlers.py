@@ -21,22 +21,13 @@ from services.intake.domain.profiles import FeedProfile, FieldError, Mapped, map
 from services.intake.domain.record import DispatchRecord
 from services.intake.domain.triage import repeat_keys, triage
 from services.intake.outgoing import OutboxRow, incident_events, rejected_event
+from services.intake.parsing import RawInput, parse_one
 
 log = structlog.get_logger(__name__)
 
-Channel = Literal["http", "kafka", "file"]
+Channel = Literal["http", "kafka", "file", "replay"]
 Status = Literal["accepted", "duplicate", "superseded", "rejected"]
 _PUBLISH_TIMEOUT_S = 30
-
-
-@dataclass(frozen=True)
-class RawInput:
-    """One record as received: its parsed value, or the reason it could not be parsed."""
-
-    position: str
-    raw_text: str
-    value: Any = None
-    parse_error: FieldError | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +135,24 @@ async def _send(ctx: IntakeContext, rows: Sequence[OutboxRow]) -> None:
     for row in rows:
         by_topic.setdefault(row.topic, []).append((row.key, row.value, None))
     await asyncio.gather(*(ctx.producer.send_many(topic, records) for topic, records in by_topic.items()))
+
+
+async def replay_rejected(ctx: IntakeContext, *, ids: list[int] | None = None,
+                          profile_name: str | None = None, limit: int = 1000) -> list[RecordResult]:
+    """Ingest kept rejected input again (after a profile or reference-data fix), oldest first;
+    each row is marked replayed, and what fails again is rejected again with its new reasons."""
+    async with ctx.pool.acquire() as conn:
+        rows = await conn.fetch(repository.PENDING_REJECTED, ids, limit)
+    results: list[RecordResult] = []
+    by_profile: dict[str, list] = {}
+    for row in rows:
+        by_profile.setdefault(profile_name or row["profile"], []).append(row)
+    for name, group in by_profile.items():
+        inputs = [parse_one(r["raw"].encode(), f"rejected #{r['id']}") for r in group]
+        results += await ingest(ctx, inputs, profile=ctx.profile(name), channel="replay")
+        async with ctx.pool.acquire() as conn:
+            await conn.execute(repository.MARK_REPLAYED, [r["id"] for r in group])
+    return results
 
 
 async def relay_outbox(ctx: IntakeContext, *, older_than_s: float = 0.0, limit: int = 5000) -> int:

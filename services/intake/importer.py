@@ -14,8 +14,8 @@ from pathlib import Path
 from services.intake import repository
 from services.intake.bootstrap import IntakeContext
 from services.intake.domain.profiles import FeedProfile, FieldError
-from services.intake.handlers import ImportProgress, RawInput, RecordResult, ingest, relay_outbox
-from services.intake.parsing import decode_text, parse_one
+from services.intake.handlers import ImportProgress, RecordResult, ingest, relay_outbox
+from services.intake.parsing import RawInput, decode_text, parse_one
 
 STATUSES = ("accepted", "duplicate", "superseded", "rejected")
 
@@ -74,7 +74,9 @@ def read_records(path: Path, profile: FeedProfile, on_bytes: Callable[[int], Non
             yield RawInput(position, raw_text, parse_error=FieldError(
                 "<columns>", f"{len(row)} columns where the header has {len(header)}"))
         else:
-            yield RawInput(position, raw_text, dict(zip(header, row, strict=True)))
+            # Kept as a JSON object, so a rejected row can be replayed through the same profile.
+            value = dict(zip(header, row, strict=True))
+            yield RawInput(position, json.dumps(value, ensure_ascii=False), value)
 
 
 async def import_file(ctx: IntakeContext, path: Path, profile: FeedProfile, *, rejects_path: Path,

@@ -5,11 +5,22 @@ Nothing here decides whether a record is valid; it only says what could not even
 """
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
 from services.intake.domain.profiles import FieldError
-from services.intake.handlers import RawInput
+
+
+@dataclass(frozen=True)
+class RawInput:
+    """One record as received: its parsed value, or the reason it could not be parsed."""
+
+    position: str
+    raw_text: str
+    value: Any = None
+    parse_error: FieldError | None = None
 
 
 class BodyError(ValueError):

@@ -64,6 +64,14 @@ ORDER BY id LIMIT $2
 FOR UPDATE SKIP LOCKED
 """
 
+PENDING_REJECTED = """
+SELECT id, profile, raw FROM rejected_records
+WHERE replayed_at IS NULL AND ($1::bigint[] IS NULL OR id = ANY($1::bigint[]))
+ORDER BY id LIMIT $2
+"""
+
+MARK_REPLAYED = "UPDATE rejected_records SET replayed_at = now() WHERE id = ANY($1::bigint[])"
+
 IMPORT_RUN = "SELECT next_record, counts, finished_at FROM import_runs WHERE file_id = $1"
 
 START_IMPORT = """

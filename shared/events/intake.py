@@ -61,7 +61,7 @@ class FieldProblem(_Frozen):
 class RejectedData(_Frozen):
     """`dispatch.rejected` on dispatch.rejected.v1: the raw input and why, for inspection and replay."""
 
-    channel: Literal["http", "kafka", "file"]
+    channel: Literal["http", "kafka", "file", "replay"]
     profile: str
     position: str = Field(description="where it came from: batch index, line number or topic/partition/offset")
     raw: str = Field(description="the record as received (decoded as UTF-8 with replacement)")

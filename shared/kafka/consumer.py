@@ -21,8 +21,7 @@ from aiokafka.structs import ConsumerRecord
 from shared import metrics
 from shared.events.envelope import Envelope
 from shared.kafka.dead_letter import DeadLetter
-from shared.kafka.exactly_once import (INFRASTRUCTURE_ERRORS, BatchHandler, EnvelopeBatches,
-                                       ReplayInterrupted)
+from shared.kafka.exactly_once import INFRASTRUCTURE_ERRORS, BatchHandler, EnvelopeBatches, ReplayInterrupted
 from shared.kafka.producer import EventProducer
 
 log = structlog.get_logger(__name__)

@@ -1,6 +1,5 @@
 """The producer, Kafka and the consumer runner against the real broker and database."""
 import asyncio
-from collections.abc import Sequence
 
 import asyncpg
 import pytest

@@ -3,13 +3,13 @@ import httpx
 import pytest
 from aiokafka.errors import KafkaConnectionError
 
-from shared.db.migrations import migrate
 from services.assessment.api import create_app as assessment_app
 from services.assessment.settings import AssessmentSettings
 from services.intake.api import create_app as intake_app
 from services.intake.settings import IntakeSettings
 from services.mediation.api import create_app as mediation_app
 from services.mediation.settings import MediationSettings
+from shared.db.migrations import migrate
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 

@@ -6,8 +6,8 @@ read it (time format and zone, a value map, a constant) and a code table from th
 category codes to ours. Integrating another 110 system means writing a profile, not code.
 """
 from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import datetime
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal

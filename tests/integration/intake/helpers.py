@@ -5,7 +5,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
-from services.intake.handlers import RawInput
+from services.intake.parsing import RawInput
 from shared.events.envelope import Envelope
 
 

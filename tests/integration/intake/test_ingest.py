@@ -1,4 +1,6 @@
 """Ingest against real PostgreSQL and Kafka: deduplication, events, rejects, repeat callers."""
+import json
+
 import pytest
 
 from services.intake.domain.profiles import load_profile
@@ -80,9 +82,9 @@ async def test_a_second_call_from_the_same_phone_is_flagged_repeat_caller(intake
 
 
 async def test_outbox_left_by_a_crash_is_relayed(intake_ctx, kafka_bootstrap):
+    from services.intake.domain.profiles import FieldError
     from services.intake.handlers import relay_outbox
     from services.intake.outgoing import rejected_event
-    from services.intake.domain.profiles import FieldError
     row = rejected_event("file", "cad_csv", "line 9", "x,y", [FieldError("a", "b")],
                          intake_ctx.settings.topic_prefix)
     async with intake_ctx.pool.acquire() as conn:  # as if the process died right after its commit
@@ -91,3 +93,19 @@ async def test_outbox_left_by_a_crash_is_relayed(intake_ctx, kafka_bootstrap):
     [event] = await read_topic(kafka_bootstrap, intake_ctx.settings.topic_prefix + REJECTED_TOPIC, expected=1)
     assert event.data["position"] == "line 9"
     assert await relay_outbox(intake_ctx) == 0
+
+
+async def test_rejected_input_can_be_replayed_after_a_fix(intake_ctx):
+    from services.intake.handlers import replay_rejected
+    lonely = record("E1") | {"longitude": 116.41}  # a longitude without its latitude
+    [first] = await ingest(intake_ctx, inputs(lonely), profile=JSON, channel="http")
+    assert first.status == "rejected"
+    [again] = await replay_rejected(intake_ctx)            # nothing changed: rejected again, kept again
+    assert again.status == "rejected" and again.position.startswith("rejected #")
+    async with intake_ctx.pool.acquire() as conn:
+        newest = await conn.fetchval("SELECT max(id) FROM rejected_records")
+        await conn.execute("UPDATE rejected_records SET raw = $1 WHERE id = $2",
+                           json.dumps(lonely | {"latitude": 39.96}), newest)  # the operator's fix
+    [fixed] = await replay_rejected(intake_ctx)
+    assert (fixed.status, fixed.incident_number) == ("accepted", "E1")
+    assert await replay_rejected(intake_ctx) == []

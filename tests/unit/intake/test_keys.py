@@ -5,8 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.intake.domain.keys import (ADDRESS_KEY_LENGTH, address_key, normalise_address, normalise_phone,
-                                         phone_hmac)
+from services.intake.domain.keys import ADDRESS_KEY_LENGTH, address_key, normalise_address, normalise_phone, phone_hmac
 
 SECRET = b"test-secret-not-for-production"
 
