@@ -1,5 +1,7 @@
 """Create a service's database on demand, through the server's maintenance database."""
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -13,13 +15,22 @@ def maintenance_url(database_url: str) -> str:
     return urlunsplit(parts._replace(path="/postgres"))
 
 
-async def ensure_database(database_url: str) -> bool:
-    """Create the database named in the URL if it is missing; True when it was created."""
+@asynccontextmanager
+async def _maintenance(database_url: str) -> AsyncIterator[tuple[str, asyncpg.Connection]]:
+    """The checked database name of the URL and a connection to the server's maintenance database."""
     name = urlsplit(database_url).path.lstrip("/")
     if not _NAME.match(name):
         raise ValueError(f"database name {name!r} must be lower-case letters, digits and _")
     conn = await asyncpg.connect(maintenance_url(database_url))
     try:
+        yield name, conn
+    finally:
+        await conn.close()
+
+
+async def ensure_database(database_url: str) -> bool:
+    """Create the database named in the URL if it is missing; True when it was created."""
+    async with _maintenance(database_url) as (name, conn):
         if await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
             return False
         try:
@@ -27,17 +38,9 @@ async def ensure_database(database_url: str) -> bool:
         except asyncpg.DuplicateDatabaseError:
             return False  # another replica created it between the check and the create
         return True
-    finally:
-        await conn.close()
 
 
 async def drop_database(database_url: str) -> None:
     """Drop the database named in the URL, closing its other sessions (tests and resets)."""
-    name = urlsplit(database_url).path.lstrip("/")
-    if not _NAME.match(name):
-        raise ValueError(f"database name {name!r} must be lower-case letters, digits and _")
-    conn = await asyncpg.connect(maintenance_url(database_url))
-    try:
+    async with _maintenance(database_url) as (name, conn):
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()

@@ -11,7 +11,7 @@ from shared.kafka.consumer import ConsumerRunner
 from shared.kafka.producer import EventProducer
 from tests.apps.ledger import ledger_event, ledger_handler, prepare
 from tests.infrastructure import ROOT
-from tests.integration.test_consumer_runner import ledger_counts, wait_for
+from tests.integration.test_consumer_runner import _rows_at_least, ledger_counts, wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -58,11 +58,6 @@ async def test_sigkill_mid_batch_then_restart_loses_nothing_and_applies_nothing_
     rows, distinct, total = await ledger_counts(db_pool)
     assert (rows, distinct) == (len(events), len(events))
     assert total == sum(e.data["amount"] for e in events)
-
-
-async def _rows_at_least(pool, n: int) -> bool:
-    rows, _, _ = await ledger_counts(pool)
-    return rows >= n
 
 
 async def test_two_consumers_in_one_group_split_the_partitions_and_apply_each_event_once(
