@@ -6,7 +6,6 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import orjson
-import structlog
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
@@ -16,11 +15,10 @@ from services.intake.domain.profiles import FeedProfile, FieldError, ProfileErro
 from services.intake.handlers import RecordResult, ingest, relay_outbox
 from services.intake.parsing import BodyError, RawInput, parse_array, parse_ndjson, parse_one
 from services.intake.settings import IntakeSettings
+from shared import outbox
 from shared.app import create_service_app
 from shared.auth import Principal, require_role
 from shared.resources import Resources
-
-log = structlog.get_logger(__name__)
 
 router = APIRouter(prefix="/v1", tags=["dispatch records"])
 FeedCaller = Annotated[Principal, Depends(require_role("feed"))]
@@ -137,22 +135,12 @@ async def _intake_lifespan(app: FastAPI, resources: Resources) -> AsyncIterator[
     app.state.intake = ctx
     # Events a crash left in the outbox go out first, then a relay keeps watching for more.
     await relay_outbox(ctx)
-    relay = asyncio.create_task(_relay_forever(ctx))
+    relay = asyncio.create_task(outbox.relay_forever(ctx.pool, ctx.producer, ctx.settings.outbox_relay_seconds))
     try:
         yield
     finally:
         relay.cancel()
         await asyncio.gather(relay, return_exceptions=True)
-
-
-async def _relay_forever(ctx: IntakeContext) -> None:
-    while True:
-        await asyncio.sleep(ctx.settings.outbox_relay_seconds)
-        try:
-            # Only rows older than the relay period: younger ones belong to requests in flight.
-            await relay_outbox(ctx, older_than_s=ctx.settings.outbox_relay_seconds * 2)
-        except Exception as exc:  # Kafka or the database away: try again next period
-            log.warning("intake.relay_failed", error=repr(exc))
 
 
 def create_app(settings: IntakeSettings) -> FastAPI:

@@ -1,18 +1,14 @@
 """Intake's commands: ingest a batch of raw records (from HTTP, Kafka or a file), relay the outbox.
 
 A batch is one transaction: records, rejected input, import progress and the outgoing events
-(in the outbox) commit together; the events are published right after the commit and removed
-from the outbox once Kafka acknowledges them. A crash in between leaves them for the relay, and
-their ids are derived from (type, source, incident, revision), so a republished event is a
-duplicate that every consumer skips.
+(in the outbox, shared/outbox.py) commit together and the events are published right after the
+commit. Event ids derive from (type, source, incident, revision), so an event the relay
+publishes again after a crash is a duplicate that every consumer skips.
 """
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
-
-import structlog
 
 from services.intake import repository
 from services.intake.bootstrap import IntakeContext
@@ -20,14 +16,13 @@ from services.intake.domain.dedup import Outcome, decide
 from services.intake.domain.profiles import FeedProfile, FieldError, Mapped, map_record
 from services.intake.domain.record import DispatchRecord
 from services.intake.domain.triage import repeat_keys, triage
-from services.intake.outgoing import OutboxRow, incident_events, rejected_event
+from services.intake.outgoing import incident_events, rejected_event
 from services.intake.parsing import RawInput, parse_one
-
-log = structlog.get_logger(__name__)
+from shared import outbox as outbox_table
+from shared.outbox import OutboxRow
 
 Channel = Literal["http", "kafka", "file", "replay"]
 Status = Literal["accepted", "duplicate", "superseded", "rejected"]
-_PUBLISH_TIMEOUT_S = 30
 
 
 @dataclass(frozen=True)
@@ -97,12 +92,12 @@ async def ingest(ctx: IntakeContext, inputs: Sequence[RawInput], *, profile: Fee
         await repository.upsert_records(conn, list(rows.values()))
         await repository.count_superseded(conn, superseded)
         await repository.insert_rejected(conn, rejected_rows)
-        outbox_ids = await repository.insert_outbox(conn, [(r.topic, r.key, r.value) for r in outbox])
+        outbox_ids = await outbox_table.write(conn, outbox)
         if progress is not None:
             _count(progress, results)
             await conn.execute(repository.SAVE_IMPORT_PROGRESS, progress.file_id,
                                progress.next_record, progress.counts)
-    await _publish(ctx, outbox, outbox_ids)
+    await outbox_table.publish(ctx.pool, ctx.producer, outbox, outbox_ids)
     return results
 
 
@@ -116,25 +111,6 @@ def _record_row(record: DispatchRecord, facts) -> tuple:
     return (record.source, record.incident_number, record.revision, record.received_at,
             a.station_code, a.grid_code, c.kind, c.dispute_type, list(facts.risk_flags),
             facts.address_key, facts.phone_hmac, record.model_dump(mode="json"))
-
-
-async def _publish(ctx: IntakeContext, outbox: list[OutboxRow], ids: list[int]) -> None:
-    """Publish a committed batch's events and drop them from the outbox once acknowledged."""
-    if not outbox:
-        return
-    try:
-        await asyncio.wait_for(_send(ctx, outbox), _PUBLISH_TIMEOUT_S)
-    except Exception as exc:  # the records are durable; the relay publishes these later
-        log.warning("intake.publish_deferred", events=len(outbox), error=repr(exc))
-        return
-    await repository.delete_outbox(ctx.pool, ids)
-
-
-async def _send(ctx: IntakeContext, rows: Sequence[OutboxRow]) -> None:
-    by_topic: dict[str, list] = {}
-    for row in rows:
-        by_topic.setdefault(row.topic, []).append((row.key, row.value, None))
-    await asyncio.gather(*(ctx.producer.send_many(topic, records) for topic, records in by_topic.items()))
 
 
 async def replay_rejected(ctx: IntakeContext, *, ids: list[int] | None = None,
@@ -155,17 +131,9 @@ async def replay_rejected(ctx: IntakeContext, *, ids: list[int] | None = None,
     return results
 
 
-async def relay_outbox(ctx: IntakeContext, *, older_than_s: float = 0.0, limit: int = 5000) -> int:
-    """Publish events a crash left in the outbox; returns how many were published."""
-    published = 0
-    while True:
-        async with ctx.pool.acquire() as conn, conn.transaction():
-            rows = await repository.claim_outbox(conn, older_than_s=older_than_s, limit=limit)
-            if not rows:
-                return published
-            await _send(ctx, [OutboxRow(r["topic"], r["key"], r["value"]) for r in rows])
-            await repository.delete_outbox(conn, [r["id"] for r in rows])
-        published += len(rows)
+async def relay_outbox(ctx: IntakeContext) -> int:
+    """Publish events a crash left in the outbox; returns how many."""
+    return await outbox_table.relay(ctx.pool, ctx.producer)
 
 
 class _RepeatCallers:

@@ -1,7 +1,6 @@
 """The events intake emits for a record revision or a rejected input, as outbox rows."""
 import hashlib
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
@@ -12,19 +11,11 @@ from services.intake.domain.record import DispatchRecord
 from services.intake.domain.triage import Triage
 from shared.events.envelope import Envelope
 from shared.events.intake import DISPUTE_TOPIC, INCIDENT_TOPIC, REJECTED_TOPIC, FieldProblem, RejectedData
+from shared.outbox import OutboxRow
 
 PRODUCER = "intake"
 # Event ids derive from what they describe, so a re-sent event is recognisably the same event.
 _NAMESPACE = uuid.UUID("6f1c1a2e-7a43-4f0c-9a57-0d6c2b1f1105")
-
-
-@dataclass(frozen=True)
-class OutboxRow:
-    """One event ready for Kafka: topic, key bytes and envelope bytes."""
-
-    topic: str
-    key: bytes
-    value: bytes
 
 
 def event_id(event_type: str, record: DispatchRecord) -> uuid.UUID:

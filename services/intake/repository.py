@@ -48,22 +48,6 @@ INSERT INTO rejected_records (channel, profile, position, raw, errors) VALUES ($
 ON CONFLICT (channel, position) WHERE channel = 'kafka' DO NOTHING
 """
 
-INSERT_OUTBOX = """
-INSERT INTO outbox (topic, key, value)
-SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[])
-RETURNING id
-"""
-
-DELETE_OUTBOX = "DELETE FROM outbox WHERE id = ANY($1::bigint[])"
-
-# Rows a crash left unpublished; SKIP LOCKED lets several relays share the backlog.
-CLAIM_OUTBOX = """
-SELECT id, topic, key, value FROM outbox
-WHERE created_at < now() - make_interval(secs => $1)
-ORDER BY id LIMIT $2
-FOR UPDATE SKIP LOCKED
-"""
-
 PENDING_REJECTED = """
 SELECT id, profile, raw FROM rejected_records
 WHERE replayed_at IS NULL AND ($1::bigint[] IS NULL OR id = ANY($1::bigint[]))
@@ -117,22 +101,3 @@ async def insert_rejected(conn: asyncpg.Connection, rows: Sequence[tuple[str, st
     """Keep rejected input with its reasons."""
     if rows:
         await conn.executemany(INSERT_REJECTED, rows)
-
-
-async def insert_outbox(conn: asyncpg.Connection, rows: Sequence[tuple[str, bytes, bytes]]) -> list[int]:
-    """Write events to publish after the commit; returns their outbox ids."""
-    if not rows:
-        return []
-    records = await conn.fetch(INSERT_OUTBOX, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
-    return [r["id"] for r in records]
-
-
-async def delete_outbox(conn: asyncpg.Connection | asyncpg.Pool, ids: Sequence[int]) -> None:
-    """Forget events Kafka has acknowledged."""
-    if ids:
-        await conn.execute(DELETE_OUTBOX, list(ids))
-
-
-async def claim_outbox(conn: asyncpg.Connection, *, older_than_s: float, limit: int) -> list[asyncpg.Record]:
-    """Lock up to `limit` leftover events older than the given age."""
-    return await conn.fetch(CLAIM_OUTBOX, older_than_s, limit)

@@ -22,16 +22,6 @@ CREATE TABLE dispatch_records (
 -- Repeat-caller lookups: the same phone within the last days.
 CREATE INDEX dispatch_records_phone ON dispatch_records (phone_hmac, received_at) WHERE phone_hmac IS NOT NULL;
 
--- Transactional outbox: events are written with the records they describe and published after
--- the commit; a relay publishes whatever a crash left behind.
-CREATE TABLE outbox (
-    id          bigserial   PRIMARY KEY,
-    topic       text        NOT NULL,
-    key         bytea       NOT NULL,
-    value       bytea       NOT NULL,
-    created_at  timestamptz NOT NULL DEFAULT now()
-);
-
 -- Input that could not be accepted, with the reasons, for an operator to inspect and replay.
 CREATE TABLE rejected_records (
     id          bigserial   PRIMARY KEY,

@@ -1,0 +1,92 @@
+"""Transactional outbox: events are written in the same transaction as the state they describe,
+published right after the commit, and deleted once Kafka acknowledges them. Whatever a crash
+leaves behind is published by the relay; event ids are stable, so a repeat is skipped downstream.
+"""
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+import structlog
+
+from shared.kafka.producer import EventProducer
+
+log = structlog.get_logger(__name__)
+
+INSERT = """
+INSERT INTO outbox (topic, key, value)
+SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[])
+RETURNING id
+"""
+DELETE = "DELETE FROM outbox WHERE id = ANY($1::bigint[])"
+# Rows a crash left unpublished; SKIP LOCKED lets several relays share the backlog.
+CLAIM = """
+SELECT id, topic, key, value FROM outbox
+WHERE created_at < now() - make_interval(secs => $1)
+ORDER BY id LIMIT $2
+FOR UPDATE SKIP LOCKED
+"""
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """One event ready for Kafka: topic, key bytes and envelope bytes."""
+
+    topic: str
+    key: bytes
+    value: bytes
+
+
+async def write(conn: asyncpg.Connection, rows: Sequence[OutboxRow]) -> list[int]:
+    """Add events to the outbox inside the caller's transaction; returns their ids."""
+    if not rows:
+        return []
+    records = await conn.fetch(INSERT, [r.topic for r in rows], [r.key for r in rows], [r.value for r in rows])
+    return [r["id"] for r in records]
+
+
+async def send(producer: EventProducer, rows: Sequence[OutboxRow]) -> None:
+    """Publish rows, all topics at once, and wait for every acknowledgement."""
+    by_topic: dict[str, list] = {}
+    for row in rows:
+        by_topic.setdefault(row.topic, []).append((row.key, row.value, None))
+    await asyncio.gather(*(producer.send_many(topic, records) for topic, records in by_topic.items()))
+
+
+async def publish(pool: asyncpg.Pool, producer: EventProducer, rows: Sequence[OutboxRow], ids: Sequence[int],
+                  *, timeout_s: float = 30.0) -> bool:
+    """After the commit: publish, then delete the acknowledged rows. False leaves them for the relay."""
+    if not rows:
+        return True
+    try:
+        await asyncio.wait_for(send(producer, rows), timeout_s)
+    except Exception as exc:  # the state is committed; the relay publishes these later
+        log.warning("outbox.publish_deferred", events=len(rows), error=repr(exc))
+        return False
+    await pool.execute(DELETE, list(ids))
+    return True
+
+
+async def relay(pool: asyncpg.Pool, producer: EventProducer, *, older_than_s: float = 0.0,
+                limit: int = 5000) -> int:
+    """Publish what a crash left in the outbox; returns how many events were published."""
+    published = 0
+    while True:
+        async with pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(CLAIM, older_than_s, limit)
+            if not rows:
+                return published
+            await send(producer, [OutboxRow(r["topic"], r["key"], r["value"]) for r in rows])
+            await conn.execute(DELETE, [r["id"] for r in rows])
+        published += len(rows)
+
+
+async def relay_forever(pool: asyncpg.Pool, producer: EventProducer, period_s: float) -> None:
+    """Relay every period, forever (a lifespan task); only rows older than two periods, since
+    younger ones belong to requests still publishing their own."""
+    while True:
+        await asyncio.sleep(period_s)
+        try:
+            await relay(pool, producer, older_than_s=period_s * 2)
+        except Exception as exc:  # Kafka or the database away: try again next period
+            log.warning("outbox.relay_failed", error=repr(exc))
