@@ -21,6 +21,7 @@ class Principal(BaseModel):
     subject: str
     roles: frozenset[str]
     stations: frozenset[str] = frozenset()
+    channels: frozenset[str] = frozenset()  # the mediation channels the holder serves, when narrower than its role
 
 
 class AuthError(ValueError):
@@ -28,13 +29,14 @@ class AuthError(ValueError):
 
 
 def issue_token(secret: str, *, subject: str, roles: list[str], stations: list[str] = (),
-                ttl: timedelta = timedelta(hours=12)) -> str:
+                channels: list[str] = (), ttl: timedelta = timedelta(hours=12)) -> str:
     """A signed token for local use and tests (production tokens come from the identity provider)."""
     unknown = set(roles) - set(ROLES)
     if unknown:
         raise ValueError(f"unknown roles {sorted(unknown)}; known: {', '.join(ROLES)}")
     now = datetime.now(UTC)
-    claims = {"sub": subject, "roles": list(roles), "stations": list(stations), "iat": now, "exp": now + ttl}
+    claims = {"sub": subject, "roles": list(roles), "stations": list(stations), "channels": list(channels),
+              "iat": now, "exp": now + ttl}
     return jwt.encode(claims, secret, algorithm=_ALGORITHM)
 
 
@@ -45,7 +47,7 @@ def verify_token(secret: str, token: str) -> Principal:
     except jwt.PyJWTError as exc:
         raise AuthError(str(exc)) from exc
     return Principal(subject=claims["sub"], roles=frozenset(claims.get("roles", ())),
-                     stations=frozenset(claims.get("stations", ())))
+                     stations=frozenset(claims.get("stations", ())), channels=frozenset(claims.get("channels", ())))
 
 
 def require_role(*allowed: str) -> Callable[..., Principal]:

@@ -45,11 +45,12 @@ def service_cli(*, settings_factory: Callable[[], ServiceSettings], package: str
     def token_command(subject: str = typer.Option(..., help="who the token is for"),
                       role: list[str] = typer.Option(..., help="feed, mediator, lawyer, ..."),
                       station: list[str] = typer.Option([], help="station codes the holder acts for"),
+                      channel: list[str] = typer.Option([], help="mediation channels, when narrower than the role"),
                       hours: int = typer.Option(12)) -> None:
         """Issue a signed bearer token for local use."""
         settings = settings_factory()
         typer.echo(issue_token(settings.jwt_secret.get_secret_value(), subject=subject, roles=role,
-                               stations=station, ttl=timedelta(hours=hours)))
+                               stations=station, channels=channel, ttl=timedelta(hours=hours)))
 
     @cli.command("api")
     def api_command(host: str = typer.Option(None), port: int = typer.Option(None)) -> None:

@@ -1,0 +1,34 @@
+"""Kafka edge of mediation: disputes from intake.dispute.v1 become cases, exactly once."""
+import asyncio
+
+from services.mediation.bootstrap import mediation_context
+from services.mediation.handlers import MediationContext, dispute_handler
+from services.mediation.settings import MediationSettings
+from shared import outbox
+from shared.events.intake import DISPUTE_TOPIC
+from shared.kafka.consumer import ConsumerRunner
+from shared.runtime import on_stop_signals
+
+
+def dispute_runner(ctx: MediationContext) -> ConsumerRunner:
+    """A consumer-group member for intake.dispute.v1."""
+    settings = ctx.settings
+    return ConsumerRunner(
+        name=f"{settings.topic_prefix}mediation-disputes", topics=[settings.topic(DISPUTE_TOPIC)],
+        bootstrap_servers=settings.kafka_bootstrap_servers, producer=ctx.producer, pool=ctx.pool,
+        handler=dispute_handler(ctx), max_batch=settings.consumer_max_batch,
+        max_attempts=settings.consumer_max_attempts, retry_backoff_ms=settings.consumer_retry_backoff_ms)
+
+
+async def consume(settings: MediationSettings) -> None:
+    """Run the dispute consumer and the event relay until SIGTERM or Ctrl-C."""
+    async with mediation_context(settings) as ctx:
+        runner = dispute_runner(ctx)
+        on_stop_signals(runner.stop)
+        relay = asyncio.create_task(outbox.relay_forever(ctx.pool, ctx.producer, settings.outbox_relay_seconds))
+        try:
+            await runner.run()
+        finally:
+            relay.cancel()
+            await asyncio.gather(relay, return_exceptions=True)
+            await outbox.relay(ctx.pool, ctx.producer)  # what the last batches wrote

@@ -1,0 +1,1 @@
+"""Pure rules of mediation: the case lifecycle and handoffs."""
