@@ -76,7 +76,11 @@ async def relay(pool: asyncpg.Pool, producer: EventProducer, *, older_than_s: fl
             rows = await conn.fetch(CLAIM, older_than_s, limit)
             if not rows:
                 return published
-            await send(producer, [OutboxRow(r["topic"], r["key"], r["value"]) for r in rows])
+            try:
+                await send(producer, [OutboxRow(r["topic"], r["key"], r["value"]) for r in rows])
+            except Exception as exc:  # Kafka away: the rows stay for the next relay; start-up goes on
+                log.warning("outbox.relay_deferred", events=len(rows), error=repr(exc))
+                return published
             await conn.execute(DELETE, [r["id"] for r in rows])
         published += len(rows)
 

@@ -9,7 +9,7 @@ import pytest
 from shared.db.migrations import migrate
 from shared.db.pool import create_pool
 from shared.db.provision import drop_database, ensure_database
-from shared.kafka.admin import ensure_topics
+from shared.kafka.admin import delete_topics_with_prefix, ensure_topics
 from tests.infrastructure import Infrastructure, provide
 
 
@@ -51,12 +51,22 @@ async def db_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 
 @pytest.fixture
-def make_topic(kafka_bootstrap: str, unique: str) -> Callable[..., Awaitable[str]]:
-    """Create a topic (and its dead-letter topic) named for this test."""
+async def make_topic(kafka_bootstrap: str, unique: str) -> AsyncIterator[Callable[..., Awaitable[str]]]:
+    """Create a topic (and its dead-letter topic) named for this test; deleted afterwards."""
 
     async def create(base: str = "events", partitions: int = 3) -> str:
         name = f"test.{unique}.{base}.v1"
         await ensure_topics(kafka_bootstrap, [(name, partitions), (name + ".dlq", 1)])
         return name
 
-    return create
+    yield create
+    await delete_topics_with_prefix(kafka_bootstrap, f"test.{unique}.")
+
+
+@pytest.fixture
+async def topic_prefix(kafka_bootstrap: str, unique: str) -> AsyncIterator[str]:
+    """A topic-name prefix of this test's own; its topics are deleted afterwards, so a long-lived
+    local broker does not pile up partitions (each keeps files open)."""
+    prefix = f"t{unique}."
+    yield prefix
+    await delete_topics_with_prefix(kafka_bootstrap, prefix)

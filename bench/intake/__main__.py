@@ -25,7 +25,7 @@ from shared.db.pool import create_pool
 from shared.db.provision import drop_database, ensure_database
 from shared.events.intake import INCIDENT_TOPIC
 from shared.events.topics import TOPICS
-from shared.kafka.admin import ensure_registered_topics, ensure_topics
+from shared.kafka.admin import delete_topics_with_prefix, ensure_registered_topics, ensure_topics
 
 
 def parse_args() -> argparse.Namespace:
@@ -116,6 +116,7 @@ async def main(args: argparse.Namespace) -> int:
             process.terminate()
             process.wait(timeout=30)
         await drop_database(database_url)
+        await delete_topics_with_prefix(bootstrap, prefix)
     accepted, new = totals.get("accepted", 0), totals.pop("new", 0)
     rate = accepted / elapsed
     print(f"\nrecords={args.records} batch={args.batch} concurrency={args.concurrency} "

@@ -20,7 +20,12 @@ fetch() {
   touch "$LIBS/.complete"
 }
 
-running() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
+# The pid must still be our broker: after a reboot the pidfile may name some other process.
+running() {
+  [ -f "$PIDFILE" ] || return 1
+  local pid; pid=$(cat "$PIDFILE")
+  kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "kafka.Kafka $KDIR/"
+}
 answers() { python3 "$ROOT/deploy/local/kafka_ready.py" "$KAFKA_HOST" "$KAFKA_PORT"; }
 
 write_properties() {
@@ -70,6 +75,8 @@ up() {
         -t "$cluster_id" -c "$KDIR/server.properties" --ignore-formatted >"$KDIR/logs/format.log" 2>&1 \
         || die "formatting Kafka storage failed (see $KDIR/logs/format.log)"
     fi
+    # Every partition keeps segment and index files open: allow as many files as the system lets us.
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
     # setsid: the broker outlives the shell that started it and ignores its Ctrl-C.
     setsid java -Xms512m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true \
       -Dkafka.logs.dir="$KDIR/logs" -Dlog4j2.configurationFile="$ROOT/deploy/local/log4j2.properties" \

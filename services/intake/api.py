@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from services.intake.bootstrap import IntakeContext, build_context
 from services.intake.domain.profiles import FeedProfile, FieldError, ProfileError
-from services.intake.handlers import RecordResult, ingest, relay_outbox
+from services.intake.handlers import RecordResult, ingest_safely, relay_outbox
 from services.intake.parsing import BodyError, RawInput, parse_array, parse_ndjson, parse_one
 from services.intake.settings import IntakeSettings
 from shared import outbox
@@ -92,7 +92,7 @@ async def post_record(request: Request, _caller: FeedCaller, profile: ProfileNam
     chosen = _profile(ctx, profile)
     if isinstance(chosen, JSONResponse):
         return chosen
-    [result] = await ingest(ctx, [parse_one(await request.body(), "body")], profile=chosen, channel="http")
+    [result] = await ingest_safely(ctx, [parse_one(await request.body(), "body")], profile=chosen, channel="http")
     if result.status == "rejected":
         return _unprocessable(_problems(result.errors, ["body"]), result=_result(result))
     return JSONResponse(_result(result))
@@ -107,6 +107,11 @@ async def post_batch(request: Request, _caller: FeedCaller, profile: ProfileName
     chosen = _profile(ctx, profile)
     if isinstance(chosen, JSONResponse):
         return chosen
+    declared = int(request.headers.get("content-length") or 0)
+    if declared > ctx.settings.max_body_bytes:
+        return JSONResponse({"detail": [Problem(loc=["body"], type="body_too_large", msg=(
+            f"{declared} bytes; the limit is {ctx.settings.max_body_bytes}: split the batch")).model_dump()]},
+            status_code=413)
     body = await request.body()
     try:
         if request.headers.get("content-type", "").split(";")[0].strip() in _NDJSON:
@@ -116,7 +121,7 @@ async def post_batch(request: Request, _caller: FeedCaller, profile: ProfileName
     except BodyError as exc:
         # Unreadable as a whole: still kept, as one rejected input, before answering.
         text = body.decode("utf-8", errors="replace")
-        await ingest(ctx, [RawInput("body", text, parse_error=FieldError(exc.field, str(exc)))],
+        await ingest_safely(ctx, [RawInput("body", text, parse_error=FieldError(exc.field, str(exc)))],
                      profile=chosen, channel="http")
         return _unprocessable([Problem(loc=["body"], msg=str(exc), type="malformed_body")])
     limit = ctx.settings.max_batch_records
@@ -124,7 +129,7 @@ async def post_batch(request: Request, _caller: FeedCaller, profile: ProfileName
         return JSONResponse({"detail": [Problem(loc=["body"], type="batch_too_large", msg=(
             f"{len(inputs)} records in one batch; the limit is {limit}: split the batch")).model_dump()]},
             status_code=413)
-    results = await ingest(ctx, inputs, profile=chosen, channel="http") if inputs else []
+    results = await ingest_safely(ctx, inputs, profile=chosen, channel="http") if inputs else []
     return Response(orjson.dumps({"summary": dict(Counter(r.status for r in results)),
                                   "results": [_result(r) for r in results]}), media_type="application/json")
 

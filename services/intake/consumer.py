@@ -9,7 +9,7 @@ from aiokafka.structs import ConsumerRecord
 
 from services.intake.bootstrap import IntakeContext, intake_context
 from services.intake.domain.profiles import FieldError, ProfileError
-from services.intake.handlers import ingest, relay_outbox
+from services.intake.handlers import ingest_safely, relay_outbox
 from services.intake.parsing import RawInput, parse_one
 from services.intake.settings import IntakeSettings
 from shared.events.intake import RAW_TOPIC
@@ -48,7 +48,7 @@ class RawDispatchBatches:
                 groups.setdefault(default, []).append(
                     RawInput(position, text, parse_error=FieldError(f"headers.{PROFILE_HEADER}", str(exc))))
         for name, inputs in groups.items():
-            await ingest(self._ctx, inputs, profile=self._ctx.profile(name), channel="kafka")
+            await ingest_safely(self._ctx, inputs, profile=self._ctx.profile(name), channel="kafka")
         return []
 
 

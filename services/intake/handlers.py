@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
+import structlog
+
 from services.intake import repository
 from services.intake.bootstrap import IntakeContext
 from services.intake.domain.dedup import Outcome, decide
@@ -17,9 +19,12 @@ from services.intake.domain.profiles import FeedProfile, FieldError, Mapped, map
 from services.intake.domain.record import DispatchRecord
 from services.intake.domain.triage import repeat_keys, triage
 from services.intake.outgoing import incident_events, rejected_event
-from services.intake.parsing import RawInput, parse_one
+from services.intake.parsing import RawInput, parse_one, storable
 from shared import outbox as outbox_table
+from shared.kafka.exactly_once import INFRASTRUCTURE_ERRORS
 from shared.outbox import OutboxRow
+
+log = structlog.get_logger(__name__)
 
 Channel = Literal["http", "kafka", "file", "replay"]
 Status = Literal["accepted", "duplicate", "superseded", "rejected"]
@@ -68,13 +73,14 @@ async def ingest(ctx: IntakeContext, inputs: Sequence[RawInput], *, profile: Fee
         for raw, m in zip(inputs, mapped, strict=True):
             if m.record is None:
                 results.append(RecordResult(raw.position, "rejected", errors=m.errors))
-                rejected_rows.append((channel, profile.name, raw.position, raw.raw_text,
-                                      [e.__dict__ for e in m.errors]))
-                outbox.append(rejected_event(channel, profile.name, raw.position, raw.raw_text, m.errors,
+                kept = storable(raw.raw_text)
+                rejected_rows.append((channel, profile.name, raw.position, kept, [e.__dict__ for e in m.errors]))
+                outbox.append(rejected_event(channel, profile.name, raw.position, kept, m.errors,
                                              ctx.settings.topic_prefix))
                 continue
             record, key = m.record, (m.record.source, m.record.incident_number)
-            outcome = decide(stored.get(key), record.revision)
+            revision, kind_before = stored.get(key, (None, None))
+            outcome = decide(revision, record.revision)
             if outcome in (Outcome.DUPLICATE, Outcome.SUPERSEDED):
                 if outcome is Outcome.SUPERSEDED:
                     superseded[key] = superseded.get(key, 0) + 1
@@ -83,9 +89,9 @@ async def ingest(ctx: IntakeContext, inputs: Sequence[RawInput], *, profile: Fee
             keys_of_record = repeats.keys_of(record)
             facts = triage(record, m.code, classifier=ctx.classifier, jurisdictions=ctx.jurisdictions,
                            keys=keys_of_record, repeat_caller=repeats.seen_before(record, keys_of_record[1]))
-            stored[key] = record.revision
+            stored[key] = (record.revision, facts.classification.kind)
             rows[key] = _record_row(record, facts)
-            outbox += incident_events(record, facts, outcome, ctx.settings.topic_prefix)
+            outbox += incident_events(record, facts, outcome, ctx.settings.topic_prefix, kind_before=kind_before)
             results.append(RecordResult(
                 raw.position, "accepted", *key, record.revision, outcome.value,
                 facts.assignment.station_code, facts.classification.kind, facts.classification.dispute_type))
@@ -98,6 +104,34 @@ async def ingest(ctx: IntakeContext, inputs: Sequence[RawInput], *, profile: Fee
             await conn.execute(repository.SAVE_IMPORT_PROGRESS, progress.file_id,
                                progress.next_record, progress.counts)
     await outbox_table.publish(ctx.pool, ctx.producer, outbox, outbox_ids)
+    return results
+
+
+async def ingest_safely(ctx: IntakeContext, inputs: Sequence[RawInput], *, profile: FeedProfile,
+                        channel: Channel, progress: ImportProgress | None = None) -> list[RecordResult]:
+    """ingest(); if a batch fails for a reason other than an outage, record by record, and a
+    record that still fails is kept as rejected with its error: one bad record never fails the rest."""
+    try:
+        return await ingest(ctx, inputs, profile=profile, channel=channel, progress=progress)
+    except INFRASTRUCTURE_ERRORS:
+        raise
+    except Exception as exc:  # an input no validation caught; find it
+        log.warning("intake.batch_failed", size=len(inputs), error=repr(exc))
+    results: list[RecordResult] = []
+    for index, raw in enumerate(inputs):
+        last = index == len(inputs) - 1
+        # Progress is saved with the last record only, so a crash mid-way replays the whole batch.
+        try:
+            done = await ingest(ctx, [raw], profile=profile, channel=channel, progress=progress if last else None)
+        except INFRASTRUCTURE_ERRORS:
+            raise
+        except Exception as exc:
+            broken = RawInput(raw.position, raw.raw_text,
+                              parse_error=FieldError("<record>", f"could not be processed: {type(exc).__name__}"))
+            done = await ingest(ctx, [broken], profile=profile, channel=channel, progress=progress if last else None)
+        if progress is not None and not last:
+            _count(progress, done)
+        results += done
     return results
 
 
@@ -125,7 +159,7 @@ async def replay_rejected(ctx: IntakeContext, *, ids: list[int] | None = None,
         by_profile.setdefault(profile_name or row["profile"], []).append(row)
     for name, group in by_profile.items():
         inputs = [parse_one(r["raw"].encode(), f"rejected #{r['id']}") for r in group]
-        results += await ingest(ctx, inputs, profile=ctx.profile(name), channel="replay")
+        results += await ingest_safely(ctx, inputs, profile=ctx.profile(name), channel="replay")
         async with ctx.pool.acquire() as conn:
             await conn.execute(repository.MARK_REPLAYED, [r["id"] for r in group])
     return results

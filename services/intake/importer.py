@@ -14,7 +14,7 @@ from pathlib import Path
 from services.intake import repository
 from services.intake.bootstrap import IntakeContext
 from services.intake.domain.profiles import FeedProfile, FieldError
-from services.intake.handlers import ImportProgress, RecordResult, ingest, relay_outbox
+from services.intake.handlers import ImportProgress, RecordResult, ingest_safely, relay_outbox
 from services.intake.parsing import RawInput, decode_text, parse_one
 
 STATUSES = ("accepted", "duplicate", "superseded", "rejected")
@@ -32,10 +32,13 @@ class Summary:
 
 
 def file_id(path: Path, profile: FeedProfile) -> str:
-    """Identity of an import: the profile, the size and a hash of the file's first megabyte."""
+    """Identity of an import: the profile and a hash of the whole file, so a corrected export of
+    the same size is a new import, not a finished one."""
+    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        head = handle.read(1 << 20)
-    return f"{profile.name}:{path.stat().st_size}:{hashlib.sha256(head).hexdigest()[:32]}"
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return f"{profile.name}:{path.stat().st_size}:{digest.hexdigest()[:32]}"
 
 
 def _lines(path: Path, on_bytes: Callable[[int], None]) -> Iterator[tuple[int, bytes]]:
@@ -56,6 +59,8 @@ def read_records(path: Path, profile: FeedProfile, on_bytes: Callable[[int], Non
 
     def text_lines() -> Iterator[str]:
         for number, line in _lines(path, on_bytes):
+            if number == 1:
+                line = line.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark, as spreadsheet exports write
             text, error = decode_text(line)
             if error:
                 decoded[number] = error.message
@@ -66,6 +71,8 @@ def read_records(path: Path, profile: FeedProfile, on_bytes: Callable[[int], Non
     start = reader.line_num + 1
     for row in reader:
         position, start = f"line {start}", reader.line_num + 1
+        if not row:
+            continue  # a blank line is no record
         raw_text = ",".join(row)
         problems = [decoded.pop(n) for n in sorted(decoded) if n < start]
         if problems:
@@ -112,7 +119,7 @@ async def import_file(ctx: IntakeContext, path: Path, profile: FeedProfile, *, r
 
 async def _commit_batch(ctx, batch, profile, progress, ordinal, rejects, on_batch) -> None:
     progress.next_record = ordinal
-    results = await ingest(ctx, batch, profile=profile, channel="file", progress=progress)
+    results = await ingest_safely(ctx, batch, profile=profile, channel="file", progress=progress)
     for raw, result in zip(batch, results, strict=True):
         if result.status == "rejected":
             rejects.write(json.dumps({"position": raw.position, "errors": [e.__dict__ for e in result.errors],

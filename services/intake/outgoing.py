@@ -14,6 +14,7 @@ from shared.events.intake import DISPUTE_TOPIC, INCIDENT_TOPIC, REJECTED_TOPIC, 
 from shared.outbox import OutboxRow
 
 PRODUCER = "intake"
+MAX_EVENT_RAW_CHARS = 64 * 1024
 # Event ids derive from what they describe, so a re-sent event is recognisably the same event.
 _NAMESPACE = uuid.UUID("6f1c1a2e-7a43-4f0c-9a57-0d6c2b1f1105")
 
@@ -35,8 +36,11 @@ def _fast_row(topic: str, event_type: str, record: DispatchRecord, key: str, dat
     return OutboxRow(topic, key.encode(), orjson.dumps(envelope))
 
 
-def incident_events(record: DispatchRecord, facts: Triage, outcome: Outcome, prefix: str = "") -> list[OutboxRow]:
-    """incident.accepted/updated for every accepted revision; dispute.opened/updated for disputes."""
+def incident_events(record: DispatchRecord, facts: Triage, outcome: Outcome, prefix: str = "",
+                    kind_before: str | None = None) -> list[OutboxRow]:
+    """incident.accepted/updated for every accepted revision; dispute.opened when an incident
+    becomes a dispute (new, or reclassified), dispute.updated for later revisions of a dispute,
+    including the one that reclassifies it as something else (its `kind` says so)."""
     c, a = facts.classification, facts.assignment
     incident = {
         "source": record.source, "incident_number": record.incident_number, "revision": record.revision,
@@ -48,10 +52,11 @@ def incident_events(record: DispatchRecord, facts: Triage, outcome: Outcome, pre
         "caller_phone_hmac": facts.phone_hmac}
     incident_type = "incident.accepted" if outcome is Outcome.NEW else "incident.updated"
     rows = [_fast_row(prefix + INCIDENT_TOPIC, incident_type, record, a.station_code, incident)]
-    if c.kind == "dispute":
+    was_dispute = outcome is Outcome.UPDATE and kind_before == "dispute"
+    if c.kind == "dispute" or was_dispute:
         dispute = incident | {"caller_name": record.caller_name, "caller_phone": record.caller_phone,
                               "address_text": record.address_text, "description": record.description}
-        dispute_type = "dispute.opened" if outcome is Outcome.NEW else "dispute.updated"
+        dispute_type = "dispute.updated" if was_dispute else "dispute.opened"
         rows.append(_fast_row(prefix + DISPUTE_TOPIC, dispute_type, record, a.station_code, dispute))
     return rows
 
@@ -59,7 +64,10 @@ def incident_events(record: DispatchRecord, facts: Triage, outcome: Outcome, pre
 def rejected_event(channel: str, profile: str, position: str, raw_text: str,
                    errors: list[FieldError], prefix: str = "") -> OutboxRow:
     """dispatch.rejected with the raw input and the reasons, keyed by profile."""
-    data = RejectedData(channel=channel, profile=profile, position=position, raw=raw_text,
+    # The table keeps all of it; the event carries a bounded part, so it always fits a Kafka message.
+    truncated = len(raw_text) > MAX_EVENT_RAW_CHARS
+    data = RejectedData(channel=channel, profile=profile, position=position, raw=raw_text[:MAX_EVENT_RAW_CHARS],
+                        raw_truncated=truncated,
                         errors=[FieldProblem(field=e.field, message=e.message) for e in errors],
                         received_at=datetime.now(UTC))
     digest = hashlib.sha256(f"{channel}|{profile}|{position}|{raw_text}".encode()).hexdigest()

@@ -3,7 +3,6 @@
 Nothing here decides whether a record is valid; it only says what could not even be read
 (not UTF-8, not JSON), so that those inputs are rejected with a reason and kept like the rest.
 """
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -65,9 +64,16 @@ def parse_array(raw: bytes) -> list[RawInput]:
     if encoding_error:
         raise BodyError("body", encoding_error.message)
     try:
-        values = json.loads(text)
-    except json.JSONDecodeError as exc:
+        values = orjson.loads(raw)  # refuses lone surrogates, which json.loads would let through
+    except orjson.JSONDecodeError as exc:
         raise BodyError("body", f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
     if not isinstance(values, list):
         raise BodyError("body", f"expected a JSON array of records, got {type(values).__name__}")
-    return [RawInput(f"[{i}]", json.dumps(v, ensure_ascii=False), v) for i, v in enumerate(values)]
+    return [RawInput(f"[{i}]", orjson.dumps(v).decode(), v) for i, v in enumerate(values)]
+
+
+def storable(text: str) -> str:
+    """Text PostgreSQL can keep: NUL written as \\u0000, lone surrogates replaced."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\\u0000")
+    return text.encode("utf-8", errors="replace").decode("utf-8")

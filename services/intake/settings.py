@@ -18,6 +18,7 @@ class IntakeSettings(ServiceSettings):
         default=SecretStr(LOCAL_PHONE_SECRET),
         description="key of the caller-phone HMAC other services use to find repeat callers")
     max_batch_records: int = Field(default=10_000, ge=1, description="largest batch the API accepts")
+    max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, description="largest request body, by Content-Length")
     repeat_caller_days: int = Field(default=30, ge=1, description="earlier calls within this window flag a repeat caller")
     raw_profile: str = Field(default="fengqiao_json", description="profile of dispatch.raw.v1 messages without a header")
     outbox_relay_seconds: float = Field(default=5.0, gt=0, description="how often leftover events are republished")

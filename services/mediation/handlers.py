@@ -82,8 +82,10 @@ def dispute_handler(ctx: MediationContext):
                 case = dict(case) | {"revision": dispute.revision}
             else:
                 case = await _update_case(conn, ctx, case, dispute)
-                timeline.append((case["id"], SYSTEM, "updated", case["state"], case["state"],
-                                 {"revision": dispute.revision, "risk_flags": list(case["risk_flags"])}))
+                # A dispute reclassified as something else stays open for a person to decide.
+                timeline.append((case["id"], SYSTEM, "updated" if dispute.kind == "dispute" else "reclassified",
+                                 case["state"], case["state"], {"revision": dispute.revision, "kind": dispute.kind,
+                                                                "risk_flags": list(case["risk_flags"])}))
             cases[key] = case
         await repository.add_timeline(conn, timeline)
         await outbox.write(conn, rows)

@@ -64,6 +64,7 @@ class RejectedData(_Frozen):
     channel: Literal["http", "kafka", "file", "replay"]
     profile: str
     position: str = Field(description="where it came from: batch index, line number or topic/partition/offset")
-    raw: str = Field(description="the record as received (decoded as UTF-8 with replacement)")
+    raw: str = Field(description="the record as received (decoded as UTF-8 with replacement), at most 64 KiB")
+    raw_truncated: bool = Field(default=False, description="raw was cut; the whole input is in intake's rejected_records")
     errors: list[FieldProblem]
     received_at: datetime

@@ -39,3 +39,18 @@ async def ensure_registered_topics(bootstrap_servers: str, replication_factor: i
     """Create every registered topic and its dead-letter topic (names under the deployment's prefix)."""
     topics = [(prefix + name, partitions) for name, partitions in with_dead_letters(TOPICS.values())]
     await ensure_topics(bootstrap_servers, topics, replication_factor)
+
+
+async def delete_topics_with_prefix(bootstrap_servers: str, prefix: str) -> list[str]:
+    """Delete every topic whose name starts with the prefix (tests and benchmarks clean up)."""
+    if not prefix:
+        raise ValueError("refusing to delete every topic: give a prefix")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="fengqiao-admin")
+    await admin.start()
+    try:
+        doomed = [name for name in await admin.list_topics() if name.startswith(prefix)]
+        if doomed:
+            await admin.delete_topics(doomed)
+        return doomed
+    finally:
+        await admin.close()

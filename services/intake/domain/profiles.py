@@ -187,8 +187,14 @@ def _convert(name: str, value: Any, spec: FieldSpec, zone: ZoneInfo) -> Any:
         # EIDO has no revision number; its last-update time orders the re-sends instead.
         return int(_read_time(value, spec, zone).timestamp() * 1000)
     if name == "revision":
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError("not an integer")
         return int(value)
-    return str(value) if not isinstance(value, str) else value
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError("expected text")  # objects, lists and booleans are not silently stringified
+    return str(value)
 
 
 def map_record(profile: FeedProfile, raw: Any) -> Mapped:
@@ -232,7 +238,7 @@ def _expected(name: str, spec: FieldSpec) -> str:
         return f"expected a time as {spec.format}" if spec.format else "expected an ISO 8601 time"
     if name in FLOAT_FIELDS:
         return "expected a number"
-    return "expected an integer" if name == "revision" else "unreadable value"
+    return "expected an integer" if name == "revision" else "expected text"
 
 
 def _where(spec: FieldSpec) -> str:

@@ -5,6 +5,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo
 
 # A CAD clock may run a little ahead of ours; beyond this a time is "in the future".
 FUTURE_TOLERANCE = timedelta(minutes=10)
+# No 110 record predates this; earlier years are typos that would also overflow date arithmetic.
+EARLIEST_YEAR = 1900
+_TEXT_FIELDS = ("source", "incident_number", "caller_name", "caller_phone", "address_text", "station_code",
+                "category_code", "category_text", "description", "disposition")
 
 
 class DispatchRecord(BaseModel):
@@ -15,7 +19,7 @@ class DispatchRecord(BaseModel):
     source: str = Field(min_length=1, max_length=64, description="CAD system that reported it",
                         examples=["BJ-CAD"])
     incident_number: str = Field(min_length=1, max_length=64, examples=["110-20240501-000123"])
-    revision: int = Field(default=1, ge=1, description="Higher revisions supersede lower ones")
+    revision: int = Field(default=1, ge=1, le=2**63 - 1, description="Higher revisions supersede lower ones")
     received_at: AwareDatetime = Field(description="When the call was received")
     dispatched_at: AwareDatetime | None = None
     arrived_at: AwareDatetime | None = None
@@ -37,11 +41,21 @@ class DispatchRecord(BaseModel):
         # Field validators, so the error names the field: "closed_at: ... before received_at".
         if value is None:
             return value
+        if value.year < EARLIEST_YEAR:
+            raise ValueError(f"{value.isoformat()} is before {EARLIEST_YEAR}")
         if value > datetime.now(UTC) + FUTURE_TOLERANCE:
             raise ValueError(f"{value.isoformat()} is in the future")
         received = info.data.get("received_at")
         if info.field_name != "received_at" and received is not None and value < received:
             raise ValueError(f"{value.isoformat()} is before received_at {received.isoformat()}")
+        return value
+
+    @field_validator(*_TEXT_FIELDS)
+    @classmethod
+    def _storable_text(cls, value: str | None) -> str | None:
+        # PostgreSQL text cannot hold NUL; a lone surrogate is not text at all.
+        if value is not None and ("\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value)):
+            raise ValueError("contains a NUL character or a lone surrogate")
         return value
 
     @model_validator(mode="after")

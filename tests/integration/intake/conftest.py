@@ -10,10 +10,10 @@ from shared.kafka.admin import ensure_registered_topics
 
 
 @pytest.fixture
-async def intake_settings(kafka_bootstrap: str, database_url: str, unique: str) -> IntakeSettings:
+async def intake_settings(kafka_bootstrap: str, database_url: str, topic_prefix: str) -> IntakeSettings:
     """Settings pointing at this test's database and topics."""
     settings = IntakeSettings(kafka_bootstrap_servers=kafka_bootstrap, database_url=database_url,
-                              topic_prefix=f"t{unique}.", environment="test")
+                              topic_prefix=topic_prefix, environment="test")
     await migrate(database_url, "services.intake")
     await ensure_registered_topics(kafka_bootstrap, prefix=settings.topic_prefix)
     return settings

@@ -113,3 +113,37 @@ async def test_a_body_that_is_not_an_array_is_refused_and_kept(client):
     assert response.status_code == 422 and "array" in response.json()["detail"][0]["msg"]
     [kept] = await rejected_rows(client)
     assert kept["position"] == "body" and '"not"' in kept["raw"]
+
+
+@pytest.mark.parametrize("change, loc", [
+    ({"description": "漏水\u0000争吵"}, ["body", "description"]),
+    ({"revision": 2**63}, ["body", "revision"]),
+    ({"received_at": "0001-01-01T00:00:00+08:00"}, ["body", "received_at"]),
+    ({"incident_number": {"a": 1}}, ["body", "incident_number"]),
+    ({"revision": True}, ["body", "revision"]),
+    ({"revision": 2.7}, ["body", "revision"]),
+    ({"description": "长" * 6000}, ["body", "description"]),
+])
+async def test_hostile_values_are_rejected_and_kept_not_crashed(client, change, loc):
+    response = await client.post("/v1/dispatch-records/batch", json=[record("H1") | change, record("H2")])
+    assert response.status_code == 200, response.text
+    first, second = response.json()["results"]
+    assert first["status"] == "rejected" and first["errors"][0]["loc"] == loc, first
+    assert second["status"] == "accepted"
+    assert len(await rejected_rows(client)) == 1
+
+
+async def test_lone_surrogates_and_nul_in_ndjson_lines_are_rejected_per_line(client):
+    lines = [b'{"source": "\\ud800", "incident_number": "x"}', b'{"a": "\x00"',
+             json.dumps(record("L1")).encode()]
+    response = await client.post("/v1/dispatch-records/batch", content=b"\n".join(lines),
+                                 headers={"Content-Type": "application/x-ndjson"})
+    assert [r["status"] for r in response.json()["results"]] == ["rejected", "rejected", "accepted"]
+    kept = await rejected_rows(client)
+    assert "\\u0000" in kept[1]["raw"]  # NUL cannot be stored as text: kept escaped
+
+
+async def test_a_body_over_the_byte_limit_is_refused_before_reading(client, intake_settings):
+    response = await client.post("/v1/dispatch-records/batch", content=b"[]",
+                                 headers={"Content-Length": str(intake_settings.max_body_bytes + 1)})
+    assert response.status_code == 413 and "limit" in response.json()["detail"][0]["msg"]

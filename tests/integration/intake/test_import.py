@@ -102,3 +102,14 @@ async def test_a_chinese_cad_csv_with_bad_rows(intake_ctx, intake_settings, tmp_
     assert accepted == {"JQ001": "labour", "JQ006": "labour"}
     assert point is None
     assert "rejected" in out.decode() and "4" in out.decode()
+
+
+async def test_a_csv_with_a_byte_order_mark_and_blank_lines(intake_ctx, intake_settings, tmp_path):
+    export = tmp_path / "bom.csv"
+    export.write_bytes("\ufeff警情编号,报警时间,警情类别代码,简要警情\n\nB1,2024-05-01 08:00:00,0601,楼上漏水\n\n".encode())
+    process = import_process(intake_settings, export, "cad_csv", tmp_path / "rejects.ndjson")
+    _, err = await asyncio.to_thread(process.communicate, timeout=120)
+    assert process.returncode == 0, err.decode()
+    async with intake_ctx.pool.acquire() as conn:
+        counts = await conn.fetchval("SELECT counts FROM import_runs")
+    assert counts == {"accepted": 1}

@@ -109,3 +109,14 @@ async def test_rejected_input_can_be_replayed_after_a_fix(intake_ctx):
     [fixed] = await replay_rejected(intake_ctx)
     assert (fixed.status, fixed.incident_number) == ("accepted", "E1")
     assert await replay_rejected(intake_ctx) == []
+
+
+async def test_a_huge_rejected_input_is_kept_whole_and_its_event_stays_small(intake_ctx, kafka_bootstrap):
+    huge = record("G1", description="长" * 200_000)
+    [result] = await ingest(intake_ctx, inputs(huge), profile=JSON, channel="http")
+    assert result.status == "rejected"
+    async with intake_ctx.pool.acquire() as conn:
+        kept = await conn.fetchval("SELECT length(raw) FROM rejected_records")
+    assert kept > 200_000
+    [event] = await read_topic(kafka_bootstrap, intake_ctx.settings.topic_prefix + REJECTED_TOPIC, expected=1)
+    assert event.data["raw_truncated"] is True and len(event.data["raw"]) == 64 * 1024

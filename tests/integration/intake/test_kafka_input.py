@@ -29,6 +29,7 @@ async def test_raw_records_are_ingested_and_bad_ones_rejected_without_blocking(i
         (json.dumps(record("K2")).encode(), [(PROFILE_HEADER, b"no_such_profile")]),
         (json.dumps(EIDO).encode(), [(PROFILE_HEADER, b"nena_eido")]),
         (b"\xff\xfe\xfd", []),                                        # not UTF-8
+        (json.dumps(record("K9", description="a\u0000b")).encode(), []),  # NUL: PostgreSQL text cannot hold it
         (json.dumps(record("K3")).encode(), []),
     ]
     async with EventProducer(bootstrap_servers=kafka_bootstrap, client_id="cad") as cad:
@@ -48,6 +49,6 @@ async def test_raw_records_are_ingested_and_bad_ones_rejected_without_blocking(i
     assert eido.data["kind"] == "dispute" and eido.data["dispute_type"] == "neighbour"
     async with intake_ctx.pool.acquire() as conn:
         rejected = await conn.fetch("SELECT channel, position, errors FROM rejected_records ORDER BY id")
-    assert len(rejected) == 3 and {r["channel"] for r in rejected} == {"kafka"}
+    assert len(rejected) == 4 and {r["channel"] for r in rejected} == {"kafka"}
     fields = sorted(r["errors"][0]["field"] for r in rejected)
-    assert fields == ["<encoding>", "<json>", "headers.profile"]
+    assert fields == ["<encoding>", "<json>", "description", "headers.profile"]

@@ -18,9 +18,9 @@ STATION = "990101001"  # has all four channels
 
 
 @pytest.fixture
-async def mediation_settings(kafka_bootstrap: str, database_url: str, unique: str) -> MediationSettings:
+async def mediation_settings(kafka_bootstrap: str, database_url: str, topic_prefix: str) -> MediationSettings:
     settings = MediationSettings(kafka_bootstrap_servers=kafka_bootstrap, database_url=database_url,
-                                 topic_prefix=f"t{unique}.", environment="test")
+                                 topic_prefix=topic_prefix, environment="test")
     await migrate(database_url, "services.mediation")
     await ensure_registered_topics(kafka_bootstrap, prefix=settings.topic_prefix)
     return settings

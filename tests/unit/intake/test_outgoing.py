@@ -15,11 +15,11 @@ RAW = {"source": "BJ-CAD", "incident_number": "X1", "revision": 2, "received_at"
        "description": "楼上漏水，邻居争吵", "category_code": "dispute"}
 
 
-def events_for(outcome: Outcome, prefix: str = ""):
-    mapped = map_record(load_profile("fengqiao_json"), RAW)
+def events_for(outcome: Outcome, prefix: str = "", kind_before: str | None = None, **change):
+    mapped = map_record(load_profile("fengqiao_json"), RAW | change)
     facts = triage(mapped.record, mapped.code, classifier=Classifier.load(), jurisdictions=Jurisdictions.load(),
                    keys=repeat_keys(mapped.record, b"k"), repeat_caller=False)
-    return mapped.record, incident_events(mapped.record, facts, outcome, prefix)
+    return mapped.record, incident_events(mapped.record, facts, outcome, prefix, kind_before=kind_before)
 
 
 def test_events_validate_against_the_shared_contracts():
@@ -36,8 +36,19 @@ def test_events_validate_against_the_shared_contracts():
 
 
 def test_updates_have_their_own_stable_ids():
-    _, [incident, dispute] = events_for(Outcome.UPDATE)
-    _, [again, _] = events_for(Outcome.UPDATE)
+    _, [incident, dispute] = events_for(Outcome.UPDATE, kind_before="dispute")
+    _, [again, _] = events_for(Outcome.UPDATE, kind_before="dispute")
     assert Envelope.from_bytes(incident.value).type == "incident.updated"
     assert Envelope.from_bytes(dispute.value).type == "dispute.updated"
     assert Envelope.from_bytes(incident.value).event_id == Envelope.from_bytes(again.value).event_id
+
+
+def test_a_reclassified_incident_opens_or_updates_its_dispute():
+    _, [_, opened] = events_for(Outcome.UPDATE, kind_before="help")
+    assert Envelope.from_bytes(opened.value).type == "dispute.opened"
+    _, [incident, left] = events_for(Outcome.UPDATE, kind_before="dispute", category_code="crime",
+                                      description="电动车被盗")
+    gone = Envelope.from_bytes(left.value)
+    assert gone.type == "dispute.updated" and gone.data["kind"] == "crime"
+    _, only = events_for(Outcome.UPDATE, kind_before="crime", category_code="crime", description="电动车被盗")
+    assert [Envelope.from_bytes(r.value).type for r in only] == ["incident.updated"]
