@@ -3,7 +3,8 @@ published right after the commit, and deleted once Kafka acknowledges them. What
 leaves behind is published by the relay; event ids are stable, so a repeat is skipped downstream.
 """
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import asyncpg
@@ -94,3 +95,15 @@ async def relay_forever(pool: asyncpg.Pool, producer: EventProducer, period_s: f
             await relay(pool, producer, older_than_s=period_s * 2)
         except Exception as exc:  # Kafka or the database away: try again next period
             log.warning("outbox.relay_failed", error=repr(exc))
+
+
+@asynccontextmanager
+async def relaying(pool: asyncpg.Pool, producer: EventProducer, period_s: float) -> AsyncIterator[None]:
+    """Within the block: first publish what a crash left behind, then keep relaying every period."""
+    await relay(pool, producer)
+    task = asyncio.create_task(relay_forever(pool, producer, period_s))
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

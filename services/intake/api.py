@@ -1,5 +1,4 @@
 """HTTP edge of intake: CAD systems post dispatch records, one or a batch, with a `feed` token."""
-import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,7 +11,7 @@ from pydantic import BaseModel
 
 from services.intake.bootstrap import IntakeContext, build_context
 from services.intake.domain.profiles import FeedProfile, FieldError, ProfileError
-from services.intake.handlers import RecordResult, ingest_safely, relay_outbox
+from services.intake.handlers import RecordResult, ingest_safely
 from services.intake.parsing import BodyError, RawInput, parse_array, parse_ndjson, parse_one
 from services.intake.settings import IntakeSettings
 from shared import outbox
@@ -138,14 +137,8 @@ async def post_batch(request: Request, _caller: FeedCaller, profile: ProfileName
 async def _intake_lifespan(app: FastAPI, resources: Resources) -> AsyncIterator[None]:
     ctx = build_context(resources)
     app.state.intake = ctx
-    # Events a crash left in the outbox go out first, then a relay keeps watching for more.
-    await relay_outbox(ctx)
-    relay = asyncio.create_task(outbox.relay_forever(ctx.pool, ctx.producer, ctx.settings.outbox_relay_seconds))
-    try:
+    async with outbox.relaying(ctx.pool, ctx.producer, ctx.settings.outbox_relay_seconds):
         yield
-    finally:
-        relay.cancel()
-        await asyncio.gather(relay, return_exceptions=True)
 
 
 def create_app(settings: IntakeSettings) -> FastAPI:

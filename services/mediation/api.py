@@ -2,7 +2,6 @@
 
 Error messages are in Simplified Chinese, in English with `Accept-Language: en`.
 """
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -145,12 +144,8 @@ async def get_case(request: Request, case_id: uuid.UUID, caller: Caller):
 async def _mediation_lifespan(app: FastAPI, resources: Resources) -> AsyncIterator[None]:
     ctx = build_context(resources)
     app.state.mediation = ctx
-    relay = asyncio.create_task(outbox.relay_forever(ctx.pool, ctx.producer, ctx.settings.outbox_relay_seconds))
-    try:
+    async with outbox.relaying(ctx.pool, ctx.producer, ctx.settings.outbox_relay_seconds):
         yield
-    finally:
-        relay.cancel()
-        await asyncio.gather(relay, return_exceptions=True)
 
 
 def create_app(settings: MediationSettings) -> FastAPI:

@@ -1,6 +1,4 @@
 """Kafka edge of mediation: disputes from intake.dispute.v1 become cases, exactly once."""
-import asyncio
-
 from services.mediation.bootstrap import mediation_context
 from services.mediation.handlers import MediationContext, dispute_handler
 from services.mediation.settings import MediationSettings
@@ -25,10 +23,6 @@ async def consume(settings: MediationSettings) -> None:
     async with mediation_context(settings) as ctx:
         runner = dispute_runner(ctx)
         on_stop_signals(runner.stop)
-        relay = asyncio.create_task(outbox.relay_forever(ctx.pool, ctx.producer, settings.outbox_relay_seconds))
-        try:
+        async with outbox.relaying(ctx.pool, ctx.producer, settings.outbox_relay_seconds):
             await runner.run()
-        finally:
-            relay.cancel()
-            await asyncio.gather(relay, return_exceptions=True)
-            await outbox.relay(ctx.pool, ctx.producer)  # what the last batches wrote
+        await outbox.relay(ctx.pool, ctx.producer)  # what the last batches wrote
