@@ -5,14 +5,24 @@ Error messages are in Simplified Chinese, in English with `Accept-Language: en`.
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field, model_validator
 
-from services.mediation import handlers
+from services.mediation import casework, handlers, repository
 from services.mediation.bootstrap import build_context
-from services.mediation.domain.lifecycle import STATE_LABELS_ZH, State, allowed_actions, next_state
+from services.mediation.casework import VersionMismatch
+from services.mediation.domain.lifecycle import (
+    STATE_LABELS_ZH,
+    Action,
+    HandoffAction,
+    State,
+    allowed_actions,
+    next_state,
+)
 from services.mediation.handlers import CaseConflict, CaseNotFound, MediationContext, NotAllowed
 from services.mediation.settings import MediationSettings
 from shared import outbox
@@ -28,6 +38,8 @@ _MESSAGES = {
     "forbidden": ("当前角色无权执行此操作", "your role may not do this"),
     "empty": ("没有可认领的案件", "no case to claim"),
     "bad_cursor": ("分页游标无效", "invalid cursor"),
+    "stale": ("案件已被他人修改，请刷新后重试", "the case changed since you read it: reload and retry"),
+    "no_handoff": ("移交请求不存在", "no such handoff"),
 }
 
 
@@ -56,6 +68,9 @@ def _case_json(case: dict[str, Any]) -> dict[str, Any]:
         "received_at": case["received_at"].isoformat(), "claim_due_at": case["claim_due_at"].isoformat(),
         "claimed_by": case["claimed_by"], "claimed_at": case["claimed_at"] and case["claimed_at"].isoformat(),
         "sessions": case["sessions"], "version": case["version"], "party": case.get("party"),
+        "agreement": case.get("agreement"), "court_case_number": case.get("court_case_number"),
+        "ruling_number": case.get("ruling_number"), "handoff_pending": case["handoff_pending"],
+        "confirmation_due": case["confirmation_due"] and case["confirmation_due"].isoformat(),
         "allowed_actions": [a.value for a in actions]}
 
 
@@ -75,7 +90,7 @@ def _conflict(request: Request, exc: CaseConflict) -> JSONResponse:
 
 
 async def _guarded(request: Request, work) -> Any:
-    """Run a handler call and turn its domain errors into 403/404/409 answers."""
+    """Run a handler call and turn its domain errors into 403/404/409/412 answers."""
     try:
         return await work
     except NotAllowed:
@@ -84,6 +99,10 @@ async def _guarded(request: Request, work) -> Any:
         return _error(request, 404, "not_found")
     except CaseConflict as exc:
         return _conflict(request, exc)
+    except VersionMismatch as exc:
+        return _error(request, 412, "stale", version=exc.current)
+    except LookupError:
+        return _error(request, 404, "no_handoff")
 
 
 @router.get("/queue")
@@ -138,6 +157,137 @@ async def get_case(request: Request, case_id: uuid.UUID, caller: Caller):
     if request.headers.get("if-none-match") == f'"{case["version"]}"':
         return Response(status_code=304, headers={"ETag": f'"{case["version"]}"'})
     return _with_etag(_case_json(case) | {"timeline": timeline}, case["version"])
+
+
+def _if_match(request: Request) -> int | None:
+    value = request.headers.get("if-match", "").strip().strip('"')
+    return int(value) if value.isdigit() else None
+
+
+class SessionIn(BaseModel):
+    """A mediation session."""
+
+    at: datetime
+    participants: list[str] = Field(min_length=1)
+    notes: str = Field(default="", max_length=5000)
+
+
+class OutcomeIn(BaseModel):
+    """How mediation ended: an agreement with its terms, a failure with a reason, or a withdrawal."""
+
+    type: Literal["agreement", "failure", "withdrawal"]
+    terms: str | None = Field(default=None, max_length=10000)
+    effective_date: date | None = None
+    performance_date: date | None = None
+    reason: str | None = Field(default=None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _complete(self) -> "OutcomeIn":
+        if self.type == "agreement" and not (self.terms and self.effective_date):
+            raise ValueError("an agreement needs its terms and effective_date")
+        if self.type == "failure" and not self.reason:
+            raise ValueError("a failure needs a reason")
+        return self
+
+
+class DecisionIn(BaseModel):
+    """A court liaison's decision on judicial confirmation."""
+
+    decision: Literal["confirmed", "rejected"]
+    ruling_number: str | None = Field(default=None, max_length=100)
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class NoteIn(BaseModel):
+    """A reason, for referral, closing, withdrawal or a reported breach."""
+
+    reason: str | None = Field(default=None, max_length=2000)
+    to: str | None = Field(default=None, max_length=200, description="for a referral: where to")
+
+
+class HandoffIn(BaseModel):
+    """Send the case to another channel or organisation."""
+
+    to_channel: Literal["station_officer", "peoples_mediator", "lawyer", "court", "law_enforcement"]
+    to_organisation: str | None = Field(default=None, max_length=200)
+    court_case_number: str | None = Field(default=None, max_length=100)
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class AnswerIn(BaseModel):
+    """Accept or reject a handoff."""
+
+    decision: Literal["accept", "reject"]
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+async def _act(request: Request, caller: Principal, case_id: uuid.UUID, action: Action, payload: dict):
+    case = await _guarded(request, casework.act(_ctx(request), caller, case_id, action, payload,
+                                                if_match=_if_match(request)))
+    return case if isinstance(case, JSONResponse) else _with_etag(_case_json(dict(case)), case["version"])
+
+
+@router.post("/cases/{case_id}/sessions")
+async def post_session(request: Request, case_id: uuid.UUID, caller: Caller, body: SessionIn):
+    """Record a mediation session (time, participants, notes)."""
+    return await _act(request, caller, case_id, Action.RECORD_SESSION, body.model_dump(mode="json"))
+
+
+@router.post("/cases/{case_id}/outcome")
+async def post_outcome(request: Request, case_id: uuid.UUID, caller: Caller, body: OutcomeIn):
+    """Record the outcome: agreement (terms, effective and performance dates), failure or withdrawal."""
+    action = {"agreement": Action.REACH_AGREEMENT, "failure": Action.FAIL, "withdrawal": Action.WITHDRAW}[body.type]
+    return await _act(request, caller, case_id, action, body.model_dump(mode="json"))
+
+
+@router.post("/cases/{case_id}/confirmation-request")
+async def post_confirmation_request(request: Request, case_id: uuid.UUID, caller: Caller):
+    """Ask the court to confirm the agreement; due 30 days after it took effect (overdue is flagged)."""
+    return await _act(request, caller, case_id, Action.REQUEST_CONFIRMATION, {})
+
+
+@router.post("/cases/{case_id}/confirmation")
+async def post_confirmation(request: Request, case_id: uuid.UUID, caller: Caller, body: DecisionIn):
+    """The court liaison confirms (with the ruling number) or rejects."""
+    action = Action.CONFIRM if body.decision == "confirmed" else Action.REJECT_CONFIRMATION
+    return await _act(request, caller, case_id, action, body.model_dump(mode="json"))
+
+
+@router.post("/cases/{case_id}/handoffs", status_code=201)
+async def post_handoff(request: Request, case_id: uuid.UUID, caller: Caller, body: HandoffIn):
+    """Hand the case to the court, a lawyer, back to the station, or to the law-enforcement team."""
+    found = await _guarded(request, casework.request_handoff(_ctx(request), caller, case_id, **body.model_dump()))
+    if isinstance(found, JSONResponse):
+        return found
+    handoff_id, case = found
+    return _with_etag({"handoff_id": str(handoff_id), "case": _case_json(dict(case))}, case["version"], 201)
+
+
+@router.get("/handoffs")
+async def get_handoffs(request: Request, caller: Caller):
+    """Handoffs waiting for my channels and stations."""
+    rows = await _ctx(request).pool.fetch(repository.PENDING_HANDOFFS, sorted(caller.stations),
+                                          sorted(handlers._channels(caller) | (
+                                              {"law_enforcement"} if "station_chief" in caller.roles else set())))
+    return {"items": [{k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in dict(r).items()} for r in rows]}
+
+
+@router.post("/handoffs/{handoff_id}/answer")
+async def post_handoff_answer(request: Request, handoff_id: uuid.UUID, caller: Caller, body: AnswerIn):
+    """The receiving side accepts (becoming the holder) or rejects with a reason."""
+    case = await _guarded(request, casework.answer_handoff(_ctx(request), caller, handoff_id,
+                                                           HandoffAction(body.decision), body.reason))
+    return case if isinstance(case, JSONResponse) else _with_etag(_case_json(dict(case)), case["version"])
+
+
+# Last: its path parameter would otherwise shadow /handoffs.
+@router.post("/cases/{case_id}/{step}")
+async def post_step(request: Request, case_id: uuid.UUID, caller: Caller,
+                    step: Literal["refer", "close", "withdraw", "breach"], body: NoteIn | None = None):
+    """Refer a failed case, close a case, withdraw it, or report a breach of its agreement (reopens it)."""
+    action = {"refer": Action.REFER, "close": Action.CLOSE, "withdraw": Action.WITHDRAW,
+              "breach": Action.REPORT_BREACH}[step]
+    return await _act(request, caller, case_id, action, (body or NoteIn()).model_dump(exclude_none=True))
 
 
 @asynccontextmanager

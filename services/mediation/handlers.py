@@ -120,8 +120,8 @@ def _channels(principal: Principal) -> frozenset[str]:
     return channels_for(principal.roles, principal.channels)
 
 
-async def _visible_case(conn: asyncpg.Connection, principal: Principal, ident: Any):
-    case = await conn.fetchrow(repository.CASE_BY_ID, ident)
+async def _visible_case(conn: asyncpg.Connection, principal: Principal, ident: Any, *, for_update: bool = False):
+    case = await conn.fetchrow(repository.CASE_BY_ID_FOR_UPDATE if for_update else repository.CASE_BY_ID, ident)
     if case is None or not may_see(roles=principal.roles, stations=principal.stations, channels=_channels(principal),
                                    case_station=case["station_code"], case_channel=case["channel"]):
         raise CaseNotFound(str(ident))

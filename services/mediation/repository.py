@@ -6,7 +6,8 @@ import asyncpg
 
 CASE_COLUMNS = """id, source, incident_number, revision, station_code, grid_code, officer_id, channel, state,
     dispute_type, risk_flags, high_risk, address_key, phone_hmac, party, received_at, claim_due_at,
-    claimed_by, claimed_at, sessions, had_agreement, handoff_pending, escalated, version, created_at, updated_at"""
+    claimed_by, claimed_at, sessions, had_agreement, handoff_pending, escalated, version, created_at, updated_at,
+    agreement, confirmation_due, court_case_number, ruling_number"""
 
 CASES_BY_INCIDENT = f"""
 SELECT {CASE_COLUMNS} FROM cases
@@ -32,6 +33,15 @@ RETURNING {CASE_COLUMNS}
 NOTE_REVISION = "UPDATE cases SET revision = $2, version = version + 1, updated_at = now() WHERE id = $1"
 
 CASE_BY_ID = f"SELECT {CASE_COLUMNS} FROM cases WHERE id = $1"
+CASE_BY_ID_FOR_UPDATE = CASE_BY_ID + " FOR UPDATE"
+
+PENDING_HANDOFFS = """
+SELECT h.id, h.case_id, h.from_channel, h.to_channel, h.to_organisation, h.court_case_number, h.reason,
+       h.requested_by, h.requested_at, c.station_code, c.incident_number, c.dispute_type, c.state
+FROM handoffs h JOIN cases c ON c.id = h.case_id
+WHERE h.state = 'requested' AND c.station_code = ANY($1::text[]) AND h.to_channel = ANY($2::text[])
+ORDER BY h.requested_at
+"""
 
 CLAIM = f"""
 UPDATE cases SET state = 'claimed', claimed_by = $2, claimed_at = now(), version = version + 1, updated_at = now()

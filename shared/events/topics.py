@@ -33,9 +33,9 @@ TOPICS: dict[str, TopicSpec] = {
         TopicSpec("mediation.case.v1", 6, "station code",
                   tuple(f"case.{name}" for name in (
                       "created", "claimed", "released", "session_recorded", "agreement_reached",
-                      "failed", "withdrawn", "handoff_requested", "handoff_accepted",
+                      "failed", "referred", "withdrawn", "handoff_requested", "handoff_accepted",
                       "handoff_rejected", "confirmation_requested", "confirmation_confirmed",
-                      "confirmation_rejected", "escalated", "closed")),
+                      "confirmation_rejected", "escalated", "closed", "breach_reported")),
                   "case lifecycle of mediation"),
         TopicSpec("community.activity.v1", 3, "station code",
                   ("callback.recorded", "visit.recorded", "information.recorded", "patrol.recorded"),
