@@ -1,9 +1,11 @@
 """fengqiao-mediation: the mediation service's command line (`fengqiao-mediation --help`)."""
 import asyncio
 
-from services.mediation import consumer
+from services.mediation import consumer, sla
 from services.mediation.api import create_app
+from services.mediation.bootstrap import mediation_context
 from services.mediation.settings import MediationSettings
+from shared import outbox
 from shared.cli import service_cli
 from shared.logging import configure_logging
 
@@ -16,6 +18,20 @@ def consume_command() -> None:
     settings = MediationSettings()
     configure_logging(settings.service_name, settings.log_level)
     asyncio.run(consumer.consume(settings))
+
+
+@cli.command("sla")
+def sla_command() -> None:
+    """Sweep SLA timers and escalate (safe to run as several replicas) until Ctrl-C."""
+    settings = MediationSettings()
+    configure_logging(settings.service_name, settings.log_level)
+
+    async def run() -> None:
+        async with mediation_context(settings) as ctx:
+            async with outbox.relaying(ctx.pool, ctx.producer, settings.outbox_relay_seconds):
+                await sla.run_forever(ctx, settings.sla_sweep_seconds)
+
+    asyncio.run(run())
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import asyncpg
 CASE_COLUMNS = """id, source, incident_number, revision, station_code, grid_code, officer_id, channel, state,
     dispute_type, risk_flags, high_risk, address_key, phone_hmac, party, received_at, claim_due_at,
     claimed_by, claimed_at, sessions, had_agreement, handoff_pending, escalated, version, created_at, updated_at,
-    agreement, confirmation_due, court_case_number, ruling_number"""
+    agreement, confirmation_due, court_case_number, ruling_number, escalations"""
 
 CASES_BY_INCIDENT = f"""
 SELECT {CASE_COLUMNS} FROM cases

@@ -14,3 +14,4 @@ class MediationSettings(ServiceSettings):
     http_port: int = 8002
     outbox_relay_seconds: float = Field(default=0.25, gt=0, description="how often case events are published")
     queue_page_size: int = Field(default=50, ge=1, le=500)
+    sla_sweep_seconds: float = Field(default=30.0, gt=0, description="how often the SLA worker sweeps")

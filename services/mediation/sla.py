@@ -1,0 +1,72 @@
+"""SLA timers: unclaimed too long, claimed with no session, an agreement nearing its confirmation
+deadline. Each raises a `case.escalated` event once per reason and widens the case to the station
+chief (the chief's queue shows escalated cases); a claim with no session also goes back to the
+queue (the lifecycle's `expire`).
+
+Several replicas may sweep at once: each statement picks its rows with FOR UPDATE SKIP LOCKED and
+records the reason in the same UPDATE, so a case is escalated for a reason exactly once.
+"""
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import structlog
+
+from services.mediation import repository
+from services.mediation.handlers import SYSTEM, MediationContext
+from services.mediation.outgoing import case_event
+from shared import outbox
+
+log = structlog.get_logger(__name__)
+
+_ESCALATE = f"""
+UPDATE cases SET escalations = escalations || $2::text, escalated = true, version = version + 1,
+    updated_at = $3::timestamptz,
+    state = CASE WHEN $4 THEN 'pending' ELSE state END,
+    claimed_by = CASE WHEN $4 THEN NULL ELSE claimed_by END,
+    claimed_at = CASE WHEN $4 THEN NULL ELSE claimed_at END
+WHERE id IN (SELECT id FROM cases WHERE {{where}} AND NOT ($2::text = ANY(escalations))
+             ORDER BY id LIMIT $5 FOR UPDATE SKIP LOCKED)
+RETURNING {repository.CASE_COLUMNS}
+"""
+# reason → (which cases, whether the claim expires)
+_RULES = {
+    "unclaimed": ("state = 'pending' AND claim_due_at < $3::timestamptz - $1::interval", False),
+    "no_session": ("state = 'claimed' AND sessions = 0 AND claimed_at < $3::timestamptz - $1::interval", True),
+    "confirmation_due": ("state = 'agreement' AND "
+                         "(agreement->>'effective_date')::date <= ($3::timestamptz - $1::interval)::date", False),
+}
+
+
+async def sweep(ctx: MediationContext, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
+    """Escalate every case past one of its limits at `now` (injectable for tests); counts per reason."""
+    now = now or datetime.now(UTC)
+    sla = ctx.router.sla
+    limits = {"unclaimed": timedelta(0), "no_session": sla.session_within,
+              "confirmation_due": timedelta(days=sla.confirmation_warning_days)}
+    counts: dict[str, int] = {}
+    for reason, (where, expires) in _RULES.items():
+        while True:
+            async with ctx.pool.acquire() as conn, conn.transaction():
+                rows = await conn.fetch(_ESCALATE.format(where=where), limits[reason], reason, now, expires, batch)
+                await repository.add_timeline(conn, [
+                    (r["id"], SYSTEM, "escalated", "claimed" if expires else r["state"], r["state"],
+                     {"reason": reason}) for r in rows])
+                await outbox.write(conn, [case_event(r, "case.escalated", actor=SYSTEM, details={"reason": reason},
+                                                     prefix=ctx.settings.topic_prefix) for r in rows])
+            counts[reason] = counts.get(reason, 0) + len(rows)
+            if len(rows) < batch:
+                break
+    return counts
+
+
+async def run_forever(ctx: MediationContext, period_s: float, clock: Callable[[], datetime] | None = None) -> None:
+    """Sweep every period until cancelled; a failed sweep is retried next period."""
+    while True:
+        try:
+            counts = await sweep(ctx, clock() if clock else None)
+            if any(counts.values()):
+                log.info("sla.escalated", **counts)
+        except Exception as exc:  # database away: the next period tries again
+            log.warning("sla.sweep_failed", error=repr(exc))
+        await asyncio.sleep(period_s)
