@@ -1,5 +1,5 @@
 """SLA timers: unclaimed too long, claimed with no session, an agreement nearing its confirmation
-deadline. Each raises a `case.escalated` event once per reason and widens the case to the station
+deadline, an agreement past its performance date (the fulfilment follow-up). Each raises a `case.escalated` event once per reason and widens the case to the station
 chief (the chief's queue shows escalated cases); a claim with no session also goes back to the
 queue (the lifecycle's `expire`).
 
@@ -35,6 +35,10 @@ _RULES = {
     "no_session": ("state = 'claimed' AND sessions = 0 AND claimed_at < $3::timestamptz - $1::interval", True),
     "confirmation_due": ("state = 'agreement' AND "
                          "(agreement->>'effective_date')::date <= ($3::timestamptz - $1::interval)::date", False),
+    # The follow-up an agreement schedules: once its performance date has passed, someone checks
+    # whether it was kept (a breach is then reported through the API and reopens the case).
+    "fulfilment_check": ("had_agreement AND state <> 'withdrawn' AND "
+                         "(agreement->>'performance_date')::date < ($3::timestamptz - $1::interval)::date", False),
 }
 
 
@@ -43,7 +47,7 @@ async def sweep(ctx: MediationContext, now: datetime | None = None, batch: int =
     now = now or datetime.now(UTC)
     sla = ctx.router.sla
     limits = {"unclaimed": timedelta(0), "no_session": sla.session_within,
-              "confirmation_due": timedelta(days=sla.confirmation_warning_days)}
+              "confirmation_due": timedelta(days=sla.confirmation_warning_days), "fulfilment_check": timedelta(0)}
     counts: dict[str, int] = {}
     for reason, (where, expires) in _RULES.items():
         while True:

@@ -20,7 +20,7 @@ async def test_unclaimed_cases_escalate_by_risk_and_only_once(mediation_ctx, ope
     await open_cases([dispute_event("NORMAL"), dispute_event("RISKY", risk_flags=["weapon"])])
     now = datetime.now(UTC)
     assert await sla.sweep(mediation_ctx, now + timedelta(minutes=10)) == {
-        "unclaimed": 0, "no_session": 0, "confirmation_due": 0}
+        "unclaimed": 0, "no_session": 0, "confirmation_due": 0, "fulfilment_check": 0}
     assert (await sla.sweep(mediation_ctx, now + timedelta(minutes=31)))["unclaimed"] == 1
     assert await escalations(mediation_ctx) == {"RISKY": ["unclaimed"]}
     assert (await sla.sweep(mediation_ctx, now + timedelta(hours=25)))["unclaimed"] == 1
@@ -46,10 +46,13 @@ async def test_an_agreement_nearing_its_confirmation_deadline_is_escalated(api, 
     mediator = api(subject="m")
     await mediator.post(f"/v1/cases/{ident}/claim")
     await mediator.post(f"/v1/cases/{ident}/sessions", json={"at": "2024-05-02T10:00:00+08:00", "participants": ["a"]})
-    await mediator.post(f"/v1/cases/{ident}/outcome", json={"type": "agreement", "terms": "赔偿", "effective_date": "2024-05-02"})
+    await mediator.post(f"/v1/cases/{ident}/outcome", json={
+        "type": "agreement", "terms": "赔偿", "effective_date": "2024-05-02", "performance_date": "2024-06-10"})
     day = datetime(2024, 5, 2, tzinfo=UTC)
     assert (await sla.sweep(mediation_ctx, day + timedelta(days=24)))["confirmation_due"] == 0
     assert (await sla.sweep(mediation_ctx, day + timedelta(days=25)))["confirmation_due"] == 1
+    assert (await sla.sweep(mediation_ctx, datetime(2024, 6, 10, 12, tzinfo=UTC)))["fulfilment_check"] == 0
+    assert (await sla.sweep(mediation_ctx, datetime(2024, 6, 11, 1, tzinfo=UTC)))["fulfilment_check"] == 1
 
 
 async def test_two_sweepers_at_once_escalate_each_case_exactly_once(mediation_ctx, open_cases):
