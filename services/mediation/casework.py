@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from services.mediation import repository
+from services.mediation.domain.access import CLAIMING_ROLES, channels_for, may_see
 from services.mediation.domain.lifecycle import (
     Action,
     HandoffAction,
@@ -173,10 +174,18 @@ async def answer_handoff(ctx: MediationContext, principal: Principal, handoff_id
             raise LookupError(str(handoff_id))
         case = await conn.fetchrow(f"SELECT {repository.CASE_COLUMNS} FROM cases WHERE id = $1 FOR UPDATE",
                                    handoff["case_id"])
-        receiving = handoff["to_channel"] in _channels(principal) or (
+        # Receiving means working the channel, not just reading it: chiefs and auditors read every
+        # channel but receive only law-enforcement handoffs (chiefs).
+        works = channels_for(principal.roles & CLAIMING_ROLES, principal.channels)
+        receiving = handoff["to_channel"] in works or (
             handoff["to_channel"] == "law_enforcement" and "station_chief" in principal.roles)
-        if not receiving or case["station_code"] not in principal.stations:
-            raise NotAllowed("only the receiving channel answers a handoff")
+        if case["station_code"] not in principal.stations:
+            raise LookupError(str(handoff_id))  # another station's handoff: as if it did not exist
+        if not receiving:
+            if may_see(roles=principal.roles, stations=principal.stations, channels=_channels(principal),
+                       case_station=case["station_code"], case_channel=case["channel"]):
+                raise NotAllowed("only the receiving channel answers a handoff")
+            raise LookupError(str(handoff_id))
         try:
             after = next_handoff_state(HandoffState(handoff["state"]), decision)
         except IllegalTransition as exc:

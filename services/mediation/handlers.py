@@ -145,9 +145,9 @@ def _require_claimer(principal: Principal) -> None:
 
 async def claim(ctx: MediationContext, principal: Principal, ident: Any):
     """Claim one case; of concurrent claimers exactly one wins, the others get CaseConflict."""
-    _require_claimer(principal)
     async with ctx.pool.acquire() as conn, conn.transaction():
-        await _visible_case(conn, principal, ident)
+        await _visible_case(conn, principal, ident)  # first: a case one may not see is 404, whatever the role
+        _require_claimer(principal)
         case = await conn.fetchrow(repository.CLAIM, ident, principal.subject)
         if case is None:
             current = await conn.fetchrow(repository.CASE_BY_ID, ident)
@@ -175,9 +175,11 @@ async def claim_next(ctx: MediationContext, principal: Principal):
 
 async def release(ctx: MediationContext, principal: Principal, ident: Any):
     """Give a claimed case back to the queue; only its holder can."""
-    _require_claimer(principal)
     async with ctx.pool.acquire() as conn, conn.transaction():
         current = await _visible_case(conn, principal, ident)
+        _require_claimer(principal)
+        if current["claimed_by"] not in (None, principal.subject):
+            raise NotAllowed("only the holder releases a case")
         case = await conn.fetchrow(repository.RELEASE, ident, principal.subject)
         if case is None:
             raise CaseConflict(f"case is {current['state']}, held by {current['claimed_by'] or 'nobody'}",

@@ -1,0 +1,1 @@
+"""Mediation's claim-next benchmark (see README.md beside this file)."""

@@ -1,0 +1,147 @@
+"""bench.claims: claims per second and p50/p99 latency of POST /v1/queue/claim-next with many
+concurrent mediators over real HTTP against the real database, beside the bare claim statement
+(repository.CLAIM_NEXT) run directly with asyncpg in the same run: the floor the API adds to.
+
+    .venv/bin/python -m bench.claims [--cases 20000] [--mediators 200] [--seed 1] [--budget 60]
+                                     [--sql-connections 10,200] [--shared-client]
+"""
+import argparse
+import asyncio
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from bench import infra
+from bench.claims import load, runners, server
+from bench.claims.runners import Run
+from bench.intake.server import cpu_seconds, free_port
+from services.mediation.bootstrap import build_context
+from services.mediation.settings import MediationSettings
+from shared.db.migrations import migrate
+from shared.db.provision import drop_database, ensure_database
+from shared.kafka.admin import delete_topics_with_prefix, ensure_registered_topics
+from shared.resources import open_resources
+
+TARGET_RATE, TARGET_P99_MS = 1000, 50
+API_POOL = 10  # shared.resources.open_resources' default: the API's database connections
+
+
+def parse_args() -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", type=int, default=20_000)
+    parser.add_argument("--mediators", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--budget", type=float, default=60, help="seconds each run may take at most")
+    parser.add_argument("--shared-client", action="store_true",
+                        help="one httpx client with a pool of --mediators connections, not one client each")
+    parser.add_argument("--sql-connections", default=f"{API_POOL},200",
+                        help="comma-separated pool sizes for the direct SQL runs (one run each)")
+    args = parser.parse_args()
+    args.sql_connections = [int(c) for c in args.sql_connections.split(",") if c]
+    return args
+
+
+async def measure_api(settings: MediationSettings, mediators: list[load.Mediator], args: argparse.Namespace,
+                      run_id: str) -> tuple[Run, dict[str, float]]:
+    """Start the API, let the mediators drain the queue through it; the run and CPU seconds spent."""
+    port = free_port()
+    env = {"MEDIATION_DATABASE_URL": settings.database_url, "MEDIATION_TOPIC_PREFIX": settings.topic_prefix,
+           "MEDIATION_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+           "MEDIATION_LOG_LEVEL": "WARNING", "MEDIATION_HTTP_PORT": str(port)}
+    process = server.start(env, port, Path(f"/tmp/bench-claims-{run_id}.log"))
+    try:
+        url, name = settings.database_url, settings.database_name
+        pg_before = await server.backend_cpu(url, name)
+        api_before, own_before, machine = cpu_seconds(process.pid), time.process_time(), server.machine_cpu()
+        run = await runners.over_http(port, mediators, args.budget, shared_client=args.shared_client)
+        run.busy = server.busy_between(machine, server.machine_cpu())
+        cpu = {"api": cpu_seconds(process.pid) - api_before, "client": time.process_time() - own_before,
+               "postgres": server.cpu_between(pg_before, await server.backend_cpu(url, name))}
+    finally:
+        server.stop(process)
+    return run, cpu
+
+
+def row(label: str, run: Run, ratio: str = "") -> str:
+    """One line of the result table."""
+    return (f"{label:<52}{len(run.claims):>8}{run.rate:>10,.0f}{run.ms(0.5):>8.1f}{run.ms(0.99):>8.1f}"
+            f"{max(run.latencies, default=0) * 1000:>8.1f}{ratio:>9}")
+
+
+def report(args: argparse.Namespace, loaded_s: float, api: Run, cpu: dict[str, float],
+           sql: list[tuple[int, Run, float, list[str]]], api_problems: list[str]) -> bool:
+    """Print the table, the targets, the CPU and the checks; True when every check passed."""
+    print(f"\ncases={args.cases} over {len(load.STATIONS)} stations, mediators={args.mediators} "
+          f"({args.mediators // len(load.STATIONS)} per station), budget {args.budget:.0f} s per run, "
+          f"seed {args.seed}; cases loaded through dispute_handler in {loaded_s:.1f} s\n")
+    print(f"{'measurement':<52}{'claims':>8}{'claims/s':>10}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}{'API/SQL':>9}")
+    print("-" * 103)
+    clients = "1 shared client" if args.shared_client else "a client each"
+    print(row(f"claim-next over HTTP ({args.mediators} mediators, {clients})", api))
+    for connections, run, _, _ in sql:
+        print(row(f"CLAIM_NEXT via asyncpg ({args.mediators} tasks, {connections} conns)", run,
+                  f"{api.rate / run.rate:.2f}"))
+    p99 = api.ms(0.99)
+    doubles = len(api.claims) - len({c[0] for c in api.claims})
+    print(f"\ntargets: ≥{TARGET_RATE:,} claims/s {'met' if api.rate >= TARGET_RATE else 'NOT met'} "
+          f"({api.rate:,.0f}); p99 < {TARGET_P99_MS} ms {'met' if p99 < TARGET_P99_MS else 'NOT met'} "
+          f"({p99:.1f}); zero double claims {'met' if doubles == 0 else 'NOT met'} ({doubles})")
+    claims = max(len(api.claims), 1)
+    print(f"the API holds {API_POOL} database connections; the direct runs' pool sizes are in their rows")
+    print(f"mediation API process CPU: {cpu['api']:.1f} s for {api.elapsed:.1f} s wall "
+          f"({cpu['api'] / api.elapsed:.0%} of one core; {cpu['api'] / claims * 1e6:,.0f} µs per claim); "
+          f"PostgreSQL backends {cpu['postgres']:.1f} s ({cpu['postgres'] / claims * 1e6:,.0f} µs per claim); "
+          f"benchmark client (httpx) {cpu['client']:.1f} s; machine {api.busy:.0%} busy of {os.cpu_count()} cores")
+    for connections, run, client_cpu, _ in sql:
+        print(f"direct SQL, {connections} conns: client (asyncpg) CPU {client_cpu:.1f} s for {run.elapsed:.1f} s wall; "
+              f"machine {run.busy:.0%} busy")
+    ok = True
+    for label, run, problems in [("HTTP", api, api_problems)] + [(f"SQL/{c}", r, p) for c, r, _, p in sql]:
+        ok &= not problems
+        print(f"check {label}: {len(run.claims)} claims answered of {args.cases} cases, "
+              f"{len({c[0] for c in run.claims})} distinct, {run.empty} empty-queue answers → {'OK' if not problems else 'FAILED: ' + '; '.join(problems)}")
+    return ok
+
+
+async def main(args: argparse.Namespace) -> int:
+    """Provision, load, measure direct SQL then HTTP, clean up, report; the exit status."""
+    bootstrap, server_url = infra.ensure_stack()
+    run_id = uuid.uuid4().hex[:10]
+    prefix, database_url = f"bench{run_id}.", f"{server_url}/bench_claims_{run_id}"
+    settings = MediationSettings(kafka_bootstrap_servers=bootstrap, database_url=database_url,
+                                 topic_prefix=prefix, log_level="WARNING")
+    mediators = load.mediators(settings.jwt_secret.get_secret_value(), args.mediators)
+    events = load.disputes(args.cases, args.seed)
+    await ensure_database(database_url)
+    await ensure_registered_topics(bootstrap, prefix=prefix)
+    try:
+        await migrate(database_url, "services.mediation")
+        started = time.perf_counter()
+        async with open_resources(settings) as resources:
+            await load.load(build_context(resources), events)
+        loaded_s = time.perf_counter() - started
+        sql = []
+        # The direct runs first: each ends with every case back to pending, so all runs see the same queue.
+        for connections in args.sql_connections:
+            before, machine = time.process_time(), server.machine_cpu()
+            run = await runners.over_sql(database_url, mediators, args.budget, connections)
+            run.busy = server.busy_between(machine, server.machine_cpu())
+            sql.append((connections, run, time.process_time() - before,
+                        await runners.check(database_url, run, mediators)))
+            await load.reset(database_url)
+        api, cpu = await measure_api(settings, mediators, args, run_id)
+        problems = await runners.check(database_url, api, mediators)
+        entries, distinct = await runners.timeline_claims(database_url)
+        if not entries == distinct == len(api.claims):
+            problems.append(f"timeline has {entries} claim entries on {distinct} cases for {len(api.claims)} answers")
+    finally:
+        await drop_database(database_url)
+        await delete_topics_with_prefix(bootstrap, prefix)
+    return 0 if report(args, loaded_s, api, cpu, sql, problems) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(parse_args())))

@@ -1,0 +1,147 @@
+"""The two measurements: claim-next over HTTP by N mediators, and the bare CLAIM_NEXT statement."""
+import asyncio
+import ssl
+import statistics
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import asyncpg
+import httpx
+
+from bench.claims.load import Mediator
+from services.mediation.domain.access import channels_for
+from services.mediation.repository import CLAIM_NEXT
+from shared.db.pool import create_pool
+
+# What the API passes for a mediator token without a channels claim (handlers._channels).
+MEDIATOR_CHANNELS = sorted(channels_for({"mediator"}))
+
+
+@dataclass
+class Run:
+    """What one measurement saw: every claim as (case id, holder, station), and its latency."""
+
+    claims: list[tuple[str, str, str]] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    empty: int = 0  # "nothing to claim" answers: one per mediator that drained its station
+    errors: Counter = field(default_factory=Counter)
+    elapsed: float = 0.0
+    busy: float = 0.0  # share of the whole machine's CPU that was busy during the run
+
+    @property
+    def rate(self) -> float:
+        """Claims per second over the whole run."""
+        return len(self.claims) / self.elapsed
+
+    def ms(self, q: float) -> float:
+        """The q-quantile (0..1) of claim latency, in milliseconds."""
+        if len(self.latencies) < 2:
+            return float("nan")
+        return statistics.quantiles(self.latencies, n=1000, method="inclusive")[int(q * 1000) - 1] * 1000
+
+
+async def over_http(port: int, mediators: list[Mediator], budget_s: float, *, shared_client: bool = False) -> Run:
+    """Each mediator loops POST /v1/queue/claim-next until 404, an error, or the budget runs out."""
+    run = Run()
+    # One client per mediator by default: httpcore 1.0's pool assigns requests to connections in
+    # O(connections x requests) per event (encode/httpcore#1035), so one shared pool of 200 made
+    # the benchmark client, not the API, the bottleneck (~11 ms of client CPU per request).
+    pools = 1 if shared_client else len(mediators)
+    size = len(mediators) if shared_client else 1
+    limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
+    # One TLS context for all (plain HTTP never uses it): httpx builds one per client otherwise, ~25 ms each.
+    tls = ssl.create_default_context()
+    clients = [httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=60, verify=tls)
+               for _ in range(pools)]
+    try:
+        mine = [(m, clients[0 if shared_client else i]) for i, m in enumerate(mediators)]
+        # Open every connection first: otherwise the first round's handshakes are 1% of the samples, the p99.
+        await asyncio.gather(*(client.get("/healthz") for _, client in mine))
+
+        async def mediator(m: Mediator, client: httpx.AsyncClient, deadline: float) -> None:
+            headers = {"Authorization": f"Bearer {m.token}", "Accept-Language": "en"}
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                response = await client.post("/v1/queue/claim-next", headers=headers)
+                took = time.perf_counter() - started
+                if response.status_code == 404:
+                    run.empty += 1
+                    return
+                if response.status_code != 200:
+                    run.errors[response.status_code] += 1
+                    return
+                case = response.json()
+                run.claims.append((case["id"], case["claimed_by"], case["station_code"]))
+                run.latencies.append(took)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(mediator(m, client, started + budget_s) for m, client in mine))
+        run.elapsed = time.perf_counter() - started
+    finally:
+        await asyncio.gather(*(client.aclose() for client in clients))
+    return run
+
+
+async def over_sql(database_url: str, mediators: list[Mediator], budget_s: float, connections: int) -> Run:
+    """The same loop, each mediator running CLAIM_NEXT itself on a pool of `connections` (autocommit)."""
+    run = Run()
+    # Opened up front, like the HTTP client's connections; a latency includes waiting for one.
+    pool = await create_pool(database_url, min_size=connections, max_size=connections)
+    try:
+        async def mediator(m: Mediator, deadline: float) -> None:
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                try:
+                    async with pool.acquire() as conn:
+                        case = await conn.fetchrow(CLAIM_NEXT, [m.station], MEDIATOR_CHANNELS, m.subject)
+                except asyncpg.PostgresError as exc:
+                    run.errors[type(exc).__name__] += 1
+                    return
+                took = time.perf_counter() - started
+                if case is None:
+                    run.empty += 1
+                    return
+                run.claims.append((str(case["id"]), case["claimed_by"], case["station_code"]))
+                run.latencies.append(took)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(mediator(m, started + budget_s) for m in mediators))
+        run.elapsed = time.perf_counter() - started
+    finally:
+        await pool.close()
+    return run
+
+
+async def check(database_url: str, run: Run, mediators: list[Mediator]) -> list[str]:
+    """Problems with a run: a case claimed twice, or the database disagreeing with the answers."""
+    problems = []
+    ids = [c[0] for c in run.claims]
+    if len(set(ids)) != len(ids):
+        problems.append(f"{len(ids) - len(set(ids))} double claims: {len(ids)} answers, {len(set(ids))} distinct ids")
+    stations = {m.subject: m.station for m in mediators}
+    foreign = [c for c in run.claims if stations.get(c[1]) != c[2]]
+    if foreign:
+        problems.append(f"{len(foreign)} claims outside the holder's station, e.g. {foreign[0]}")
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch("SELECT id::text, claimed_by FROM cases WHERE state = 'claimed'")
+    finally:
+        await conn.close()
+    if len(rows) != len(ids):
+        problems.append(f"{len(rows)} cases claimed in the database for {len(ids)} claim answers")
+    if {(r["id"], r["claimed_by"]) for r in rows} != {(c[0], c[1]) for c in run.claims}:
+        problems.append("the database's (case, holder) pairs differ from the answers'")
+    if run.errors:
+        problems.append(f"errors: {dict(run.errors)}")
+    return problems
+
+
+async def timeline_claims(database_url: str) -> tuple[int, int]:
+    """(claim entries, distinct cases among them) on the timeline: the API's own record of its claims."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        row = await conn.fetchrow("SELECT count(*), count(DISTINCT case_id) FROM case_timeline WHERE action = 'claim'")
+    finally:
+        await conn.close()
+    return row[0], row[1]
