@@ -49,15 +49,22 @@ WHERE id = $1 AND state = 'pending'
 RETURNING {CASE_COLUMNS}
 """
 
-# The best pending case for the caller: high risk first, then oldest. SKIP LOCKED lets many
-# mediators take the next case at once without waiting on each other or taking the same one.
+# The best pending case for the caller: high risk first, then oldest. Each (station, channel) pair
+# takes its own head from the queue index (one short index scan each, instead of sorting every
+# pending case of the stations), and SKIP LOCKED lets many mediators take the next case at once
+# without waiting on each other or taking the same one.
 CLAIM_NEXT = f"""
+WITH heads AS (
+    SELECT head.id, head.high_risk, head.received_at
+    FROM unnest($1::text[]) AS station (code)
+    CROSS JOIN unnest($2::text[]) AS chan (name)
+    CROSS JOIN LATERAL (
+        SELECT id, high_risk, received_at FROM cases
+        WHERE state = 'pending' AND station_code = station.code AND channel = chan.name
+        ORDER BY high_risk DESC, received_at, id
+        LIMIT 1 FOR UPDATE SKIP LOCKED) AS head)
 UPDATE cases SET state = 'claimed', claimed_by = $3, claimed_at = now(), version = version + 1, updated_at = now()
-WHERE id = (
-    SELECT id FROM cases
-    WHERE state = 'pending' AND station_code = ANY($1::text[]) AND channel = ANY($2::text[])
-    ORDER BY high_risk DESC, received_at, id
-    LIMIT 1 FOR UPDATE SKIP LOCKED)
+WHERE id = (SELECT id FROM heads ORDER BY high_risk DESC, received_at, id LIMIT 1)
 RETURNING {CASE_COLUMNS}
 """
 
