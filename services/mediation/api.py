@@ -68,6 +68,7 @@ def _case_json(case: dict[str, Any]) -> dict[str, Any]:
         "received_at": case["received_at"].isoformat(), "claim_due_at": case["claim_due_at"].isoformat(),
         "claimed_by": case["claimed_by"], "claimed_at": case["claimed_at"] and case["claimed_at"].isoformat(),
         "sessions": case["sessions"], "version": case["version"], "party": case.get("party"),
+        "escalated": case["escalated"], "escalations": list(case["escalations"]),
         "agreement": case.get("agreement"), "court_case_number": case.get("court_case_number"),
         "ruling_number": case.get("ruling_number"), "handoff_pending": case["handoff_pending"],
         "confirmation_due": case["confirmation_due"] and case["confirmation_due"].isoformat(),

@@ -38,6 +38,9 @@ async def test_a_claim_without_a_session_expires_back_to_the_queue(api, mediatio
     assert counts["no_session"] == 1
     state, holder = await mediation_ctx.pool.fetchrow("SELECT state, claimed_by FROM cases WHERE id = $1", ident)
     assert (state, holder) == ("pending", None)
+    chief = api(subject="chief", roles=("station_chief",))
+    [item] = (await chief.get("/v1/queue")).json()["items"]  # the chief sees it, marked
+    assert item["escalated"] and item["escalations"] == ["no_session"]
 
 
 async def test_an_agreement_nearing_its_confirmation_deadline_is_escalated(api, mediation_ctx, open_cases):
