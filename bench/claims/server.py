@@ -1,14 +1,10 @@
-"""`fengqiao-mediation api` as its own uvicorn process, for the benchmark's mediators to call."""
-import os
+"""The mediation API for the benchmark's mediators, and CPU accounting of the run."""
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import asyncpg
-import httpx
 
-from bench.infra import ROOT, BenchError
+from bench.intake import server as intake_server
 from bench.intake.server import cpu_seconds
 
 # Start-up first relays what the outbox holds (the loaded cases' created events): allow for it.
@@ -16,22 +12,8 @@ READY_WITHIN_S = 180
 
 
 def start(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
-    """`python -m services.mediation api` with the given MEDIATION_* settings; returns once /readyz answers."""
-    handle = log.open("w")
-    process = subprocess.Popen([sys.executable, "-m", "services.mediation", "api", "--port", str(port)],
-                               cwd=ROOT, env=os.environ | env, stdout=handle, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + READY_WITHIN_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise BenchError(f"mediation exited during start-up; see {log}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise BenchError(f"mediation did not become ready within {READY_WITHIN_S} s; see {log}")
+    """`fengqiao-mediation api` with the given MEDIATION_* settings; returns once /readyz answers."""
+    return intake_server.start(env, port, log, service="mediation", ready_within_s=READY_WITHIN_S)
 
 
 def stop(process: subprocess.Popen) -> None:

@@ -1,4 +1,4 @@
-"""The intake API as its own uvicorn process, on a free port, for the benchmark to post to."""
+"""A service's API as its own uvicorn process, on a free port, for a benchmark to call."""
 import os
 import socket
 import subprocess
@@ -18,15 +18,16 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
-    """`fengqiao-intake api` with the given INTAKE_* settings; returns once /readyz answers."""
+def start(env: dict[str, str], port: int, log: Path, *, service: str = "intake",
+          ready_within_s: float = 60) -> subprocess.Popen:
+    """`fengqiao-<service> api` with the given settings; returns once /readyz answers."""
     handle = log.open("w")
-    process = subprocess.Popen([sys.executable, "-m", "services.intake", "api", "--port", str(port)],
+    process = subprocess.Popen([sys.executable, "-m", f"services.{service}", "api", "--port", str(port)],
                                cwd=ROOT, env=os.environ | env, stdout=handle, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + ready_within_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise BenchError(f"intake exited during start-up; see {log}")
+            raise BenchError(f"{service} exited during start-up; see {log}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
                 return process
@@ -34,7 +35,7 @@ def start(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
             pass
         time.sleep(0.2)
     process.kill()
-    raise BenchError(f"intake did not become ready within 60 s; see {log}")
+    raise BenchError(f"{service} did not become ready within {ready_within_s:.0f} s; see {log}")
 
 
 def cpu_seconds(pid: int) -> float:
