@@ -1,4 +1,5 @@
 """Settings of the assessment service, read from ASSESSMENT_* environment variables."""
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -11,3 +12,4 @@ class AssessmentSettings(ServiceSettings):
 
     service_name: str = "assessment"
     http_port: int = 8003
+    consumer_group: str = Field(default="assessment-facts", description="the facts consumers' group")

@@ -1,0 +1,37 @@
+"""SQL of the assessment database: facts from incidents and cases."""
+
+# A revision applies only when newer: events of one incident can arrive out of order.
+UPSERT_INCIDENT = """
+INSERT INTO incidents (source, incident_number, revision, month, received_at, station_code, grid_code, officer_id,
+                       kind, dispute_type, risk_flags, address_key, phone_hmac)
+VALUES ($1, $2, $3, date_trunc('month', $4::timestamptz AT TIME ZONE $5)::date, $4, $6, $7, $8, $9, $10, $11, $12, $13)
+ON CONFLICT (source, incident_number) DO UPDATE SET
+    revision = EXCLUDED.revision, month = EXCLUDED.month, received_at = EXCLUDED.received_at,
+    station_code = EXCLUDED.station_code, grid_code = EXCLUDED.grid_code, officer_id = EXCLUDED.officer_id,
+    kind = EXCLUDED.kind, dispute_type = EXCLUDED.dispute_type, risk_flags = EXCLUDED.risk_flags,
+    address_key = EXCLUDED.address_key, phone_hmac = EXCLUDED.phone_hmac
+WHERE incidents.revision < EXCLUDED.revision
+"""
+
+# The case's latest state by its sequence; milestones are kept whatever order their events come in.
+UPSERT_CASE = """
+INSERT INTO cases AS c (case_id, source, incident_number, month, received_at, station_code, grid_code, officer_id,
+                        channel, state, sequence, created_at, first_claimed_at, closed_at, agreement, referred,
+                        confirmation_requested, confirmed, breaches, sla_breaches)
+VALUES ($1, $2, $3, date_trunc('month', $4::timestamptz AT TIME ZONE $5)::date, $4, $6, $7, $8, $9, $10, $11,
+        $12, $13, $14, $15, $16, $17, $18, $19, $20)
+ON CONFLICT (case_id) DO UPDATE SET
+    channel = CASE WHEN EXCLUDED.sequence > c.sequence THEN EXCLUDED.channel ELSE c.channel END,
+    state = CASE WHEN EXCLUDED.sequence > c.sequence THEN EXCLUDED.state ELSE c.state END,
+    sequence = greatest(c.sequence, EXCLUDED.sequence),
+    created_at = coalesce(least(c.created_at, EXCLUDED.created_at), c.created_at, EXCLUDED.created_at),
+    first_claimed_at = coalesce(least(c.first_claimed_at, EXCLUDED.first_claimed_at), c.first_claimed_at,
+                                EXCLUDED.first_claimed_at),
+    closed_at = coalesce(greatest(c.closed_at, EXCLUDED.closed_at), c.closed_at, EXCLUDED.closed_at),
+    agreement = c.agreement OR EXCLUDED.agreement,
+    referred = c.referred OR EXCLUDED.referred,
+    confirmation_requested = c.confirmation_requested OR EXCLUDED.confirmation_requested,
+    confirmed = c.confirmed OR EXCLUDED.confirmed,
+    breaches = c.breaches + EXCLUDED.breaches,
+    sla_breaches = c.sla_breaches + EXCLUDED.sla_breaches
+"""
