@@ -1,0 +1,1 @@
+"""Pure rules of assessment: the monthly figures of a unit and the scoring that ranks units."""
