@@ -1,7 +1,9 @@
 """fengqiao-assessment: the assessment service's command line (`fengqiao-assessment --help`)."""
 import asyncio
 
-from services.assessment import consumer
+import typer
+
+from services.assessment import consumer, rebuild
 from services.assessment.api import create_app
 from services.assessment.settings import AssessmentSettings
 from shared.cli import service_cli
@@ -16,6 +18,15 @@ def consume_command() -> None:
     settings = AssessmentSettings()
     configure_logging(settings.service_name, settings.log_level)
     asyncio.run(consumer.consume(settings))
+
+
+@cli.command("rebuild")
+def rebuild_command(from_beginning: bool = typer.Option(..., "--from-beginning",
+                                                        help="required: the rebuild always starts at offset 0")) -> None:
+    """Rebuild every fact from the topics into emptied tables (stop the live consumers first)."""
+    settings = AssessmentSettings()
+    configure_logging(settings.service_name, settings.log_level)
+    typer.echo(f"rebuilt the facts from {asyncio.run(rebuild.rebuild(settings)):,} events")
 
 
 if __name__ == "__main__":
