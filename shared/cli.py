@@ -1,6 +1,6 @@
 """The commands every service's CLI has: `migrate`, `topics` and `api`."""
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import typer
@@ -16,9 +16,18 @@ from shared.settings import ServiceSettings
 
 
 def service_cli(*, settings_factory: Callable[[], ServiceSettings], package: str,
-                app_factory: Callable[[ServiceSettings], FastAPI]) -> typer.Typer:
+                app_factory: Callable[[ServiceSettings], FastAPI],
+                consume: Callable[[ServiceSettings], Awaitable[None]] | None = None,
+                consume_help: str = "Run the service's Kafka consumer until SIGTERM or Ctrl-C.") -> typer.Typer:
     """A typer app with the shared subcommands; a service adds its own to it."""
     cli = typer.Typer(no_args_is_help=True, add_completion=False)
+
+    if consume is not None:
+        @cli.command("consume", help=consume_help)
+        def consume_command() -> None:
+            settings = settings_factory()
+            configure_logging(settings.service_name, settings.log_level)
+            asyncio.run(consume(settings))
 
     @cli.command("migrate")
     def migrate_command() -> None:

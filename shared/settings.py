@@ -32,6 +32,8 @@ class ServiceSettings(BaseSettings):
     producer_compression: Literal["lz4", "gzip", "zstd", "snappy", "none"] = "lz4"
     producer_max_batch_bytes: int = Field(default=256 * 1024, ge=16 * 1024)
 
+    outbox_relay_seconds: float = Field(default=1.0, gt=0, description="how often the outbox relay runs")
+
     consumer_max_batch: int = Field(default=500, ge=1)
     consumer_max_attempts: int = Field(default=3, ge=1)
     consumer_retry_backoff_ms: int = Field(default=200, ge=0)

@@ -9,15 +9,10 @@ from services.assessment.settings import AssessmentSettings
 from shared.cli import service_cli
 from shared.logging import configure_logging
 
-cli = service_cli(settings_factory=AssessmentSettings, package="services.assessment", app_factory=create_app)
+cli = service_cli(settings_factory=AssessmentSettings, package="services.assessment", app_factory=create_app,
+                  consume=consumer.consume,
+                  consume_help="Keep the facts from intake.incident.v1 and mediation.case.v1 until SIGTERM or Ctrl-C.")
 
-
-@cli.command("consume")
-def consume_command() -> None:
-    """Keep the facts from intake.incident.v1 and mediation.case.v1 until SIGTERM or Ctrl-C."""
-    settings = AssessmentSettings()
-    configure_logging(settings.service_name, settings.log_level)
-    asyncio.run(consumer.consume(settings))
 
 
 @cli.command("rebuild")

@@ -26,16 +26,12 @@ from shared.auth import issue_token
 from shared.cli import service_cli
 from shared.logging import configure_logging
 
-cli = service_cli(settings_factory=IntakeSettings, package="services.intake", app_factory=create_app)
+cli = service_cli(settings_factory=IntakeSettings, package="services.intake", app_factory=create_app,
+                  consume=consumer.consume,
+                  consume_help="Consume raw records from dispatch.raw.v1 until SIGTERM or Ctrl-C.")
+
 console = Console(stderr=True)
 
-
-@cli.command("consume")
-def consume_command() -> None:
-    """Consume raw records from dispatch.raw.v1 until SIGTERM or Ctrl-C."""
-    settings = IntakeSettings()
-    configure_logging(settings.service_name, settings.log_level)
-    asyncio.run(consumer.consume(settings))
 
 
 @cli.command("import")

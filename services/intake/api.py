@@ -1,7 +1,5 @@
 """HTTP edge of intake: CAD systems post dispatch records, one or a batch, with a `feed` token."""
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import orjson
@@ -14,10 +12,8 @@ from services.intake.domain.profiles import FeedProfile, FieldError, ProfileErro
 from services.intake.handlers import RecordResult, ingest_safely
 from services.intake.parsing import BodyError, RawInput, parse_array, parse_ndjson, parse_one
 from services.intake.settings import IntakeSettings
-from shared import outbox
-from shared.app import create_service_app
+from shared.app import context_with_relay, create_service_app
 from shared.auth import Principal, require_role
-from shared.resources import Resources
 
 router = APIRouter(prefix="/v1", tags=["dispatch records"])
 FeedCaller = Annotated[Principal, Depends(require_role("feed"))]
@@ -133,15 +129,7 @@ async def post_batch(request: Request, _caller: FeedCaller, profile: ProfileName
                                   "results": [_result(r) for r in results]}), media_type="application/json")
 
 
-@asynccontextmanager
-async def _intake_lifespan(app: FastAPI, resources: Resources) -> AsyncIterator[None]:
-    ctx = build_context(resources)
-    app.state.intake = ctx
-    async with outbox.relaying(ctx.pool, ctx.producer, ctx.settings.outbox_relay_seconds):
-        yield
-
-
 def create_app(settings: IntakeSettings) -> FastAPI:
     """The intake API; its lifespan opens the pool and producer and loads rules and reference data."""
     return create_service_app(settings, title="Fengqiao intake: 110 dispatch feeds", routers=[router],
-                              service_lifespan=_intake_lifespan)
+                              service_lifespan=context_with_relay("intake", build_context))

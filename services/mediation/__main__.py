@@ -9,15 +9,10 @@ from shared import outbox
 from shared.cli import service_cli
 from shared.logging import configure_logging
 
-cli = service_cli(settings_factory=MediationSettings, package="services.mediation", app_factory=create_app)
+cli = service_cli(settings_factory=MediationSettings, package="services.mediation", app_factory=create_app,
+                  consume=consumer.consume,
+                  consume_help="Turn disputes from intake.dispute.v1 into cases until SIGTERM or Ctrl-C.")
 
-
-@cli.command("consume")
-def consume_command() -> None:
-    """Turn disputes from intake.dispute.v1 into cases until SIGTERM or Ctrl-C."""
-    settings = MediationSettings()
-    configure_logging(settings.service_name, settings.log_level)
-    asyncio.run(consumer.consume(settings))
 
 
 @cli.command("sla")

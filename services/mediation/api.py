@@ -3,8 +3,6 @@
 Error messages are in Simplified Chinese, in English with `Accept-Language: en`.
 """
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -25,10 +23,8 @@ from services.mediation.domain.lifecycle import (
 )
 from services.mediation.handlers import CaseConflict, CaseNotFound, MediationContext, NotAllowed
 from services.mediation.settings import MediationSettings
-from shared import outbox
-from shared.app import create_service_app
+from shared.app import context_with_relay, create_service_app
 from shared.auth import Principal, require_role
-from shared.resources import Resources
 
 router = APIRouter(prefix="/v1", tags=["cases"])
 Caller = Annotated[Principal, Depends(require_role("mediator", "lawyer", "court_liaison", "station_chief", "auditor"))]
@@ -291,15 +287,7 @@ async def post_step(request: Request, case_id: uuid.UUID, caller: Caller,
     return await _act(request, caller, case_id, action, (body or NoteIn()).model_dump(exclude_none=True))
 
 
-@asynccontextmanager
-async def _mediation_lifespan(app: FastAPI, resources: Resources) -> AsyncIterator[None]:
-    ctx = build_context(resources)
-    app.state.mediation = ctx
-    async with outbox.relaying(ctx.pool, ctx.producer, ctx.settings.outbox_relay_seconds):
-        yield
-
-
 def create_app(settings: MediationSettings) -> FastAPI:
     """The mediation API; its lifespan opens the pool and producer and starts the event relay."""
     return create_service_app(settings, title="Fengqiao mediation: dispute cases", routers=[router],
-                              service_lifespan=_mediation_lifespan)
+                              service_lifespan=context_with_relay("mediation", build_context))
