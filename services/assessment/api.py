@@ -1,61 +1,199 @@
-"""HTTP edge of assessment: monthly scorecards and rankings of stations, for chiefs and bureaus."""
+"""HTTP edge of assessment: scorecards, rankings, trends, exports and publication for chiefs and bureaus,
+and the community inputs (callbacks, visits, information items, group defence) only assessment keeps."""
+import uuid
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field
 
-from services.assessment.domain.figures import all_figures
-from services.assessment.domain.scoring import Rules, score_units
-from services.assessment.facts import station_facts
+from services.assessment import activities, dashboard, export, publishing
+from services.assessment.consumer import facts_consumer_name
+from services.assessment.domain.scoring import Rules
+from services.assessment.months import months_between
+from services.assessment.ranking import Item, MonthRanking, month_ranking
 from services.assessment.settings import AssessmentSettings
-from shared.app import create_service_app
+from shared.app import context_with_relay, create_service_app
 from shared.auth import Principal, require_role
+from shared.events.community import ActivityData
 
 router = APIRouter(prefix="/v1", tags=["assessment"])
 Reader = Annotated[Principal, Depends(require_role("station_chief", "auditor"))]
-Month = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2024-05"])]
+Publisher = Annotated[Principal, Depends(require_role("auditor"))]
+Recorder = Annotated[Principal, Depends(require_role("station_chief", "feed"))]
+MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+Month = Annotated[str, Query(pattern=MONTH, examples=["2024-05"])]
+Kind = Annotated[Literal["station", "grid", "officer"], Query(description="which units to rank")]
+County = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9-]{1,32}$", description="a county code; none: the city")]
+KINDS = {"stations": "station", "grids": "grid", "officers": "officer"}
+MAX_TREND_MONTHS = 36
+MAX_ACTIVITIES = 5000
+COUNTY_OF = "SELECT county_code FROM units WHERE kind = $1 AND code = $2"
 
 
 def _first_day(month: str) -> date:
     return date.fromisoformat(f"{month}-01")
 
 
-def _figure_json(figure) -> dict:
-    return {"value": figure.value, "numerator": figure.numerator, "denominator": figure.denominator,
-            "rankable": figure.rankable}
+def _english(request: Request) -> bool:
+    return request.headers.get("accept-language", "").lower().startswith("en")
 
 
-async def _figures(request: Request, month: str) -> tuple[Rules, dict]:
-    rules: Rules = request.app.state.rules
+async def _ranking(request: Request, month: date, kind: str, county: str | None) -> MonthRanking:
     settings = request.app.state.resources.settings
     async with request.app.state.resources.pool.acquire() as conn:
-        facts = await station_facts(conn, _first_day(month), settings.time_zone)
-    return rules, {station: all_figures(f, rules.min_samples) for station, f in facts.items()}
+        return await month_ranking(conn, month, kind, request.app.state.rules, settings.time_zone, county)
+
+
+def _item_json(item: Item) -> dict:
+    r = item.ranked
+    return {"unit": item.unit.code, "name": item.unit.name, "station_code": item.unit.station_code,
+            "county_code": item.unit.county_code, "county_name": item.unit.county_name, "rank": r.rank,
+            "score": None if r.score is None else str(r.score), "grade": r.grade, "candidate": r.candidate,
+            "red_line": r.red_line, "tied_with": list(r.tied_with), "rankable_weight": str(r.rankable_weight),
+            "contributions": [{"figure": c.figure, "value": c.value, "weight_share": str(c.weight_share),
+                               "percentile": None if c.percentile is None else str(c.percentile),
+                               "points": str(c.points)} for c in r.contributions]}
+
+
+def _figures_json(item: Item) -> dict:
+    return {name: {"value": f.value, "numerator": f.numerator, "denominator": f.denominator, "rankable": f.rankable}
+            for name, f in item.figures.items()}
+
+
+async def _publication(request: Request, ranking: MonthRanking) -> dict | None:
+    async with request.app.state.resources.pool.acquire() as conn:
+        return await publishing.latest(conn, ranking)
 
 
 @router.get("/rankings")
-async def get_rankings(request: Request, _reader: Reader, month: Month):
-    """Stations ranked for the month under the current scoring rules; ties share a rank and say so."""
-    rules, figures = await _figures(request, month)
-    ranked = score_units(figures, rules)
-    return {"month": month, "rules_version": rules.version, "items": [
-        {"station_code": r.unit, "rank": r.rank, "score": None if r.score is None else str(r.score),
-         "grade": r.grade, "candidate": r.candidate, "red_line": r.red_line, "tied_with": list(r.tied_with)}
-        for r in ranked]}
+async def get_rankings(request: Request, _reader: Reader, month: Month, kind: Kind = "station",
+                       county: County = None):
+    """A month's units ranked under the current scoring rules, in one county or the whole city: scores are
+    percentiles within each county; ties share a rank and name each other; unscored units come last."""
+    ranking = await _ranking(request, _first_day(month), kind, county)
+    return {"month": month, "kind": kind, "scope": ranking.scope, "rules_version": ranking.rules_version,
+            "publication": await _publication(request, ranking), "items": [_item_json(i) for i in ranking.items]}
 
 
-@router.get("/scorecards/stations/{station_code}")
-async def get_scorecard(request: Request, _reader: Reader, station_code: str, month: Month):
-    """A station's month: every figure with its numerator and denominator."""
-    _, figures = await _figures(request, month)
-    if station_code not in figures:
-        raise HTTPException(404, f"no facts for station {station_code} in {month}")
-    return {"station_code": station_code, "month": month,
-            "figures": {name: _figure_json(f) for name, f in figures[station_code].items()}}
+@router.get("/rankings.csv", response_class=PlainTextResponse)
+async def get_rankings_csv(request: Request, _reader: Reader, month: Month, kind: Kind = "station",
+                           county: County = None):
+    """The ranking as CSV (UTF-8 with a byte-order mark, so spreadsheet programs read the Chinese names)."""
+    ranking = await _ranking(request, _first_day(month), kind, county)
+    name = f"ranking-{kind}-{ranking.scope}-{month}.csv"
+    return PlainTextResponse("\ufeff" + export.ranking_csv(ranking), media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/reports/rankings", response_class=HTMLResponse)
+async def get_report(request: Request, _reader: Reader, month: Month, kind: Kind = "station", county: County = None):
+    """A printable HTML report of the ranking and every unit's figures (English with Accept-Language: en)."""
+    ranking = await _ranking(request, _first_day(month), kind, county)
+    return HTMLResponse(export.ranking_report(ranking, await _publication(request, ranking),
+                                              "en" if _english(request) else "zh"))
+
+
+class PublishRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    month: str = Field(pattern=MONTH, examples=["2024-05"])
+    kind: Literal["station", "grid", "officer"] = "station"
+    county: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]{1,32}$")
+
+
+@router.post("/rankings/publish", status_code=201)
+async def publish_ranking(request: Request, principal: Publisher, body: PublishRequest):
+    """Publish the month's ranking as it stands: stored with its rules version and the source offsets of
+    the facts, and announced on assessment.ranking.v1. A later event that changes the month marks it revised."""
+    resources = request.app.state.resources
+    settings: AssessmentSettings = resources.settings
+    async with resources.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+        # One snapshot: the facts ranked and the offsets recorded are the same state.
+        ranking = await month_ranking(conn, _first_day(body.month), body.kind, request.app.state.rules,
+                                      settings.time_zone, body.county)
+        offsets = await publishing.source_offsets(conn, facts_consumer_name(settings))
+        event, row, row_id = await publishing.publish(conn, ranking, offsets, by=principal.subject,
+                                                      topic_prefix=settings.topic_prefix)
+    announced = await publishing.send(resources.pool, resources.producer, row, row_id)
+    return {"publication_id": event.publication_id, "month": event.month, "kind": event.kind,
+            "scope": event.scope, "rules_version": event.rules_version, "units": len(event.items),
+            "source_offsets": [o.model_dump() for o in event.source_offsets], "announced": announced}
+
+
+def _allowed(principal: Principal, item: Item) -> bool:
+    """Bureau auditors read every unit; a station chief reads the units of the stations in the token."""
+    return "auditor" in principal.roles or item.unit.station_code in principal.stations
+
+
+async def _unit(request: Request, principal: Principal, kinds: str, code: str, month: date) -> tuple[str, Item]:
+    """The unit ranked in its county (the rank that matters to it), or in the city if it is not registered."""
+    if kinds not in KINDS:
+        raise HTTPException(404, f"unknown kind of unit {kinds!r}; expected one of {', '.join(KINDS)}")
+    kind = KINDS[kinds]
+    async with request.app.state.resources.pool.acquire() as conn:
+        county = await conn.fetchval(COUNTY_OF, kind, code)
+    item = (await _ranking(request, month, kind, county)).item(code)
+    if item is None or not _allowed(principal, item):
+        raise HTTPException(404, f"no {kind} {code} in {month:%Y-%m}")
+    return kind, item
+
+
+@router.get("/scorecards/{kinds}/{code}")
+async def get_scorecard(request: Request, principal: Reader, kinds: str, code: str, month: Month):
+    """A station's, grid's or officer's month: every figure with its numerator and denominator, and the
+    score, grade and rank in its county with each figure's contribution."""
+    kind, item = await _unit(request, principal, kinds, code, _first_day(month))
+    return {"kind": kind, "unit": code, "month": month, **{k: v for k, v in _item_json(item).items() if k != "unit"},
+            "figures": _figures_json(item)}
+
+
+@router.get("/trends/{kinds}/{code}")
+async def get_trend(request: Request, principal: Reader, kinds: str, code: str,
+                    first: Annotated[str, Query(alias="from", pattern=MONTH)],
+                    last: Annotated[str, Query(alias="to", pattern=MONTH)]):
+    """Score, grade, rank (in the county) and figures of a unit month by month, from..to inclusive."""
+    months = months_between(_first_day(first), _first_day(last))
+    if not months or len(months) > MAX_TREND_MONTHS:
+        raise HTTPException(422, [{"loc": ["query", "to"], "type": "value_error",
+                                   "msg": f"to must be from or later, at most {MAX_TREND_MONTHS} months on"}])
+    kind, items = KINDS.get(kinds), []
+    for month in months:
+        try:
+            _, item = await _unit(request, principal, kinds, code, month)
+        except HTTPException as exc:
+            if exc.status_code != 404 or kind is None:
+                raise
+            items.append({"month": f"{month:%Y-%m}", "score": None, "rank": None, "grade": None, "figures": None})
+            continue
+        r = item.ranked
+        items.append({"month": f"{month:%Y-%m}", "score": None if r.score is None else str(r.score),
+                      "rank": r.rank, "grade": r.grade, "figures": _figures_json(item)})
+    if all(i["figures"] is None for i in items):
+        raise HTTPException(404, f"no {kind} {code} between {first} and {last}")
+    return {"kind": kind, "unit": code, "from": first, "to": last, "items": items}
+
+
+@router.post("/community/activities", status_code=201)
+async def record_activities(request: Request, principal: Recorder,
+                            body: Annotated[list[ActivityData], Body(min_length=1, max_length=MAX_ACTIVITIES)]):
+    """Record callbacks, household visits, information items and group-defence activities (a JSON array).
+    A station chief records for the stations in the token; the feed role for any. Give each activity an
+    activity_id so a retry counts once; the answer says which were new and which already recorded."""
+    if "feed" not in principal.roles:
+        if foreign := sorted({a.station_code for a in body} - principal.stations):
+            raise HTTPException(403, f"not a station of this token: {', '.join(foreign)}")
+    pairs = [(a.activity_id or uuid.uuid4(), a) for a in body]
+    resources = request.app.state.resources
+    async with resources.pool.acquire() as conn, conn.transaction():
+        new = await activities.record(conn, pairs, time_zone=resources.settings.time_zone, via="api")
+    return {"recorded": len(new), "duplicates": len(pairs) - len(new),
+            "items": [{"activity_id": str(i), "status": "recorded" if i in new else "duplicate"} for i, _ in pairs]}
 
 
 def create_app(settings: AssessmentSettings) -> FastAPI:
-    """The assessment API; the scoring rules load once at start."""
-    app = create_service_app(settings, title="Fengqiao assessment: scorecards and rankings", routers=[router])
-    app.state.rules = Rules.load()
-    return app
+    """The assessment API; the scoring rules load once at start, and the outbox of publications is relayed."""
+    return create_service_app(settings, title="Fengqiao assessment: scorecards and rankings",
+                              routers=[router, dashboard.router],
+                              service_lifespan=context_with_relay("rules", lambda _resources: Rules.load()))

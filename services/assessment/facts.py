@@ -1,22 +1,27 @@
-"""A month's facts per station, aggregated from the incident and case rows (pure SQL, no state).
+"""A month's facts per station, grid or officer, aggregated from the fact rows (SQL, no state kept).
 
 Repeat disputes and civil-to-criminal cases are linked by normalised address key or caller-phone
-HMAC within the 90 days before. Community inputs (callbacks, visits, information, group defence)
-and registered households and residents have no source yet, so those figures stay unrankable.
+HMAC within the 90 days before. Callbacks, information items and patrols count in their month;
+familiarity counts the distinct households visited in the 12 months up to the month's end. Every
+registered unit is listed, with zero facts if it had none; units seen in facts but not registered
+are listed too, without a county.
 """
+from dataclasses import dataclass
 from datetime import date
 
 import asyncpg
 
 from services.assessment.domain.figures import MonthFacts
+from services.assessment.months import FAMILIARITY_MONTHS, LINK_DAYS, add_months
 
-LINK_DAYS = 90
+# The fact column naming each kind of unit: fixed names, never user input, in the SQL below.
+UNIT_COLUMNS = {"station": "station_code", "grid": "grid_code", "officer": "officer_id"}
 
-STATION_FACTS = """
+INCIDENT_FACTS = """
 WITH month_incidents AS (
-    SELECT * FROM incidents WHERE month = $1
+    SELECT * FROM incidents WHERE month = $1 AND {unit} IS NOT NULL
 ), linked AS (
-    SELECT i.station_code, i.kind,
+    SELECT i.{unit} AS unit, i.kind,
            EXISTS (SELECT 1 FROM incidents d
                    WHERE d.kind = 'dispute' AND (d.source, d.incident_number) <> (i.source, i.incident_number)
                      AND d.received_at < i.received_at AND d.received_at >= i.received_at - make_interval(days => $2)
@@ -24,16 +29,16 @@ WITH month_incidents AS (
                           OR (i.phone_hmac IS NOT NULL AND d.phone_hmac = i.phone_hmac))) AS follows_dispute
     FROM month_incidents i
 )
-SELECT station_code,
+SELECT unit,
        count(*) FILTER (WHERE kind = 'dispute') AS disputes,
        count(*) FILTER (WHERE kind = 'dispute' AND follows_dispute) AS repeat_disputes,
        count(*) FILTER (WHERE kind = 'crime' AND follows_dispute) AS civil_to_criminal,
        count(*) FILTER (WHERE kind = 'crime') AS crimes
-FROM linked GROUP BY station_code
+FROM linked GROUP BY unit
 """
 
-STATION_CASES = """
-SELECT station_code,
+CASE_FACTS = """
+SELECT {unit} AS unit,
        count(*) FILTER (WHERE closed_in) AS closed,
        count(*) FILTER (WHERE closed_in AND agreement) AS agreements,
        count(*) FILTER (WHERE closed_in AND NOT referred) AS closed_without_referral,
@@ -46,21 +51,65 @@ SELECT station_code,
        count(*) FILTER (WHERE month = $1 AND confirmation_requested AND confirmed) AS confirmations_confirmed
 FROM (SELECT *, closed_at IS NOT NULL AND date_trunc('month', closed_at AT TIME ZONE $2)::date = $1 AS closed_in
       FROM cases) AS c
-WHERE month = $1 OR closed_in
-GROUP BY station_code
+WHERE (month = $1 OR closed_in) AND {unit} IS NOT NULL
+GROUP BY {unit}
 """
 
+COMMUNITY_FACTS = """
+SELECT {unit} AS unit,
+       count(*) FILTER (WHERE month = $1 AND satisfaction = 'satisfied') AS callbacks_satisfied,
+       count(*) FILTER (WHERE month = $1 AND satisfaction = 'basically_satisfied') AS callbacks_basically_satisfied,
+       count(*) FILTER (WHERE month = $1 AND satisfaction = 'dissatisfied') AS callbacks_dissatisfied,
+       count(DISTINCT household_key) FILTER (WHERE type = 'visit') AS households_visited,
+       count(*) FILTER (WHERE month = $1 AND type = 'information') AS information_items,
+       coalesce(sum(participants) FILTER (WHERE month = $1 AND type = 'patrol'), 0) AS group_defence_participants
+FROM community_activities
+WHERE month BETWEEN $2 AND $1 AND {unit} IS NOT NULL
+GROUP BY {unit}
+"""
 
-async def station_facts(conn: asyncpg.Connection, month: date, time_zone: str) -> dict[str, MonthFacts]:
-    """Every station's facts of the month (first day of the month, in the station's zone)."""
+UNITS = "SELECT code, name, station_code, county_code, county_name, households, residents FROM units WHERE kind = $1"
+
+
+@dataclass(frozen=True)
+class Unit:
+    """Who a unit is: code, name, and the county whose units form its cohort (None: not registered)."""
+    kind: str
+    code: str
+    name: str | None = None
+    station_code: str | None = None
+    county_code: str | None = None
+    county_name: str | None = None
+
+
+def _values(row: asyncpg.Record, *, skip: tuple[str, ...] = ("unit",)) -> dict:
+    return {key: value for key, value in row.items() if key not in skip}
+
+
+async def unit_facts(conn: asyncpg.Connection, month: date, kind: str,
+                     time_zone: str) -> tuple[dict[str, MonthFacts], dict[str, Unit]]:
+    """Every unit's facts of the month (its first day, in the stations' zone), and who each unit is."""
+    unit = UNIT_COLUMNS[kind]
     found: dict[str, dict] = {}
-    for row in await conn.fetch(STATION_FACTS, month, LINK_DAYS):
-        found.setdefault(row["station_code"], {}).update(
-            {k: row[k] for k in ("disputes", "repeat_disputes", "civil_to_criminal", "crimes")})
-    for row in await conn.fetch(STATION_CASES, month, time_zone):
-        found.setdefault(row["station_code"], {}).update(
-            {k: row[k] for k in ("closed", "agreements", "closed_without_referral", "sla_breaches",
-                                 "confirmations_requested", "confirmations_confirmed")},
+    units: dict[str, Unit] = {}
+    for row in await conn.fetch(UNITS, kind):
+        units[row["code"]] = Unit(kind, row["code"], row["name"], row["station_code"], row["county_code"],
+                                  row["county_name"])
+        found[row["code"]] = {"households_registered": row["households"], "residents": row["residents"]}
+    for row in await conn.fetch(INCIDENT_FACTS.format(unit=unit), month, LINK_DAYS):
+        found.setdefault(row["unit"], {}).update(_values(row))
+    for row in await conn.fetch(CASE_FACTS.format(unit=unit), month, time_zone):
+        found.setdefault(row["unit"], {}).update(
+            _values(row, skip=("unit", "claim_minutes", "close_hours")),
             claim_minutes=[max(float(v), 0.0) for v in row["claim_minutes"] or ()],
             close_hours=[max(float(v), 0.0) for v in row["close_hours"] or ()])
-    return {station: MonthFacts(**values) for station, values in found.items()}
+    for row in await conn.fetch(COMMUNITY_FACTS.format(unit=unit), month, add_months(month, 1 - FAMILIARITY_MONTHS)):
+        found.setdefault(row["unit"], {}).update(_values(row))
+    facts = {}
+    for code, values in found.items():
+        # Visits to more households than are registered (a stale register) count as all of them.
+        values["households_visited"] = min(values.get("households_visited", 0),
+                                           values.get("households_registered", 0))
+        facts[code] = MonthFacts(**values)
+        units.setdefault(code, Unit(kind, code, station_code=code if kind == "station" else None))
+    return facts, units

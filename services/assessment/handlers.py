@@ -1,10 +1,12 @@
-"""Assessment's event handlers: incidents and case events become facts, each event once."""
+"""Assessment's event handlers: incidents, case events and community activities become facts, each once."""
 from collections.abc import Sequence
 
 import asyncpg
 
-from services.assessment import repository
+from services.assessment import activities, repository
+from services.assessment.months import reach
 from services.assessment.settings import AssessmentSettings
+from shared.events.community import ACTIVITY_TYPES, ActivityData
 from shared.events.envelope import Envelope
 from shared.events.intake import IncidentData
 from shared.events.mediation import CaseEventData
@@ -30,20 +32,44 @@ def _case_row(event: Envelope, d: CaseEventData, zone: str) -> tuple:
             int(kind == "case.breach_reported"), int(breach))
 
 
-def facts_handler(settings: AssessmentSettings):
-    """The facts consumer's batch handler (inside the runner's exactly-once transaction)."""
+def activity_of(event: Envelope) -> ActivityData:
+    """The activity an event carries; its type must be the one the event type names."""
+    activity = ActivityData.model_validate(event.data)
+    if ACTIVITY_TYPES[event.type] != activity.type:
+        raise ValueError(f"event type {event.type} carries an activity of type {activity.type}")
+    return activity
+
+
+def facts_handler(settings: AssessmentSettings, *, mark_revisions: bool = True):
+    """The facts consumer's batch handler (inside the runner's exactly-once transaction).
+
+    Every event also marks the published rankings of the months it can change as revised; the
+    rebuild turns that off, since it re-applies events the publications already included.
+    """
     zone = settings.time_zone
 
     async def handle(conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
-        incidents, cases = [], []
+        incidents, cases, community, months = [], [], [], set()
         for event in events:
             if event.type in INCIDENT_TYPES:
-                incidents.append(_incident_row(IncidentData.model_validate(event.data), zone))
+                data = IncidentData.model_validate(event.data)
+                incidents.append(_incident_row(data, zone))
+                months.update(reach(data.received_at, zone, "incident"))
             elif event.type.startswith("case."):
-                cases.append(_case_row(event, CaseEventData.model_validate(event.data), zone))
+                data = CaseEventData.model_validate(event.data)
+                cases.append(_case_row(event, data, zone))
+                months.update(reach(data.received_at, zone, "case") + reach(event.occurred_at, zone, "case"))
+            elif event.type in ACTIVITY_TYPES:
+                activity = activity_of(event)
+                community.append((activity.activity_id or event.event_id, activity))
+            else:
+                raise ValueError(f"assessment does not keep facts of event type {event.type!r}")
         if incidents:
             await conn.executemany(repository.UPSERT_INCIDENT, incidents)
         if cases:
             await conn.executemany(repository.UPSERT_CASE, cases)
+        if mark_revisions and months:
+            await conn.execute(repository.MARK_REVISED, sorted(months))
+        await activities.record(conn, community, time_zone=zone, via="kafka", mark_revisions=mark_revisions)
 
     return handle

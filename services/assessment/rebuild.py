@@ -1,6 +1,7 @@
 """Rebuild every fact from the topics: `fengqiao-assessment rebuild --from-beginning`.
 
-The facts tables and the facts consumer's processed-event ledger are emptied in one transaction,
+The facts tables (but for activities recorded through the API, which are on no topic) and the
+facts consumer's processed-event ledger are emptied in one transaction,
 then every partition of the source topics is read from its beginning up to the end offsets seen
 at the start, through the same exactly-once processor the live consumer uses. Events the rebuild
 applied are in the ledger under the live consumer's name, so a live consumer running meanwhile
@@ -13,11 +14,9 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from services.assessment.consumer import facts_runner
+from services.assessment.consumer import facts_consumer_name, source_topics
 from services.assessment.handlers import facts_handler
 from services.assessment.settings import AssessmentSettings
-from shared.events.intake import INCIDENT_TOPIC
-from shared.events.mediation import CASE_TOPIC
 from shared.kafka.exactly_once import EnvelopeBatches
 from shared.resources import open_resources
 
@@ -41,9 +40,8 @@ async def _partitions(bootstrap_servers: str, topics: list[str]) -> list[TopicPa
 
 async def rebuild(settings: AssessmentSettings, batch: int = 2000) -> int:
     """Re-apply every event of the source topics to empty facts tables; returns events read."""
-    topics = [settings.topic(INCIDENT_TOPIC), settings.topic(CASE_TOPIC)]
+    topics, name = source_topics(settings), facts_consumer_name(settings)  # the live consumer's ledger name
     async with open_resources(settings) as resources:
-        name = facts_runner(settings, resources.pool, resources.producer).name  # the live consumer's ledger name
         reader = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False,
                                   group_id=None, auto_offset_reset="earliest")
         await reader.start()
@@ -52,10 +50,14 @@ async def rebuild(settings: AssessmentSettings, batch: int = 2000) -> int:
             ends = await reader.end_offsets(partitions)
             async with resources.pool.acquire() as conn, conn.transaction():
                 await conn.execute("TRUNCATE incidents, cases")
+                # Activities recorded through the API are on no topic: only the topic's are rebuilt.
+                await conn.execute("DELETE FROM community_activities WHERE received_via = 'kafka'")
                 await conn.execute("DELETE FROM processed_events WHERE consumer = $1", name)
             reader.assign(partitions)
             await reader.seek_to_beginning(*partitions)
-            processor = EnvelopeBatches(name=name, pool=resources.pool, handler=facts_handler(settings),
+            # The publications already included what the rebuild re-applies: nothing is revised by it.
+            processor = EnvelopeBatches(name=name, pool=resources.pool,
+                                        handler=facts_handler(settings, mark_revisions=False),
                                         stopping=asyncio.Event(), max_attempts=settings.consumer_max_attempts)
             read = 0
             while [tp for tp in partitions if await reader.position(tp) < ends[tp]]:

@@ -35,3 +35,23 @@ ON CONFLICT (case_id) DO UPDATE SET
     breaches = c.breaches + EXCLUDED.breaches,
     sla_breaches = c.sla_breaches + EXCLUDED.sla_breaches
 """
+
+# A re-sent activity (same id, from the API or the topic) counts once; the ids returned are the new ones.
+INSERT_ACTIVITIES = """
+INSERT INTO community_activities (activity_id, type, month, occurred_at, station_code, grid_code, officer_id,
+                                  case_id, satisfaction, household_key, participants, received_via)
+SELECT a.id, a.type, date_trunc('month', a.at AT TIME ZONE $12)::date, a.at, a.station, a.grid, a.officer,
+       a.case_id, a.satisfaction, a.household, a.participants, $13
+FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::uuid[],
+            $8::text[], $9::text[], $10::int[], $11::int[])
+     AS a(id, type, at, station, grid, officer, case_id, satisfaction, household, participants, ord)
+ORDER BY a.ord
+ON CONFLICT (activity_id) DO NOTHING
+RETURNING activity_id
+"""
+
+# A late event changed these months: their published rankings no longer match the facts.
+MARK_REVISED = """
+UPDATE publications SET revised_at = now()
+WHERE revised_at IS NULL AND month = ANY($1::date[])
+"""

@@ -1,7 +1,7 @@
 """Score, grade and rank the units of one cohort under a versioned rules file (rules/scoring.v1.yaml)."""
 import math
 from bisect import bisect_left, bisect_right
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from fractions import Fraction
@@ -188,8 +188,13 @@ def score_units(units: Mapping[str, Mapping[str, Figure]], rules: Rules) -> list
             raise ValueError(f"unit {unit!r}: figure {missing[0]!r} is missing; the rules score or check it")
     percentiles = {name: _percentiles({unit: figures[name].value for unit, figures in units.items()
                                        if figures[name].rankable}, rules.weights[name].better) for name in scored}
-    rows = sorted((_score(unit, figures, percentiles, rules) for unit, figures in units.items()),
-                  key=lambda row: (row.score is None, -(row.score or 0), row.unit))
+    return rank_by_score([_score(unit, figures, percentiles, rules) for unit, figures in units.items()])
+
+
+def rank_by_score(rows: Sequence[Ranked]) -> list[Ranked]:
+    """Rank scored rows, best first: ties share a rank and are listed by unit code, unscored last.
+    Also ranks rows scored in different cohorts (the counties of a city) against each other."""
+    rows = sorted(rows, key=lambda row: (row.score is None, -(row.score or 0), row.unit))
     ranked: list[Ranked] = []
     for score, group in groupby(rows, key=lambda row: row.score):  # rows of equal score are adjacent
         tied = list(group)

@@ -60,7 +60,7 @@ async def test_scorecard_links_repeats_and_civil_to_criminal_and_ranks_stations(
     assert figures["civil_to_criminal_count"]["value"] == 1
     assert figures["crimes_per_10k_residents"]["value"] is None, "no residents registered: not rankable, not 0"
     assert (figures["resolution_rate"]["numerator"], figures["resolution_rate"]["denominator"]) == (1, 1)
-    items = {i["station_code"]: i for i in ranking["items"]}
+    items = {i["unit"]: i for i in ranking["items"]}
     assert set(items) == {"990101001", "990102002"} and ranking["rules_version"]
     assert items["990101001"]["red_line"] and not items["990102002"]["red_line"]
     assert sorted(i["rank"] for i in ranking["items"] if i["rank"] is not None) in ([1, 2], [1, 1])

@@ -1,0 +1,45 @@
+"""Months in the station's time zone, and which months' figures an event can change."""
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+# A repeat dispute or a civil-to-criminal case links to a dispute of the 90 days before.
+LINK_DAYS = 90
+# Familiarity counts the distinct households visited in the 12 months up to the month's end.
+FAMILIARITY_MONTHS = 12
+
+
+@lru_cache(maxsize=8)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def month_of(at: datetime, zone: str) -> date:
+    """The first day of the month `at` falls in, in the zone (23:30 on 31 May in Beijing is May)."""
+    return at.astimezone(_zone(zone)).date().replace(day=1)
+
+
+def add_months(month: date, count: int) -> date:
+    """The first day of the month `count` months after (or before) `month`."""
+    index = month.year * 12 + month.month - 1 + count
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def months_between(first: date, last: date) -> list[date]:
+    """Every month from first to last, both included."""
+    months, month = [], first.replace(day=1)
+    while month <= last:
+        months.append(month)
+        month = add_months(month, 1)
+    return months
+
+
+def reach(at: datetime, zone: str, kind: str) -> list[date]:
+    """The months whose figures a fact at `at` of this kind can change: its own month, plus the months
+    that link back to it (incidents: 90 days; household visits: the familiarity window)."""
+    own = month_of(at, zone)
+    if kind == "incident":
+        return months_between(own, month_of(at + timedelta(days=LINK_DAYS), zone))
+    if kind == "visit":
+        return months_between(own, add_months(own, FAMILIARITY_MONTHS - 1))
+    return [own]
