@@ -1,5 +1,6 @@
 """fengqiao-intake: the intake service's command line (`fengqiao-intake --help`)."""
 import asyncio
+from datetime import datetime
 from pathlib import Path
 
 import typer
@@ -120,9 +121,13 @@ def replay_command(ids: list[int] = typer.Argument(None, help="rejected_records 
 
 @cli.command("sample")
 def sample_command(n: int = typer.Option(1000, min=1), seed: int = typer.Option(1),
-                   out: Path = typer.Option(Path("sample-110.ndjson"), help="NDJSON file to write")) -> None:
-    """Write a realistic sample 110 feed (fengqiao_json NDJSON) with repeats, revisions and bad records."""
-    sample.write(out, n, seed)
+                   out: Path = typer.Option(Path("sample-110.ndjson"), help="NDJSON file to write"),
+                   start: datetime = typer.Option(None, formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"],
+                                                  help="first call's time, Beijing time [default: 2024-05-01]")
+                   ) -> None:
+    """Write a realistic sample 110 feed (fengqiao_json NDJSON) with repeats, revisions and bad records
+    (2,000 records span about 30 days from the start)."""
+    sample.write(out, n, seed, start=start)
     console.print(f"wrote {n:,} records to {out}")
 
 

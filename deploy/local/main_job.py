@@ -1,0 +1,303 @@
+"""The main job (`./fengqiao run`): the whole system on the local Kafka and PostgreSQL, fed with the
+sample 110 feed, worked by a scripted mediator, and the month's ranking printed.
+
+Every service runs as its own processes: one API each, and `--replicas` consumers per service (the
+consumer group shares the topics' partitions among them). Logs go to .local/logs/. Ctrl-C stops
+every process with SIGTERM (consumers finish their batch and commit) and returns; a second run
+finds the same sample records already there (duplicates) and works the cases still open.
+"""
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from services.assessment.settings import AssessmentSettings
+from services.intake.settings import IntakeSettings
+from services.mediation.settings import MediationSettings
+from shared.auth import issue_token
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+LOGS = ROOT / ".local" / "logs"
+SETTINGS = {"intake": IntakeSettings, "mediation": MediationSettings, "assessment": AssessmentSettings}
+STATIONS = ("990101001", "990101002", "990102001", "990102002")  # the sample city's
+COUNTIES = ("990101", "990102")
+BEIJING = timedelta(hours=8)
+console = Console(stderr=True, width=120)
+
+
+@dataclass
+class Fleet:
+    """The running processes, stopped together."""
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def start(self, name: str, *command: str) -> None:
+        LOGS.mkdir(parents=True, exist_ok=True)
+        log = open(LOGS / f"{name}.log", "ab")  # the child keeps it; closed with the process
+        self.processes[name] = subprocess.Popen([str(BIN / command[0]), *command[1:]], stdout=log,
+                                                stderr=subprocess.STDOUT, start_new_session=True)
+
+    def dead(self) -> list[str]:
+        return [name for name, p in self.processes.items() if p.poll() is not None]
+
+    def stop(self, timeout: float = 20.0) -> None:
+        for p in self.processes.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for name, p in self.processes.items():
+            try:
+                p.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                console.print(f"[yellow]{name} did not stop within {timeout:.0f} s: killed[/]")
+                p.kill()
+                p.wait()
+
+
+def run_step(*command: str) -> None:
+    """A one-off command (migrate, topics, ...) that must succeed."""
+    done = subprocess.run([str(BIN / command[0]), *command[1:]], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"fengqiao: {' '.join(command)} failed:\n{done.stdout}{done.stderr}")
+
+
+def base_url(service: str) -> str:
+    settings = SETTINGS[service]()
+    return f"http://127.0.0.1:{settings.http_port}"
+
+
+def token(service: str, roles: list[str], stations: tuple[str, ...] = (), subject: str = "fengqiao-run") -> str:
+    secret = SETTINGS[service]().jwt_secret.get_secret_value()
+    return issue_token(secret, subject=subject, roles=roles, stations=list(stations))
+
+
+def wait_ready(fleet: Fleet, service: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if dead := fleet.dead():
+            raise SystemExit(f"fengqiao: {', '.join(dead)} exited; see {LOGS}/")
+        try:
+            if httpx.get(f"{base_url(service)}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"fengqiao: {service} was not ready within {timeout:.0f} s; see {LOGS}/{service}-api.log")
+
+
+def wait_for(what: str, check, timeout: float = 90.0):
+    """Poll check() until it returns something truthy; a clear message names what did not happen."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := check():
+            return value
+        time.sleep(1.0)
+    raise SystemExit(f"fengqiao: {what} did not happen within {timeout:.0f} s; see {LOGS}/")
+
+
+def queue_size(client: httpx.Client) -> int:
+    """Claimable cases in the sample stations, as their chiefs see them."""
+    headers = {"Authorization": "Bearer " + token("mediation", ["station_chief"], STATIONS)}
+    total, cursor = 0, None
+    while True:
+        page = client.get(f"{base_url('mediation')}/v1/queue", params={"limit": 500, **({"cursor": cursor} if cursor
+                                                                                          else {})}, headers=headers)
+        page.raise_for_status()
+        body = page.json()
+        total += len(body["items"])
+        if not (cursor := body["next_cursor"]):
+            return total
+
+
+def settled(read, quiet_s: float = 4.0, timeout: float = 120.0) -> int:
+    """Poll a count until it has stayed the same, and above zero, for quiet_s seconds."""
+    last, since, deadline = None, time.monotonic(), time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = read()
+        if now != last:
+            last, since = now, time.monotonic()
+        elif now and time.monotonic() - since >= quiet_s:
+            return now
+        time.sleep(1.0)
+    raise SystemExit(f"fengqiao: the count kept changing or stayed 0 for {timeout:.0f} s (last {last})")
+
+
+def work_cases(client: httpx.Client, per_station: int, today: date) -> dict[str, list[str]]:
+    """The scripted mediator: in each station claim the best cases, hold a session, and close three of
+    four with an agreement and the fourth as failed and referred to the court. Returns closed case ids."""
+    url, closed = base_url("mediation"), {}
+    for station in STATIONS:
+        headers = {"Authorization": "Bearer " + token("mediation", ["mediator", "lawyer", "court_liaison"],
+                                                      (station,), subject=f"scripted-mediator-{station}")}
+        closed[station] = []
+        for n in range(per_station):
+            claimed = client.post(f"{url}/v1/queue/claim-next", headers=headers)
+            if claimed.status_code == 404:  # the queue is empty
+                break
+            claimed.raise_for_status()
+            case = claimed.json()["id"]
+            steps = [("sessions", {"at": datetime.now(UTC).isoformat(), "participants": ["party_a", "party_b"],
+                                   "notes": "调解会谈"})]
+            if n % 4 == 3:
+                steps += [("outcome", {"type": "failure", "reason": "双方分歧较大"}),
+                          ("refer", {"to": "人民法院诉前调解", "reason": "调解不成"}), ("close", None)]
+            else:
+                steps += [("outcome", {"type": "agreement", "terms": "双方自愿达成调解协议", "effective_date":
+                                       today.isoformat(), "performance_date": (today + timedelta(days=15)).isoformat()}),
+                          ("close", None)]
+            for step, body in steps:
+                answer = client.post(f"{url}/v1/cases/{case}/{step}", json=body, headers=headers)
+                if answer.status_code >= 300:
+                    raise SystemExit(f"fengqiao: the scripted mediator's {step} of case {case} was refused: "
+                                     f"{answer.status_code} {answer.text}")
+            closed[station].append(case)
+    return closed
+
+
+def community_month(client: httpx.Client, closed: dict[str, list[str]], seed: int) -> int:
+    """A month of community work for the sample stations: a callback for every closed case, household
+    visits, information items and patrols (deterministic ids, so a rerun counts nothing twice)."""
+    rng, now = random.Random(seed), datetime.now(UTC)
+    grids = {s: [f"{s}{g:03d}" for g in (1, 2, 3)] for s in STATIONS}
+    activities = []
+    for station in STATIONS:
+        for case in closed[station]:
+            satisfaction = rng.choices(["satisfied", "basically_satisfied", "dissatisfied"], [6, 3, 1])[0]
+            activities.append({"type": "callback", "station_code": station, "case_id": case,
+                               "satisfaction": satisfaction})
+        for grid in grids[station]:
+            for _ in range(rng.randint(40, 160)):
+                activities.append({"type": "visit", "station_code": station, "grid_code": grid,
+                                   "household_key": f"{grid}-h{rng.randint(1, 900):04d}"})
+            activities += [{"type": "information", "station_code": station, "grid_code": grid}
+                           for _ in range(rng.randint(0, 6))]
+            activities += [{"type": "patrol", "station_code": station, "grid_code": grid,
+                            "participants": rng.randint(3, 25)} for _ in range(rng.randint(1, 4))]
+    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0) - BEIJING
+    for n, activity in enumerate(activities):
+        offset = rng.uniform(0, max(1.0, (now - month_start).total_seconds() - 60))
+        at = activity.get("occurred_at") or (month_start + timedelta(seconds=offset)).isoformat()
+        key = f"{seed}/{now:%Y-%m}/{n}/{activity.get('case_id', '')}"
+        activity |= {"occurred_at": at, "activity_id": str(uuid_of(key))}
+    headers = {"Authorization": "Bearer " + token("assessment", ["feed"])}
+    recorded = 0
+    for start in range(0, len(activities), 1000):
+        answer = client.post(f"{base_url('assessment')}/v1/community/activities", json=activities[start:start + 1000],
+                             headers=headers)
+        answer.raise_for_status()
+        recorded += answer.json()["recorded"]
+    return recorded
+
+
+def uuid_of(key: str) -> uuid.UUID:
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"fengqiao:run:{key}")
+
+
+def print_ranking(client: httpx.Client, month: str) -> None:
+    """The month's ranking of the sample city's stations, county by county (scores are percentiles
+    within a county), as a bureau would report it upward."""
+    headers = {"Authorization": "Bearer " + token("assessment", ["auditor"])}
+    out = Console(width=120)
+    for county in COUNTIES:
+        ranking = client.get(f"{base_url('assessment')}/v1/rankings", params={"month": month, "county": county},
+                             headers=headers).json()
+        table = Table(title=f"{month} {ranking['items'][0]['county_name']} 派出所考核排名 "
+                            f"(county {county}, rules {ranking['rules_version']})")
+        for column in ("rank", "station", "name", "score", "grade", "candidate", "red line", "tied with"):
+            table.add_column(column)
+        for item in ranking["items"]:
+            table.add_row(str(item["rank"] or "—"), item["unit"], item["name"] or "", item["score"] or "—",
+                          item["grade"] or "", "★" if item["candidate"] else "", "红线" if item["red_line"] else "",
+                          " ".join(item["tied_with"]))
+        out.print(table)
+
+
+def interrupted(*_) -> None:
+    raise KeyboardInterrupt
+
+
+def main(replicas: list[str] = typer.Option([], "--replicas", help="consumers per service, e.g. mediation=2"),
+         records: int = typer.Option(2000, help="sample 110 records to feed"),
+         cases_per_station: int = typer.Option(12, help="cases the scripted mediator works in each station"),
+         seed: int = typer.Option(1)) -> None:
+    """Run Fengqiao end to end on the local stack until Ctrl-C."""
+    counts = {"intake": 1, "mediation": 1, "assessment": 1}
+    for given in replicas:
+        service, _, n = given.partition("=")
+        if service not in counts or not n.isdigit() or not 1 <= int(n) <= 6:
+            raise typer.BadParameter(f"{given!r}: expected SERVICE=N, a service of {list(counts)} and 1 <= N <= 6 "
+                                     f"(6 partitions per topic)", param_hint="--replicas")
+        counts[service] = int(n)
+    for service in SETTINGS:
+        run_step(f"fengqiao-{service}", "migrate")
+    run_step("fengqiao-intake", "topics")
+    run_step("fengqiao-assessment", "load-reference")
+    fleet = Fleet()
+    signal.signal(signal.SIGTERM, interrupted)  # a SIGTERM stops the fleet as Ctrl-C does
+    try:
+        for service in SETTINGS:
+            fleet.start(f"{service}-api", f"fengqiao-{service}", "api")
+            for n in range(counts[service]):
+                fleet.start(f"{service}-consume-{n + 1}", f"fengqiao-{service}", "consume")
+        fleet.start("mediation-sla", "fengqiao-mediation", "sla")
+        for service in SETTINGS:
+            wait_ready(fleet, service)
+        console.print(f"fengqiao: {len(fleet.processes)} processes up "
+                      f"({', '.join(f'{s} consumers x{n}' for s, n in counts.items())}); logs in {LOGS}/")
+        # The sample feed ends a day before now, so the current month holds most of its records.
+        today = (datetime.now(UTC) + BEIJING).date()
+        feed = ROOT / ".local" / "sample-110.ndjson"
+        run_step("fengqiao-intake", "sample", "--n", str(records), "--seed", str(seed), "--out", str(feed),
+                 "--start", (today - timedelta(days=31)).isoformat())
+        posted = subprocess.run([str(BIN / "fengqiao-intake"), "post", str(feed)], capture_output=True, text=True)
+        console.print(posted.stdout.strip() or posted.stderr.strip())
+        with httpx.Client(timeout=30) as client:
+            pending = settled(lambda: queue_size(client))
+            console.print(f"fengqiao: mediation holds {pending:,} claimable cases of the sample stations")
+            closed = work_cases(client, cases_per_station, today)
+            console.print(f"fengqiao: the scripted mediator closed {sum(map(len, closed.values()))} cases")
+            recorded = community_month(client, closed, seed)
+            console.print(f"fengqiao: {recorded:,} callbacks, visits, information items and patrols recorded")
+            month = f"{today:%Y-%m}"
+            auditor = {"Authorization": "Bearer " + token("assessment", ["auditor"])}
+
+            def caught_up() -> bool:  # assessment has every case the mediator closed
+                for station, cases in closed.items():
+                    card = client.get(f"{base_url('assessment')}/v1/scorecards/stations/{station}",
+                                      params={"month": month}, headers=auditor)
+                    if card.status_code != 200 or card.json()["figures"]["resolution_rate"]["denominator"] < len(cases):
+                        return False
+                return True
+            wait_for("assessment catching up with the closed cases", caught_up)
+            print_ranking(client, month)
+        dashboard = (f"{base_url('assessment')}/dashboard#token={token('assessment', ['auditor'], subject='dashboard')}"
+                     f"&month={month}")
+        for service in SETTINGS:
+            console.print(f"  {service:<10} API docs  {base_url(service)}/docs")
+        console.print(f"  dashboard  {dashboard}")
+        console.print("fengqiao: running; Ctrl-C stops every service")
+        while not (dead := fleet.dead()):
+            time.sleep(1.0)
+        console.print(f"[red]fengqiao: {', '.join(dead)} exited unexpectedly; see {LOGS}/[/]")
+        raise typer.Exit(1)
+    except KeyboardInterrupt:
+        console.print("fengqiao: stopping the services")
+    finally:
+        fleet.stop()
+        console.print("fengqiao: services stopped; Kafka and PostgreSQL stay up (./fengqiao down stops them)")
+
+
+if __name__ == "__main__":
+    os.chdir(ROOT)
+    typer.run(main)
