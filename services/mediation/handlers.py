@@ -15,7 +15,7 @@ from services.mediation import repository
 from services.mediation.domain.access import channels_for, may_claim, may_see
 from services.mediation.domain.lifecycle import TERMINAL, Action, State, allowed_actions
 from services.mediation.domain.routing import Router
-from services.mediation.outgoing import case_event, case_id
+from services.mediation.outgoing import case_event, case_id, public_details
 from services.mediation.settings import MediationSettings
 from shared import outbox
 from shared.auth import Principal
@@ -135,7 +135,7 @@ async def _record(conn: asyncpg.Connection, ctx: MediationContext, principal: Pr
     await conn.execute(repository.INSERT_AUDIT, principal.subject, sorted(principal.roles), action, case["id"],
                        "ok", details or {})
     await outbox.write(conn, [case_event(case, event_type, actor=principal.subject,
-                                         prefix=ctx.settings.topic_prefix, details=details)])
+                                         prefix=ctx.settings.topic_prefix, details=public_details(details or {}))])
 
 
 def _require_claimer(principal: Principal) -> None:

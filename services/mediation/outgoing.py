@@ -15,6 +15,21 @@ def case_id(source: str, incident_number: str) -> uuid.UUID:
     return uuid.uuid5(uuid.NAMESPACE_URL, f"fengqiao:case:{source}/{incident_number}")
 
 
+# What of an API change's details may leave mediation: dates, codes and ids. Free text (notes, reasons,
+# referral targets) and session participants may name people, so they stay on the timeline and in
+# the audit log; a session's participants travel as a count.
+PUBLIC_DETAILS = frozenset({"at", "effective_date", "performance_date", "due", "overdue", "ruling_number",
+                            "handoff_id", "to_channel"})
+
+
+def public_details(details: dict) -> dict:
+    """The details of a change as its event may carry them (mediation.case.v1 has no personal data)."""
+    public = {k: v for k, v in details.items() if k in PUBLIC_DETAILS}
+    if isinstance(details.get("participants"), list):
+        public["participants"] = len(details["participants"])
+    return public
+
+
 def case_event(case: Any, event_type: str, *, actor: str, prefix: str = "", details: dict | None = None) -> OutboxRow:
     """An event about a case row as it is after the change (its version orders the events)."""
     data = {
