@@ -90,3 +90,45 @@ async def test_two_consumers_in_one_group_split_the_partitions_and_apply_each_ev
     async with db_pool.acquire() as conn:
         per_member = dict(await conn.fetch("SELECT applied_by, count(*) FROM ledger GROUP BY 1"))
     assert set(per_member) == {"left", "right"}, per_member
+
+
+async def test_a_replica_added_and_another_removed_mid_stream_apply_every_event_exactly_once(
+        kafka_bootstrap, make_topic, db_pool, database_url, unique):
+    """Scaling: one consumer process, a second joins while events stream in (rebalance), then the
+    first is stopped with SIGTERM mid-stream (another rebalance); the survivor finishes the stream."""
+    topic = await make_topic("scale", partitions=6)
+    await prepare(db_pool)
+    events = [ledger_event(i, amount=i % 7 + 1) for i in range(15_000)]
+    args = dict(bootstrap=kafka_bootstrap, topic=topic, group=f"g-{unique}", database_url=database_url)
+    first = start_ledger_process(**args, member="first", delay_ms=20)
+    second, left_at = None, None
+    try:
+        async with EventProducer(bootstrap_servers=kafka_bootstrap, client_id="t") as producer, \
+                db_pool.acquire() as conn:
+            for start in range(0, len(events), 250):  # a steady stream of about 1,000 events/s
+                await producer.publish_many(topic, events[start:start + 250])
+                await asyncio.sleep(0.25)
+                if second is None and await conn.fetchval("SELECT count(*) FROM ledger") >= 500:
+                    second = start_ledger_process(**args, member="second", delay_ms=20)  # scale out
+                elif (second is not None and left_at is None and len(events) - start > 3_000
+                      and await conn.fetchval("SELECT count(*) FROM ledger WHERE applied_by = 'second'")):
+                    first.send_signal(signal.SIGTERM)  # scale in, while the stream goes on
+                    left_at = start
+        assert left_at is not None, "the second replica never took partitions while the stream ran"
+        _, stderr = await asyncio.to_thread(first.communicate, timeout=60)
+        assert first.returncode == 0, stderr.decode()[-2000:]
+        await wait_for(lambda: _rows_at_least(db_pool, len(events)), timeout=120)
+        await asyncio.sleep(1.0)  # anything applied twice would show up by now
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                await asyncio.to_thread(process.wait, 30)
+    rows, distinct, total = await ledger_counts(db_pool)
+    assert (rows, distinct) == (len(events), len(events)), "every event exactly once across both rebalances"
+    assert total == sum(e.data["amount"] for e in events)
+    async with db_pool.acquire() as conn:
+        by_first = await conn.fetchval("SELECT count(*) FROM ledger WHERE applied_by = 'first'")
+        after_leave = await conn.fetchval("SELECT count(*) FROM ledger WHERE applied_by = 'second' AND seq >= $1",
+                                          left_at + 250)
+    assert by_first > 0 and after_leave > 0, "both replicas took part, the survivor after the first left"
