@@ -204,9 +204,14 @@ async def case_with_timeline(ctx: MediationContext, principal: Principal, ident:
     async with ctx.pool.acquire() as conn:
         case = dict(await _visible_case(conn, principal, ident))
         timeline = await conn.fetch(repository.TIMELINE, ident)
+    entries = [dict(t) for t in timeline]
     if not principal.roles & PARTY_ROLES:
+        # Auditors see what happened, not who said what: participants, notes and free-text
+        # reasons may name the parties, so they get the same view as the events.
         case["party"] = None
-    return case, [dict(t) for t in timeline]
+        for entry in entries:
+            entry["details"] = public_details(entry["details"] or {})
+    return case, entries
 
 
 def cursor_of(case: Any) -> str:

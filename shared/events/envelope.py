@@ -20,7 +20,7 @@ class Envelope(BaseModel):
     schema_version: int = Field(default=1, ge=1)
     occurred_at: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
     producer: str = Field(min_length=1, examples=["intake"])
-    key: str = Field(min_length=1, description="Partition key: the station code", examples=["110105001"])
+    key: str = Field(min_length=1, description="Partition key: the station code on most topics; each topic names its key in shared/events/topics.py", examples=["110105001"])
     data: dict[str, Any] = Field(default_factory=dict)
 
     def to_bytes(self) -> bytes:

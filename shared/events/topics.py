@@ -24,7 +24,7 @@ TOPICS: dict[str, TopicSpec] = {
     for spec in (
         TopicSpec("dispatch.raw.v1", 6, "station code or incident number",
                   ("dispatch.raw",), "raw CAD records pushed by 110 centres that publish to Kafka"),
-        TopicSpec("dispatch.rejected.v1", 3, "source system",
+        TopicSpec("dispatch.rejected.v1", 3, "feed profile",
                   ("dispatch.rejected",), "rejected raw input with the reason, for inspection and replay"),
         TopicSpec("intake.incident.v1", 6, "station code",
                   ("incident.accepted", "incident.updated"), "every accepted incident"),
@@ -40,7 +40,7 @@ TOPICS: dict[str, TopicSpec] = {
         TopicSpec("community.activity.v1", 3, "station code",
                   ("callback.recorded", "visit.recorded", "information.recorded", "patrol.recorded"),
                   "callbacks, household visits, information items and group-defence activities"),
-        TopicSpec("assessment.ranking.v1", 3, "bureau code",
+        TopicSpec("assessment.ranking.v1", 3, "ranking scope: a county code or 'city'",
                   ("ranking.published",), "monthly rankings of stations, grids and officers"),
     )
 }

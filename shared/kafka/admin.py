@@ -15,6 +15,12 @@ def with_dead_letters(specs: Iterable[TopicSpec]) -> list[tuple[str, int]]:
     return pairs
 
 
+def topic_configs(replication_factor: int) -> dict[str, str]:
+    """With three or more replicas an acknowledged write (acks=all) must be on two of them, so one
+    broker lost never loses an accepted record (DESIGN.md: Kafka in production); locally, one of one."""
+    return {"min.insync.replicas": "2"} if replication_factor >= 3 else {}
+
+
 async def ensure_topics(bootstrap_servers: str, topics: Iterable[tuple[str, int]],
                         replication_factor: int = 1) -> None:
     """Create each (name, partitions) topic that does not exist yet; existing ones are left alone."""
@@ -22,7 +28,7 @@ async def ensure_topics(bootstrap_servers: str, topics: Iterable[tuple[str, int]
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        wanted = [NewTopic(name, partitions, replication_factor)
+        wanted = [NewTopic(name, partitions, replication_factor, topic_configs=topic_configs(replication_factor))
                   for name, partitions in topics if name not in existing]
         if wanted:
             # The response carries an error code per topic instead of raising.

@@ -59,3 +59,9 @@ def test_registry_topics_are_versioned_and_have_dead_letter_names():
     assert topic("intake.dispute.v1").event_types == ("dispute.opened", "dispute.updated")
     with pytest.raises(KeyError, match="register"):
         topic("nope.v1")
+
+
+def test_production_topics_need_two_in_sync_replicas_and_local_ones_one():
+    from shared.kafka.admin import topic_configs
+    assert topic_configs(3) == {"min.insync.replicas": "2"} and topic_configs(5) == {"min.insync.replicas": "2"}
+    assert topic_configs(1) == {}, "a single local broker cannot have two in-sync replicas"

@@ -472,6 +472,8 @@ async def test_authorization_matrix(api, open_cases, row: str, key: str, where: 
             assert party and party["caller_phone"] == PHONE, f"{cell}: {role} needs the parties, got {party}"
         else:
             assert party is None and PHONE not in got.text, f"{cell}: {role} must not see party data"
+            # Nor the names in the timeline's session participants and notes.
+            assert not {p for p in SESSION["participants"] if p in got.text}, f"{cell}: {role} sees a party's name"
 
     if key == "claim" and got.status_code == 409:
         assert got.json()["detail"]["holder"] == sit.holder[0], f"{cell}: the 409 names the holder"

@@ -2,6 +2,8 @@
 import pytest
 
 from services.mediation.outgoing import case_id
+from shared.events.mediation import CASE_TOPIC
+from tests.integration.intake.helpers import read_topic
 from tests.integration.mediation.conftest import dispute_event
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
@@ -93,3 +95,21 @@ async def test_only_the_holder_works_and_the_chief_may_withdraw(api, open_cases)
     assert (await colleague.post(f"/v1/cases/{ident}/sessions", json=SESSION)).status_code == 403
     chief = api(subject="chief", roles=("station_chief",))
     assert (await chief.post(f"/v1/cases/{ident}/withdraw", json={"reason": "当事人撤回"})).json()["state"] == "withdrawn"
+
+
+async def test_an_auditor_reads_the_timeline_without_names_or_notes_and_events_carry_none(api, open_cases,
+                                                                                           mediation_ctx):
+    ident, mediator = await claimed_case(api, open_cases, "PI1")
+    await mediator.post(f"/v1/cases/{ident}/sessions", json=SESSION)
+    await mediator.post(f"/v1/cases/{ident}/outcome", json={"type": "failure", "reason": "王小明拒绝调解"})
+    auditor = (await api(subject="a1", roles=("auditor",)).get(f"/v1/cases/{ident}")).json()
+    chief = (await api(subject="c1", roles=("station_chief",)).get(f"/v1/cases/{ident}")).json()
+    session = {e["action"]: e["details"] for e in auditor["timeline"]}["record_session"]
+    assert session == {"at": SESSION["at"], "participants": 2}, "a count and a time, not who came"
+    assert "王小明" not in str(auditor["timeline"]) and "双方到场" not in str(auditor["timeline"])
+    assert "王小明" in str(chief["timeline"]), "the chief, who supervises casework, sees the names"
+    topic = mediation_ctx.settings.topic(CASE_TOPIC)
+    events = await read_topic(mediation_ctx.settings.kafka_bootstrap_servers, topic, expected=3, timeout=10)
+    session_event = [e for e in events if e.type == "case.session_recorded"]
+    assert session_event and session_event[0].data["details"] == {"at": SESSION["at"], "participants": 2}
+    assert all("王小明" not in e.to_bytes().decode() for e in events), "mediation.case.v1 carries no names"
