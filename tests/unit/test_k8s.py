@@ -37,6 +37,7 @@ from pydantic import ValidationError
 from shared.events.topics import topic as registered_topic
 from shared.kafka.consumer import ConsumerRunner
 from shared.settings import ServiceSettings
+from tests.unit.test_compose import settings_class
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -214,15 +215,6 @@ def package_of(container: Doc) -> str | None:
 def click_cli(package: str) -> Any:
     """The service's typer CLI as a click group (its subcommands and their options)."""
     return typer.main.get_command(importlib.import_module(f"services.{package}.__main__").cli)
-
-
-def settings_class(package: str) -> type[ServiceSettings]:
-    """The ServiceSettings subclass defined in services/<package>/settings.py."""
-    module = importlib.import_module(f"services.{package}.settings")
-    classes = [c for _, c in inspect.getmembers(module, inspect.isclass)
-               if issubclass(c, ServiceSettings) and c.__module__ == module.__name__]
-    assert len(classes) == 1, f"services.{package}.settings should define one settings class"
-    return classes[0]
 
 
 def env_names(package: str) -> set[str]:
