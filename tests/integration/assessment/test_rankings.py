@@ -218,3 +218,31 @@ async def test_activities_on_the_topic_count_once_bad_ones_are_dead_lettered_and
         expected[record.partition] = max(expected.get(record.partition, 0), record.offset + 1)
     assert {o["partition"]: o["next_offset"] for o in published["source_offsets"]} == expected
     assert {o["topic"] for o in published["source_offsets"]} == {topic} and stored == published["source_offsets"]
+
+
+async def test_bad_queries_and_bodies_are_refused_with_the_field_that_is_wrong(kafka_bootstrap, database_url):
+    settings = AssessmentSettings(kafka_bootstrap_servers=kafka_bootstrap, database_url=database_url,
+                                  environment="test")
+    await migrate(database_url, "services.assessment")
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://assessment",
+                                     headers=token(settings, "auditor")) as client:
+            answers = {
+                ("query", "month"): await client.get("/v1/rankings", params={"month": "2024-5"}),
+                ("query", "kind"): await client.get("/v1/rankings", params={"month": "2024-05", "kind": "city"}),
+                ("query", "county"): await client.get("/v1/rankings.csv", params={"month": "2024-05",
+                                                                                  "county": "北城区"}),
+                ("query", "from"): await client.get(f"/v1/trends/stations/{A}", params={"from": "x", "to": "2024-05"}),
+                ("query", "to"): await client.get(f"/v1/trends/stations/{A}", params={"from": "2024-05",
+                                                                                      "to": "2021-01"}),
+                ("body", "month"): await client.post("/v1/rankings/publish", json={"month": "May"}),
+                ("body", "kind"): await client.post("/v1/rankings/publish", json={"month": "2024-05", "kind": "x"}),
+            }
+            unknown_kind = await client.get(f"/v1/scorecards/counties/{A}", params={"month": "2024-05"})
+            unknown_unit = await client.get("/v1/scorecards/stations/NOPE", params={"month": "2024-05"})
+    for (where, name), answer in answers.items():
+        assert answer.status_code == 422, (name, answer.text)
+        assert any(tuple(e["loc"][:2]) == (where, name) for e in answer.json()["detail"]), (name, answer.json())
+    assert unknown_kind.status_code == 404 and "stations" in unknown_kind.json()["detail"]
+    assert unknown_unit.status_code == 404 and "NOPE" in unknown_unit.json()["detail"]
