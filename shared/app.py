@@ -6,7 +6,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from shared import outbox
-from shared.http import instrument, operations_router
+from shared.http import TELEMETRY, instrument, operations_router
 from shared.resources import Resources, open_resources
 from shared.settings import ServiceSettings
 
@@ -39,7 +39,7 @@ def create_service_app(settings: ServiceSettings, *, title: str, routers: Sequen
             async with own:
                 yield
 
-    app = FastAPI(title=title, lifespan=lifespan)
+    app = FastAPI(title=title, lifespan=lifespan, telemetry=TELEMETRY)
     instrument(app, settings.service_name)
 
     def checks():

@@ -3,6 +3,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+import prometheus_client
 import typer
 import uvicorn
 from fastapi import FastAPI
@@ -27,6 +28,8 @@ def service_cli(*, settings_factory: Callable[[], ServiceSettings], package: str
         def consume_command() -> None:
             settings = settings_factory()
             configure_logging(settings.service_name, settings.log_level)
+            if settings.metrics_port:  # consumer lag and batch metrics, for Prometheus to scrape
+                prometheus_client.start_http_server(settings.metrics_port, addr=settings.http_host)
             asyncio.run(consume(settings))
 
     @cli.command("migrate")

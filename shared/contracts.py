@@ -38,6 +38,7 @@ from shared.events.topics import TOPICS, TopicSpec, dead_letter_topic
 from shared.kafka import dead_letter
 from shared.kafka.admin import with_dead_letters
 from shared.settings import LOCAL_KAFKA
+from shared.tracing import TRACEPARENT
 
 ROOT = Path(__file__).resolve().parents[1]
 ASYNCAPI_PATH = "docs/asyncapi.yaml"
@@ -70,6 +71,12 @@ EXTERNAL_SENDERS = {RAW_TOPIC: "110 centres' CAD systems",
                                     "POST /v1/community/activities, one activity per message)"}
 # Consumers whose processor never returns dead letters, and why.
 NO_DEAD_LETTERS = {("intake", RAW_TOPIC): "a record intake cannot read becomes a dispatch.rejected event instead"}
+
+# Every message may carry the W3C trace context of the span that produced it (shared/kafka/tracing.py).
+TRACE_HEADER = {"type": "string", "pattern": "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}",
+                "description": "W3C Trace Context of the request or batch that produced the message, when "
+                               "there was one; the consuming batch continues its trace",
+                "examples": ["00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01"]}
 
 DEAD_LETTER_HEADERS = {
     dead_letter.ERROR: "the error message (at most 4,000 bytes)",
@@ -129,10 +136,11 @@ def _message(event_type: str, topic: str, model: type[BaseModel], payload: dict)
                "summary": (model.__doc__ or "").strip().splitlines()[0], "payload": payload,
                "bindings": {"kafka": {"key": {"type": "string", "description": TOPICS[topic].key},
                                       "bindingVersion": KAFKA_BINDING}},
-               "x-data-model": f"{model.__module__}.{model.__qualname__}"}
+               "x-data-model": f"{model.__module__}.{model.__qualname__}",
+               "headers": {"type": "object", "properties": {TRACEPARENT: TRACE_HEADER}}}
     if topic == RAW_TOPIC:
-        message["headers"] = {"type": "object", "properties": {"profile": {
-            "type": "string", "description": "the feed profile of the record", "examples": ["nena_eido"]}}}
+        message["headers"]["properties"]["profile"] = {
+            "type": "string", "description": "the feed profile of the record", "examples": ["nena_eido"]}
         message["x-canonical-record"] = {"$ref": SCHEMAS + "DispatchRecord"}
     return message
 

@@ -1,14 +1,32 @@
-"""What every service's HTTP app has: /healthz, /readyz, /metrics and request-latency metrics."""
+"""What every service's HTTP app has: /healthz, /readyz, /metrics, request-latency metrics, a log
+line per request and a span per request (FastAPI's own OpenTelemetry support)."""
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from typing import Any
 
+import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared import metrics
 
+log = structlog.get_logger(__name__)
+
 ReadinessCheck = Callable[[], Awaitable[bool]]
+# Probes and scrapes: measured, but neither logged nor traced (they would drown the requests).
+OPERATIONS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def is_operations_request(scope: MutableMapping[str, Any]) -> bool:
+    """True for a request to /healthz, /readyz or /metrics."""
+    return scope.get("path") in OPERATIONS_PATHS
+
+
+# FastAPI's native OpenTelemetry: server spans on the global tracer provider (shared/tracing.py
+# installs it at start); metrics stay Prometheus', and no OTLP set-up of FastAPI's own.
+TELEMETRY = {"tracing": True, "metrics": False, "logs": False, "auto_configure": False,
+             "exclude": is_operations_request}
 
 
 def operations_router(checks: Callable[[], Mapping[str, ReadinessCheck]]) -> APIRouter:
@@ -37,13 +55,17 @@ def operations_router(checks: Callable[[], Mapping[str, ReadinessCheck]]) -> API
 
 
 def instrument(app: FastAPI, service: str) -> None:
-    """Record each request's latency under its route template (not the raw path)."""
+    """Record each request's latency under its route template (not the raw path, nor the query, which
+    may name people), and log it with the trace ids of its span."""
 
     @app.middleware("http")
     async def _latency(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         started = time.perf_counter()
         response = await call_next(request)
-        route = request.scope.get("route")
-        metrics.HTTP_LATENCY.labels(service, request.method, getattr(route, "path", "unmatched"),
-                                    str(response.status_code)).observe(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        metrics.HTTP_LATENCY.labels(service, request.method, route, str(response.status_code)).observe(elapsed)
+        if not is_operations_request(request.scope):
+            log.info("http.request", method=request.method, route=route, status=response.status_code,
+                     ms=round(elapsed * 1000, 1))
         return response

@@ -1,4 +1,5 @@
-"""Structured JSON logs that never carry personal data (DESIGN.md, non-negotiables)."""
+"""Structured JSON logs that never carry personal data (DESIGN.md, non-negotiables), with the
+trace and span ids of the current span, so a line leads to its trace and the trace to its lines."""
 import logging
 import re
 import sys
@@ -6,6 +7,7 @@ from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
+from opentelemetry import trace
 
 # Fields whose values are personal data wherever they appear in a log event.
 PERSONAL_FIELDS = frozenset({
@@ -39,6 +41,15 @@ def mask_personal_data(_logger: object, _method: str, event: MutableMapping[str,
     return event
 
 
+def add_trace_ids(_logger: object, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: `trace_id` and `span_id` of the current span, when there is one."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event["trace_id"] = format(context.trace_id, "032x")
+        event["span_id"] = format(context.span_id, "016x")
+    return event
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     """JSON lines on stdout, one per event, for structlog and stdlib loggers (uvicorn, aiokafka) alike."""
     shared_processors = [
@@ -54,6 +65,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
             mask_personal_data,
+            add_trace_ids,  # after the masking, which would take a run of digits in a hex id for a phone
             structlog.processors.JSONRenderer(ensure_ascii=False),
         ],
     ))

@@ -1,28 +1,31 @@
 """Transactional outbox: events are written in the same transaction as the state they describe,
 published right after the commit, and deleted once Kafka acknowledges them. Whatever a crash
 leaves behind is published by the relay; event ids are stable, so a repeat is skipped downstream.
+Each row keeps the trace context it was made in, which goes on its record's `traceparent` header.
 """
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 import structlog
 
 from shared.kafka.producer import EventProducer
+from shared.kafka.tracing import trace_headers
+from shared.tracing import current_traceparent
 
 log = structlog.get_logger(__name__)
 
 INSERT = """
-INSERT INTO outbox (topic, key, value)
-SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[])
+INSERT INTO outbox (topic, key, value, traceparent)
+SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::text[])
 RETURNING id
 """
 DELETE = "DELETE FROM outbox WHERE id = ANY($1::bigint[])"
 # Rows a crash left unpublished; SKIP LOCKED lets several relays share the backlog.
 CLAIM = """
-SELECT id, topic, key, value FROM outbox
+SELECT id, topic, key, value, traceparent FROM outbox
 WHERE created_at < now() - make_interval(secs => $1)
 ORDER BY id LIMIT $2
 FOR UPDATE SKIP LOCKED
@@ -31,26 +34,32 @@ FOR UPDATE SKIP LOCKED
 
 @dataclass(frozen=True)
 class OutboxRow:
-    """One event ready for Kafka: topic, key bytes and envelope bytes."""
+    """One event ready for Kafka: topic, key bytes, envelope bytes and the trace context (by
+    default the current span's, so a row made in a request or a consumer batch continues its trace)."""
 
     topic: str
     key: bytes
     value: bytes
+    traceparent: str | None = field(default_factory=current_traceparent)
 
 
 async def write(conn: asyncpg.Connection, rows: Sequence[OutboxRow]) -> list[int]:
     """Add events to the outbox inside the caller's transaction; returns their ids."""
     if not rows:
         return []
-    records = await conn.fetch(INSERT, [r.topic for r in rows], [r.key for r in rows], [r.value for r in rows])
+    records = await conn.fetch(INSERT, [r.topic for r in rows], [r.key for r in rows], [r.value for r in rows],
+                               [r.traceparent for r in rows])
     return [r["id"] for r in records]
 
 
 async def send(producer: EventProducer, rows: Sequence[OutboxRow]) -> None:
     """Publish rows, all topics at once, and wait for every acknowledgement."""
     by_topic: dict[str, list] = {}
+    headers: dict[str | None, list | None] = {}  # the rows of one request share their context
     for row in rows:
-        by_topic.setdefault(row.topic, []).append((row.key, row.value, None))
+        if row.traceparent not in headers:
+            headers[row.traceparent] = trace_headers(row.traceparent)
+        by_topic.setdefault(row.topic, []).append((row.key, row.value, headers[row.traceparent]))
     await asyncio.gather(*(producer.send_many(topic, records) for topic, records in by_topic.items()))
 
 
@@ -78,7 +87,7 @@ async def relay(pool: asyncpg.Pool, producer: EventProducer, *, older_than_s: fl
             if not rows:
                 return published
             try:
-                await send(producer, [OutboxRow(r["topic"], r["key"], r["value"]) for r in rows])
+                await send(producer, [OutboxRow(r["topic"], r["key"], r["value"], r["traceparent"]) for r in rows])
             except Exception as exc:  # Kafka away: the rows stay for the next relay; start-up goes on
                 log.warning("outbox.relay_deferred", events=len(rows), error=repr(exc))
                 return published

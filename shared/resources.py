@@ -1,7 +1,9 @@
-"""The connections a service holds while it runs: one database pool and one producer.
+"""The connections a service holds while it runs: one database pool and one producer, and the
+process's tracer provider (shared/tracing.py).
 
 Opened by a FastAPI lifespan or a consumer's start, closed on the way out; never at import.
 """
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -12,6 +14,8 @@ from shared.db.pool import create_pool, ping
 from shared.http import ReadinessCheck
 from shared.kafka.producer import EventProducer
 from shared.settings import ServiceSettings
+from shared.tracing import configure as configure_tracing
+from shared.tracing import flush as flush_spans
 
 
 @dataclass(frozen=True)
@@ -29,14 +33,19 @@ class Resources:
 
 @asynccontextmanager
 async def open_resources(settings: ServiceSettings, *, pool_size: int = 10) -> AsyncIterator[Resources]:
-    """Open the pool and the producer, and close both however the block ends."""
-    pool = await create_pool(settings.database_url, max_size=pool_size)
+    """Install tracing, open the pool and the producer; close both and flush the spans however the
+    block ends."""
+    configure_tracing(settings)
     try:
-        producer = EventProducer.from_settings(settings)
-        await producer.start()
+        pool = await create_pool(settings.database_url, max_size=pool_size)
         try:
-            yield Resources(settings, pool, producer)
+            producer = EventProducer.from_settings(settings)
+            await producer.start()
+            try:
+                yield Resources(settings, pool, producer)
+            finally:
+                await producer.stop()
         finally:
-            await producer.stop()
+            await pool.close()
     finally:
-        await pool.close()
+        await asyncio.to_thread(flush_spans)

@@ -23,6 +23,8 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     log_level: str = "INFO"
+    metrics_port: int = Field(default=0, ge=0, le=65535,
+                              description="port of /metrics for a consumer process (which serves no API); 0: none")
     time_zone: str = "Asia/Shanghai"
     jwt_secret: SecretStr = SecretStr(LOCAL_JWT_SECRET)
     topic_prefix: str = Field(default="", pattern=r"^[a-z0-9._-]*$",
@@ -31,6 +33,12 @@ class ServiceSettings(BaseSettings):
     producer_linger_ms: int = Field(default=10, ge=0)
     producer_compression: Literal["lz4", "gzip", "zstd", "snappy", "none"] = "lz4"
     producer_max_batch_bytes: int = Field(default=256 * 1024, ge=16 * 1024)
+
+    tracing: bool = Field(default=True, description="make spans: W3C trace context in Kafka headers and trace "
+                                                    "ids in logs (also off with OTEL_SDK_DISABLED=true)")
+    trace_exporter: Literal["auto", "none", "otlp", "console"] = Field(
+        default="auto", description="where spans go: auto is OTLP over HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set "
+                                    "(or OTEL_TRACES_EXPORTER's choice), else nowhere; console is JSON lines on stderr")
 
     outbox_relay_seconds: float = Field(default=1.0, gt=0, description="how often the outbox relay runs")
 

@@ -5,12 +5,14 @@ from contextlib import ExitStack
 
 import asyncpg
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from shared.db.migrations import migrate
 from shared.db.pool import create_pool
 from shared.db.provision import drop_database, ensure_database
 from shared.kafka.admin import delete_topics_with_prefix, ensure_topics
 from tests.infrastructure import Infrastructure, provide
+from tests.spans import recording_spans
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +26,13 @@ def infrastructure() -> Iterator[Infrastructure]:
 def kafka_bootstrap(infrastructure: Infrastructure) -> str:
     """Bootstrap servers of the session's Kafka."""
     return infrastructure.kafka_bootstrap_servers
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    """The spans that end during the test, in the OTel SDK's in-memory exporter."""
+    with recording_spans() as exporter:
+        yield exporter
 
 
 @pytest.fixture

@@ -11,6 +11,8 @@ from shared.db.pool import create_pool
 from shared.db.provision import drop_database, ensure_database
 from shared.kafka.admin import ensure_topics
 from shared.logging import configure_logging
+from shared.settings import ServiceSettings
+from shared.tracing import configure as configure_tracing
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -21,6 +23,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--partitions", type=int, default=6, help="partitions of each topic")
     parser.add_argument("--chunk", type=int, default=10_000, help="events per publish_many call")
     parser.add_argument("--max-batch", type=int, default=500, help="ConsumerRunner max_batch")
+    parser.add_argument("--tracing", action="store_true",
+                        help="spans and trace headers as a service makes them (exported only where OTEL_* says)")
     args = parser.parse_args(argv)
     if args.events < 1 or args.payload_bytes < 0 or args.partitions < 1 or args.chunk < 1:
         parser.error("--events, --partitions and --chunk must be positive, --payload-bytes not negative")
@@ -35,7 +39,8 @@ def report(args: argparse.Namespace, record_size: int, kafka_rate: float, kafka_
             ("our end to end: producer → Kafka → runner → PostgreSQL", t.end_to_end_rate,
              t.end_to_end_rate / kafka_rate)]
     print(f"\nevents={args.events} envelope={record_size} B (data {args.payload_bytes} B) "
-          f"partitions={args.partitions} chunk={args.chunk} max_batch={args.max_batch}")
+          f"partitions={args.partitions} chunk={args.chunk} max_batch={args.max_batch} "
+          f"tracing={'on' if args.tracing else 'off'}")
     print(f"Kafka summary: {kafka_line}")
     print(f"our publish phase {t.publish_s:.2f} s (of which building envelopes {t.build_s:.2f} s), "
           f"end to end {t.end_to_end_s:.2f} s\n")
@@ -53,6 +58,8 @@ def report(args: argparse.Namespace, record_size: int, kafka_rate: float, kafka_
 async def main(args: argparse.Namespace) -> int:
     """Provision, measure both sides, clean up; the exit status says whether the table was exact."""
     configure_logging("bench", "WARNING")  # the runner's info lines would drown the table
+    if args.tracing:
+        configure_tracing(ServiceSettings(service_name="bench"))
     bootstrap, server_url = infra.ensure_stack()
     libs = infra.ensure_perf_tools()
     run_id = uuid.uuid4().hex[:10]

@@ -6,10 +6,12 @@ delivered to the dead-letter topics; then the offsets are committed. A crash any
 offset commit makes Kafka redeliver the batch, which the processor's idempotency absorbs.
 Database outages are not the events' fault: the batch is retried until the database is back.
 A rebalance takes partitions only between batches; SIGTERM (via `stop`) finishes the batch.
+Each batch runs in one span that continues the trace context of its records' headers
+(shared/kafka/tracing.py), so the events its handler emits and its log lines carry the trace on.
 """
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 import asyncpg
@@ -23,6 +25,7 @@ from shared.events.envelope import Envelope
 from shared.kafka.dead_letter import DeadLetter
 from shared.kafka.exactly_once import INFRASTRUCTURE_ERRORS, BatchHandler, EnvelopeBatches, ReplayInterrupted
 from shared.kafka.producer import EventProducer
+from shared.kafka.tracing import batch_span
 
 log = structlog.get_logger(__name__)
 
@@ -36,12 +39,15 @@ class BatchProcessor(Protocol):
 class _HoldBatchOnRevoke(ConsumerRebalanceListener):
     """Lets a rebalance take partitions only between batches, after the batch's commit."""
 
-    def __init__(self, lock: asyncio.Lock) -> None:
+    def __init__(self, lock: asyncio.Lock, consumer: str = "") -> None:
         self._lock = lock
+        self._consumer = consumer
 
-    async def on_partitions_revoked(self, revoked: object) -> None:
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         async with self._lock:
-            pass
+            # Their new owner reports their lag from now on; a stale gauge here would count it twice.
+            for tp in revoked:
+                metrics.CONSUMER_LAG.remove(self._consumer, tp.topic, str(tp.partition))
 
     async def on_partitions_assigned(self, assigned: object) -> None:
         return None
@@ -92,7 +98,7 @@ class ConsumerRunner:
     async def run(self) -> None:
         """Consume until stopped; the consumer leaves its group on the way out."""
         await self._consumer.start()
-        self._consumer.subscribe(self._topics, listener=_HoldBatchOnRevoke(self._batch_lock))
+        self._consumer.subscribe(self._topics, listener=_HoldBatchOnRevoke(self._batch_lock, self.name))
         log.info("consumer.started", consumer=self.name, topics=self._topics)
         try:
             while not self._stopping.is_set():
@@ -110,19 +116,23 @@ class ConsumerRunner:
 
     async def _process(self, records: list[ConsumerRecord]) -> None:
         started = time.perf_counter()
-        while True:
-            try:
-                letters = await self._processor.process(records)
-                break
-            except INFRASTRUCTURE_ERRORS as exc:
-                # Nothing was committed: wait for the database and try the same batch again.
-                log.warning("consumer.database_unavailable", consumer=self.name, error=repr(exc))
-                if self._stopping.is_set():
-                    raise ReplayInterrupted() from exc
-                await asyncio.sleep(self._backoff)
-        await self._dead_letter(letters)
-        await self._commit(records)
-        metrics.BATCH_SECONDS.labels(self.name).observe(time.perf_counter() - started)
+        with batch_span(self.name, records):
+            while True:
+                try:
+                    letters = await self._processor.process(records)
+                    break
+                except INFRASTRUCTURE_ERRORS as exc:
+                    # Nothing was committed: wait for the database and try the same batch again.
+                    log.warning("consumer.database_unavailable", consumer=self.name, error=repr(exc))
+                    if self._stopping.is_set():
+                        raise ReplayInterrupted() from exc
+                    await asyncio.sleep(self._backoff)
+            await self._dead_letter(letters)
+            await self._commit(records)
+            elapsed = time.perf_counter() - started
+            metrics.BATCH_SECONDS.labels(self.name).observe(elapsed)
+            log.info("consumer.batch_committed", consumer=self.name, records=len(records),
+                     dead_letters=len(letters), ms=round(elapsed * 1000, 1))
 
     async def _dead_letter(self, letters: list[DeadLetter]) -> None:
         if not letters:

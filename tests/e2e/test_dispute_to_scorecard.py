@@ -1,11 +1,13 @@
 """End to end: a 110 dispatch record posted to intake becomes a claimable case in mediation and, after
-claim, session, agreement, close and a callback, shows in assessment's scorecard of the station.
+claim, session, agreement, close and a callback, shows in assessment's scorecard of the station; the
+post's trace goes on in the events' Kafka headers and shows in each service's logs.
 
 Real Kafka and PostgreSQL; intake, mediation and assessment each in their own OS processes, each with its
 own database, all on one unique topic prefix; data crosses service lines only as events and public APIs.
 """
 import asyncio
 import json
+import secrets
 import signal
 import time
 import uuid
@@ -19,13 +21,16 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 
 from shared.auth import issue_token
 from shared.db.provision import drop_database
 from shared.events.envelope import Envelope
-from shared.events.intake import INCIDENT_TOPIC
+from shared.events.intake import DISPUTE_TOPIC, INCIDENT_TOPIC
 from shared.events.mediation import CASE_TOPIC
 from shared.events.topics import TOPICS
+from shared.kafka.tracing import record_traceparent
+from shared.tracing import parse_traceparent
 from tests.e2e.processes import SERVICES, ServiceGroup, ServiceProcess, free_port, run_command, service_env
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.timeout(180)]
@@ -78,8 +83,9 @@ async def record_time() -> datetime:
     return max(now - timedelta(minutes=1), start).replace(microsecond=0)
 
 
-async def read_topic(bootstrap: str, prefix: str, name: str) -> list[Envelope]:
-    """Every envelope on a registered topic now: each partition from its start to its end offset."""
+async def read_topic(bootstrap: str, prefix: str, name: str) -> list[tuple[Envelope, int | None]]:
+    """Every envelope on a registered topic now, each partition from its start to its end offset,
+    with the trace id of its `traceparent` header (None without one)."""
     topic = prefix + name
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
@@ -88,15 +94,27 @@ async def read_topic(bootstrap: str, prefix: str, name: str) -> list[Envelope]:
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
-        found: list[Envelope] = []
+        found: list[tuple[Envelope, int | None]] = []
         deadline = time.monotonic() + 15
         while [p for p in partitions if await consumer.position(p) < ends[p]]:
             assert time.monotonic() < deadline, f"could not read {topic} to its end offsets {ends}"
             batch = await consumer.getmany(*partitions, timeout_ms=300)
-            found += [Envelope.from_bytes(r.value) for part in batch.values() for r in part]
+            for record in (r for part in batch.values() for r in part):
+                context = parse_traceparent(record_traceparent(record))
+                found.append((Envelope.from_bytes(record.value), context.trace_id if context else None))
         return found
     finally:
         await consumer.stop()
+
+
+async def consumer_lag(metrics_port: int) -> dict[tuple[str, str, str], float]:
+    """fengqiao_consumer_lag of a consumer process, by (consumer, topic, partition)."""
+    async with httpx.AsyncClient(timeout=5.0) as scraper:
+        answer = await scraper.get(f"http://127.0.0.1:{metrics_port}/metrics")
+    assert answer.status_code == 200, answer.text
+    return {(s.labels["consumer"], s.labels["topic"], s.labels["partition"]): s.value
+            for family in text_string_to_metric_families(answer.text) if family.name == "fengqiao_consumer_lag"
+            for s in family.samples}
 
 
 async def assessment_rows(database_url: str) -> dict[str, list[str]]:
@@ -114,6 +132,7 @@ async def test_a_dispute_posted_to_intake_is_mediated_and_scored_in_its_month(
         kafka_bootstrap, service_databases, topic_prefix, unique, tmp_path):
     secret = f"e2e-{unique}-jwt-secret-of-this-test-only"  # 32 bytes or more: HS256's minimum
     ports = {s: free_port() for s in SERVICES}
+    metrics_ports = {s: free_port() for s in ("mediation", "assessment")}  # the consumers' /metrics
     common = dict(kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=topic_prefix, environment="test",
                   jwt_secret=secret)
     env = {s: service_env(s, database_url=service_databases[s], http_port=ports[s], **common) for s in SERVICES}
@@ -126,9 +145,11 @@ async def test_a_dispute_posted_to_intake_is_mediated_and_scored_in_its_month(
 
     async with ServiceGroup(tmp_path / "logs") as services:
         intake = services.start("intake", "api", env["intake"], port=ports["intake"])
-        services.start("mediation", "consume", env["mediation"])
+        services.start("mediation", "consume",
+                       env["mediation"] | {"MEDIATION_METRICS_PORT": str(metrics_ports["mediation"])})
         mediation = services.start("mediation", "api", env["mediation"], port=ports["mediation"])
-        services.start("assessment", "consume", env["assessment"])
+        services.start("assessment", "consume",
+                       env["assessment"] | {"ASSESSMENT_METRICS_PORT": str(metrics_ports["assessment"])})
         assessment = services.start("assessment", "api", env["assessment"], port=ports["assessment"])
         await services.wait_ready(intake, mediation, assessment)
         ready_s = time.monotonic() - started
@@ -152,7 +173,10 @@ async def test_a_dispute_posted_to_intake_is_mediated_and_scored_in_its_month(
                       "address_text": "示例市北城区望湖街道湖光路12号", "station_code": STATION,
                       "category_code": "dispute", "description": DESCRIPTION, "disposition": "已调解"}
             posted_at = time.monotonic()
-            posted = await cad.post("/v1/dispatch-records", json=record)
+            # The CAD system's own trace: intake's request span continues it, and so does everything after.
+            trace_id = secrets.token_hex(16)
+            posted = await cad.post("/v1/dispatch-records", json=record,
+                                    headers={"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"})
             assert posted.status_code == 200, posted.text
             accepted = posted.json()
             assert (accepted["status"], accepted["change"], accepted["kind"], accepted["station_code"]) == (
@@ -222,6 +246,13 @@ async def test_a_dispute_posted_to_intake_is_mediated_and_scored_in_its_month(
                 figures_when(lambda f: f["resolution_rate"]["denominator"] == 1, "resolution_rate"), services)
             flow_s = time.monotonic() - posted_at
 
+            # 6. Each consumer process serves its lag per partition to Prometheus: caught up, none behind.
+            for service, group, topic in (("mediation", "mediation-disputes", DISPUTE_TOPIC),
+                                          ("assessment", "assessment-facts", CASE_TOPIC)):
+                lag = await consumer_lag(metrics_ports[service])
+                mine = {k: v for k, v in lag.items() if k[:2] == (topic_prefix + group, topic_prefix + topic)}
+                assert mine and set(mine.values()) == {0.0}, f"{service} consume lag: {lag}"
+
             figures = scorecard["figures"]
             assert (scorecard["kind"], scorecard["unit"], scorecard["month"]) == ("station", STATION, month)
             assert figures["dispute_count"] == {"value": 1.0, "numerator": 1, "denominator": None,
@@ -240,6 +271,7 @@ async def test_a_dispute_posted_to_intake_is_mediated_and_scored_in_its_month(
         # Stopping: SIGTERM is a clean stop for every process.
         codes = await services.stop()
         logs = services.logs()
+        logs_of = {p.name: p.output() for p in services.processes}
     # A consumer exits 0; uvicorn re-raises the SIGTERM after its graceful shutdown. None: it had to be killed.
     clean = {name: code == 0 or (name.endswith(" api") and code == -signal.SIGTERM) for name, code in codes.items()}
     assert all(clean.values()), f"not a clean stop on SIGTERM (exit codes {codes}):\n{logs}"
@@ -264,8 +296,9 @@ async def test_a_dispute_posted_to_intake_is_mediated_and_scored_in_its_month(
         assert secret_value not in json.dumps(scorecard, ensure_ascii=False), "personal data in the scorecard"
 
     # What crossed to assessment on Kafka: the one incident event carries no personal data, nor do the case events.
-    incident_events = await read_topic(kafka_bootstrap, topic_prefix, INCIDENT_TOPIC)
-    case_events = await read_topic(kafka_bootstrap, topic_prefix, CASE_TOPIC)
+    incident_traced = await read_topic(kafka_bootstrap, topic_prefix, INCIDENT_TOPIC)
+    case_traced = await read_topic(kafka_bootstrap, topic_prefix, CASE_TOPIC)
+    incident_events, case_events = [e for e, _ in incident_traced], [e for e, _ in case_traced]
     assert [(e.type, e.data["incident_number"]) for e in incident_events] == [("incident.accepted", number)]
     assert [e.type for e in case_events] == ["case.created", "case.claimed", "case.session_recorded",
                                              "case.agreement_reached", "case.closed"]
@@ -273,6 +306,16 @@ async def test_a_dispute_posted_to_intake_is_mediated_and_scored_in_its_month(
         text = json.dumps(event.data, ensure_ascii=False)
         for secret_value in (CALLER_NAME, CALLER_PHONE, DESCRIPTION):
             assert secret_value not in text, f"{event.type} carries personal data {secret_value!r}: {text}"
+
+    # The post's trace crossed to mediation and assessment in the events' headers...
+    traced = {e.type: t for e, t in incident_traced + case_traced}
+    assert (traced["incident.accepted"], traced["case.created"]) == (int(trace_id, 16),) * 2, traced
+
+    # ... and the log lines of each hop carry its trace id (intake's request, each consumer's batch).
+    for name in ("intake api", "mediation consume", "assessment consume"):
+        lines = [json.loads(line) for line in logs_of[name].splitlines() if line.startswith("{")]
+        assert any(line.get("trace_id") == trace_id for line in lines), \
+            f"no log line of {name} with the post's trace id {trace_id}:\n{logs_of[name][-4000:]}"
 
     # Personal data never appears in logs (DESIGN.md, non-negotiables).
     for secret_value in (CALLER_NAME, CALLER_PHONE):
