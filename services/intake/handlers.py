@@ -21,6 +21,7 @@ from services.intake.domain.triage import repeat_keys, triage
 from services.intake.outgoing import incident_events, rejected_event
 from services.intake.parsing import RawInput, parse_one, storable
 from shared import outbox as outbox_table
+from shared.kafka.dead_letter import describe
 from shared.kafka.exactly_once import INFRASTRUCTURE_ERRORS
 from shared.outbox import OutboxRow
 
@@ -116,7 +117,7 @@ async def ingest_safely(ctx: IntakeContext, inputs: Sequence[RawInput], *, profi
     except INFRASTRUCTURE_ERRORS:
         raise
     except Exception as exc:  # an input no validation caught; find it
-        log.warning("intake.batch_failed", size=len(inputs), error=repr(exc))
+        log.warning("intake.batch_failed", size=len(inputs), error_type=type(exc).__name__, error=describe(exc))
     results: list[RecordResult] = []
     for index, raw in enumerate(inputs):
         last = index == len(inputs) - 1

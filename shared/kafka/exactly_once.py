@@ -16,7 +16,7 @@ from aiokafka.structs import ConsumerRecord
 
 from shared import metrics
 from shared.events.envelope import Envelope
-from shared.kafka.dead_letter import DeadLetter
+from shared.kafka.dead_letter import DeadLetter, describe
 
 log = structlog.get_logger(__name__)
 
@@ -83,7 +83,8 @@ class EnvelopeBatches:
         except INFRASTRUCTURE_ERRORS:
             raise
         except Exception as exc:  # a handler error: find the bad events one by one
-            log.info("consumer.batch_failed", consumer=self._name, size=len(deliveries), error=repr(exc))
+            log.info("consumer.batch_failed", consumer=self._name, size=len(deliveries),
+                     error_type=type(exc).__name__, error=describe(exc))
         letters = []
         for delivery in deliveries:
             letter = await self._apply_with_retries(delivery)

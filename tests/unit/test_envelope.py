@@ -65,3 +65,18 @@ def test_production_topics_need_two_in_sync_replicas_and_local_ones_one():
     from shared.kafka.admin import topic_configs
     assert topic_configs(3) == {"min.insync.replicas": "2"} and topic_configs(5) == {"min.insync.replicas": "2"}
     assert topic_configs(1) == {}, "a single local broker cannot have two in-sync replicas"
+
+
+def test_a_dead_letter_names_the_fields_that_failed_without_quoting_the_data():
+    from pydantic import ValidationError
+
+    from shared.events.community import ActivityData
+    from shared.kafka.dead_letter import describe
+    try:
+        ActivityData.model_validate({"type": "visit", "occurred_at": "2024-05-03T10:00:00+08:00",
+                                     "station_code": "990101001", "household_key": "王小明家" * 20, "x": "李四"})
+    except ValidationError as exc:
+        text = describe(exc)
+    assert "household_key" in text and "x:" in text, text
+    assert "王小明" not in text and "李四" not in text, "the input stays out of logs and headers"
+    assert describe(ValueError("plain")) == "plain" and describe(KeyError()) == "KeyError"
