@@ -9,7 +9,11 @@ choose_pgdir() {
   mkdir -p "$STATE"
   PGDIR="$STATE/postgres"
   if [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1 && ! runuser -u postgres -- test -x "$STATE" 2>/dev/null; then
-    PGDIR="/var/tmp/fengqiao-$(echo "$ROOT" | sha1sum | cut -c1-12)/postgres"
+    # One cluster per state dir: the default state dir keeps the path it always had, another
+    # (FENGQIAO_STATE_DIR, e.g. the fault tests' second stack) gets its own instead of sharing it.
+    local owner="$ROOT"
+    [ "$STATE" != "$ROOT/.local" ] && owner="$STATE"
+    PGDIR="/var/tmp/fengqiao-$(echo "$owner" | sha1sum | cut -c1-12)/postgres"
   fi
   DATA="$PGDIR/data"
 }

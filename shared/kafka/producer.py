@@ -2,13 +2,21 @@
 import asyncio
 from collections.abc import Iterable, Sequence
 
+import structlog
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import InvalidProducerEpoch, OutOfOrderSequenceNumber, ProducerFenced, UnknownProducerId
 from aiokafka.structs import RecordMetadata
 
 from shared.events.envelope import Envelope
+from shared.kafka.tracing import Headers, current_headers
 from shared.settings import ServiceSettings
 
-Headers = list[tuple[str, bytes]]
+log = structlog.get_logger(__name__)
+# Errors after which an idempotent producer's sequence numbers no longer match the broker's (seen
+# after a broker restart while sends were timing out): the same producer would fail forever, a new
+# one gets a new producer id. Events carry stable ids, so a resend after the reset is deduplicated
+# by the consumers even though the broker cannot.
+_BROKEN_SEQUENCE = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch, ProducerFenced)
 
 
 class EventProducer:
@@ -19,7 +27,7 @@ class EventProducer:
         # Every aiokafka default that matters is set on purpose: acks=all and idempotence so an
         # acknowledged send survives a leader change without duplicates, linger and compression
         # so a burst goes out as a few large batches instead of one request per record.
-        self._producer = AIOKafkaProducer(
+        self._config = dict(
             bootstrap_servers=bootstrap_servers,
             client_id=client_id,
             acks="all",
@@ -29,6 +37,9 @@ class EventProducer:
             max_batch_size=max_batch_bytes,
             request_timeout_ms=30000,
         )
+        self._producer = AIOKafkaProducer(**self._config)
+        self._resetting = asyncio.Lock()
+        self.resets = 0  # how many times a broken producer was replaced (tests and metrics read it)
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings, client_id: str | None = None) -> "EventProducer":
@@ -57,24 +68,54 @@ class EventProducer:
         await self.stop()
 
     async def publish(self, topic: str, envelope: Envelope, headers: Headers | None = None) -> RecordMetadata:
-        """Send one envelope and wait for the broker's acknowledgement."""
-        return await self.send_raw(topic, envelope.to_bytes(), key=envelope.key.encode(), headers=headers)
+        """Send one envelope and wait for the broker's acknowledgement; without headers, the record
+        carries the current span's trace context."""
+        return await self.send_raw(topic, envelope.to_bytes(), key=envelope.key.encode(),
+                                   headers=headers if headers is not None else current_headers())
 
     async def publish_many(self, topic: str, envelopes: Iterable[Envelope]) -> list[RecordMetadata]:
-        """Send many envelopes at once and wait for all acknowledgements (order kept per key)."""
-        return await self.send_many(topic, [(e.key.encode(), e.to_bytes(), None) for e in envelopes])
+        """Send many envelopes at once and wait for all acknowledgements (order kept per key); each
+        record carries the current span's trace context."""
+        headers = current_headers()
+        return await self.send_many(topic, [(e.key.encode(), e.to_bytes(), headers) for e in envelopes])
 
     async def send_many(self, topic: str,
                         records: Sequence[tuple[bytes | None, bytes, Headers | None]]) -> list[RecordMetadata]:
         """Enqueue every (key, value, headers) record, then gather the delivery futures."""
-        futures = [await self._producer.send(topic, value, key=key, headers=headers)
-                   for key, value, headers in records]
-        return list(await asyncio.gather(*futures))
+        producer = self._producer
+        try:
+            futures = [await producer.send(topic, value, key=key, headers=headers)
+                       for key, value, headers in records]
+            return list(await asyncio.gather(*futures))
+        except _BROKEN_SEQUENCE as exc:
+            await self._replace(producer, exc)
+            raise
 
     async def send_raw(self, topic: str, value: bytes | None, *, key: bytes | None = None,
                        headers: Headers | None = None) -> RecordMetadata:
         """Send raw bytes (dead letters, replays) and wait for the acknowledgement."""
-        return await (await self._producer.send(topic, value, key=key, headers=headers))
+        producer = self._producer
+        try:
+            return await (await producer.send(topic, value, key=key, headers=headers))
+        except _BROKEN_SEQUENCE as exc:
+            await self._replace(producer, exc)
+            raise
+
+    async def _replace(self, broken: AIOKafkaProducer, error: Exception) -> None:
+        """Swap a producer whose sequence state is broken for a new one (once, however many sends saw it);
+        the caller's send still fails, so its events stay in the outbox or the batch for the next try."""
+        async with self._resetting:
+            if self._producer is not broken:
+                return  # another send replaced it already
+            log.warning("producer.reset", error_type=type(error).__name__, resets=self.resets + 1)
+            fresh = AIOKafkaProducer(**self._config)
+            await fresh.start()
+            self._producer = fresh
+            self.resets += 1
+        try:
+            await asyncio.wait_for(broken.stop(), timeout=10)
+        except Exception as exc:  # its buffered sends fail; they are retried from the outbox or batch
+            log.info("producer.reset_stop_failed", error=repr(exc))
 
     async def ping(self) -> bool:
         """True when the cluster answers a metadata request (used by /readyz)."""

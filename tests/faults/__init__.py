@@ -1,0 +1,1 @@
+"""Fault tests: broker stopped, PostgreSQL restarted, a consumer SIGKILLed, poison messages."""
