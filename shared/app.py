@@ -3,13 +3,18 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+import structlog
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from shared import outbox
 from shared.http import TELEMETRY, instrument, operations_router
+from shared.kafka.exactly_once import INFRASTRUCTURE_ERRORS
 from shared.resources import Resources, open_resources
 from shared.settings import ServiceSettings
 
+log = structlog.get_logger(__name__)
+RETRY_AFTER_S = 5
 ServiceLifespan = Callable[[FastAPI, Resources], AbstractAsyncContextManager[None]]
 
 
@@ -24,6 +29,13 @@ def context_with_relay(attribute: str, build: Callable[[Resources], Any]) -> Ser
             yield
 
     return lifespan
+
+
+async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """The database is away (a restart, a failover): nothing was committed, the caller should retry."""
+    log.warning("http.database_unavailable", path=request.url.path, error_type=type(exc).__name__)
+    return JSONResponse({"detail": "the database is unavailable; nothing was stored, retry shortly"},
+                        status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
 def create_service_app(settings: ServiceSettings, *, title: str, routers: Sequence[APIRouter] = (),
@@ -45,6 +57,9 @@ def create_service_app(settings: ServiceSettings, *, title: str, routers: Sequen
     def checks():
         resources: Resources = app.state.resources
         return resources.readiness_checks()
+
+    for error in INFRASTRUCTURE_ERRORS:
+        app.add_exception_handler(error, database_unavailable)
 
     app.include_router(operations_router(checks))
     for router in routers:

@@ -63,8 +63,13 @@ async def send(producer: EventProducer, rows: Sequence[OutboxRow]) -> None:
     await asyncio.gather(*(producer.send_many(topic, records) for topic, records in by_topic.items()))
 
 
+# How long a request waits for Kafka after its commit before leaving its events to the relay: the
+# state is committed either way, and a CAD client must get its answer well within its own timeout.
+PUBLISH_TIMEOUT_S = 5.0
+
+
 async def publish(pool: asyncpg.Pool, producer: EventProducer, rows: Sequence[OutboxRow], ids: Sequence[int],
-                  *, timeout_s: float = 30.0) -> bool:
+                  *, timeout_s: float = PUBLISH_TIMEOUT_S) -> bool:
     """After the commit: publish, then delete the acknowledged rows. False leaves them for the relay."""
     if not rows:
         return True
@@ -96,12 +101,14 @@ async def relay(pool: asyncpg.Pool, producer: EventProducer, *, older_than_s: fl
 
 
 async def relay_forever(pool: asyncpg.Pool, producer: EventProducer, period_s: float) -> None:
-    """Relay every period, forever (a lifespan task); only rows older than two periods, since
-    younger ones belong to requests still publishing their own."""
+    """Relay every period, forever (a lifespan task); only rows older than any request may still be
+    publishing itself (two periods, and at least the publish timeout and a period), so that an
+    outage does not send every event twice."""
+    older_than_s = max(period_s * 2, PUBLISH_TIMEOUT_S + period_s)
     while True:
         await asyncio.sleep(period_s)
         try:
-            await relay(pool, producer, older_than_s=period_s * 2)
+            await relay(pool, producer, older_than_s=older_than_s)
         except Exception as exc:  # Kafka or the database away: try again next period
             log.warning("outbox.relay_failed", error=repr(exc))
 

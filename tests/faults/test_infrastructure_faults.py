@@ -27,7 +27,7 @@ POSTGRES_DOWN_S = 5.0
 
 
 async def stream_through(stack: FaultStack, unique: str, tmp_path, *, tag: str, duration_s: float,
-                         fault: Callable[[DisputeStream], Awaitable[None]]) -> None:
+                         fault: Callable[[DisputeStream], Awaitable[None]]) -> DisputeStream:
     """Stream disputes through the three services while `fault` runs; then check nothing was lost or doubled."""
     async with pipeline(stack.kafka_bootstrap, stack.postgres_url, unique) as p, \
             Services(tmp_path / "logs") as services:
@@ -55,6 +55,7 @@ async def stream_through(stack: FaultStack, unique: str, tmp_path, *, tag: str, 
             counts = await assert_exactly_once(p, stream.accepted(), posted)
             print(f"settled {settled_s:.1f} s after the last answer; {counts}")
             assert_no_personal_data(services)
+            return stream
         except BaseException:
             print(stack.server_logs())
             raise
@@ -86,4 +87,7 @@ async def test_postgres_restarted_mid_stream_loses_nothing_and_doubles_nothing(f
         await fault_stack.launch("postgres", "up")
         stream.mark("postgres back")
 
-    await stream_through(fault_stack, unique, tmp_path, tag="POSTGRES", duration_s=30.0, fault=postgres_restarted)
+    stream = await stream_through(fault_stack, unique, tmp_path, tag="POSTGRES", duration_s=30.0,
+                                  fault=postgres_restarted)
+    refused = {a.outcome for a in stream.answers if a.outcome != "200"}
+    assert refused <= {"HTTP 503"}, f"an outage is 503 with Retry-After (retry), never a 500: {refused}"

@@ -1,0 +1,24 @@
+"""The app every service builds: a database outage answers 503 with Retry-After, never a 500."""
+import asyncpg
+import httpx
+import pytest
+from fastapi import APIRouter
+
+from services.intake.settings import IntakeSettings
+from shared.app import create_service_app
+
+
+@pytest.mark.parametrize("error", [asyncpg.CannotConnectNowError("starting up"), ConnectionRefusedError(111, "no"),
+                                   asyncpg.AdminShutdownError("terminating connection")])
+async def test_a_database_outage_answers_503_with_retry_after(error):
+    router = APIRouter()
+
+    @router.post("/v1/things")
+    async def store():
+        raise error
+
+    app = create_service_app(IntakeSettings(environment="test"), title="t", routers=[router])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        answer = await client.post("/v1/things")
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "5"
+    assert "retry" in answer.json()["detail"]
