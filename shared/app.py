@@ -18,14 +18,17 @@ RETRY_AFTER_S = 5
 ServiceLifespan = Callable[[FastAPI, Resources], AbstractAsyncContextManager[None]]
 
 
-def context_with_relay(attribute: str, build: Callable[[Resources], Any]) -> ServiceLifespan:
+def context_with_relay(attribute: str, build: Callable[[Resources], Any], *,
+                       self_publishing: bool = False) -> ServiceLifespan:
     """A service lifespan: build the service's context into `app.state.<attribute>` and relay its
-    outbox (leftovers first, then every `outbox_relay_seconds`) while the app runs."""
+    outbox (leftovers first, then every `outbox_relay_seconds`) while the app runs. Self-publishing:
+    the service's requests publish their own events after the commit (outbox.relay_threshold)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI, resources: Resources) -> AsyncIterator[None]:
         setattr(app.state, attribute, build(resources))
-        async with outbox.relaying(resources.pool, resources.producer, resources.settings.outbox_relay_seconds):
+        async with outbox.relaying(resources.pool, resources.producer, resources.settings.outbox_relay_seconds,
+                                   self_publishing=self_publishing):
             yield
 
     return lifespan

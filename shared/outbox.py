@@ -100,11 +100,18 @@ async def relay(pool: asyncpg.Pool, producer: EventProducer, *, older_than_s: fl
         published += len(rows)
 
 
-async def relay_forever(pool: asyncpg.Pool, producer: EventProducer, period_s: float) -> None:
-    """Relay every period, forever (a lifespan task); only rows older than any request may still be
-    publishing itself (two periods, and at least the publish timeout and a period), so that an
-    outage does not send every event twice."""
-    older_than_s = max(period_s * 2, PUBLISH_TIMEOUT_S + period_s)
+def relay_threshold(period_s: float, *, self_publishing: bool) -> float:
+    """How old an outbox row must be before the relay takes it. Where requests publish their own events
+    after the commit, no younger than a request may still be doing so (the publish timeout and a
+    period), or an outage would send every event twice; where only the relay publishes (consumers,
+    the SLA worker, mediation's API), two periods: just past the writer's commit."""
+    return max(period_s * 2, PUBLISH_TIMEOUT_S + period_s) if self_publishing else period_s * 2
+
+
+async def relay_forever(pool: asyncpg.Pool, producer: EventProducer, period_s: float, *,
+                        self_publishing: bool = False) -> None:
+    """Relay every period, forever (a lifespan task), rows older than relay_threshold()."""
+    older_than_s = relay_threshold(period_s, self_publishing=self_publishing)
     while True:
         await asyncio.sleep(period_s)
         try:
@@ -114,10 +121,11 @@ async def relay_forever(pool: asyncpg.Pool, producer: EventProducer, period_s: f
 
 
 @asynccontextmanager
-async def relaying(pool: asyncpg.Pool, producer: EventProducer, period_s: float) -> AsyncIterator[None]:
+async def relaying(pool: asyncpg.Pool, producer: EventProducer, period_s: float, *,
+                   self_publishing: bool = False) -> AsyncIterator[None]:
     """Within the block: first publish what a crash left behind, then keep relaying every period."""
     await relay(pool, producer)
-    task = asyncio.create_task(relay_forever(pool, producer, period_s))
+    task = asyncio.create_task(relay_forever(pool, producer, period_s, self_publishing=self_publishing))
     try:
         yield
     finally:

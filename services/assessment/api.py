@@ -196,4 +196,5 @@ def create_app(settings: AssessmentSettings) -> FastAPI:
     """The assessment API; the scoring rules load once at start, and the outbox of publications is relayed."""
     return create_service_app(settings, title="Fengqiao assessment: scorecards and rankings",
                               routers=[router, dashboard.router],
-                              service_lifespan=context_with_relay("rules", lambda _resources: Rules.load()))
+                              service_lifespan=context_with_relay("rules", lambda _resources: Rules.load(),
+                                                                 self_publishing=True))

@@ -22,3 +22,10 @@ async def test_a_database_outage_answers_503_with_retry_after(error):
         answer = await client.post("/v1/things")
     assert answer.status_code == 503 and answer.headers["Retry-After"] == "5"
     assert "retry" in answer.json()["detail"]
+
+
+def test_the_relay_waits_for_self_publishing_requests_and_no_longer_than_two_periods_otherwise():
+    from shared.outbox import PUBLISH_TIMEOUT_S, relay_threshold
+    assert relay_threshold(0.25, self_publishing=False) == 0.5, "a case event must not trail its commit by seconds"
+    assert relay_threshold(0.25, self_publishing=True) == PUBLISH_TIMEOUT_S + 0.25
+    assert relay_threshold(10.0, self_publishing=True) == 20.0
