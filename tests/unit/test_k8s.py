@@ -8,11 +8,14 @@ read through imports: settings classes, the typer CLIs, the consumer runners, th
 Each cross-check is a function that returns the problems it finds, so that the negative tests at the
 end can show it catches a deliberately broken copy; the schema checks get the same treatment.
 """
+import asyncio
+import contextlib
 import copy
 import hashlib
 import importlib
 import inspect
 import json
+import logging
 import os
 import re
 import shutil
@@ -29,11 +32,17 @@ from urllib.parse import urlsplit, urlunsplit
 
 import jsonschema
 import kubernetes_validate
+import opentelemetry.environment_variables
+import opentelemetry.sdk.environment_variables
+import prometheus_client
 import pytest
 import typer
+import uvicorn
 import yaml
+from opentelemetry.sdk.trace import TracerProvider
 from pydantic import ValidationError
 
+from shared import tracing
 from shared.events.topics import topic as registered_topic
 from shared.kafka.consumer import ConsumerRunner
 from shared.settings import ServiceSettings
@@ -57,6 +66,31 @@ KEDA_DEFAULT_MAX_REPLICAS = 100
 OLDEST_KAFKA_PROTOCOL = (2, 1)
 # Long-running commands beyond api and consume, by service package.
 EXTRA_WORKERS = {"mediation": ("sla",)}
+# Settings fields that only one kind of process reads (`consume` serves /metrics on metrics_port; the
+# API, the SLA worker and the Jobs ignore it): the only fields a service's containers may set differently.
+PER_PROCESS_FIELDS = frozenset({"metrics_port"})
+# Where Prometheus scrapes: the API's route, and any path of prometheus_client's server in `consume`.
+METRICS_PATH = "/metrics"
+# The only variables a container may get beyond its settings' fields: OpenTelemetry's, as far as the
+# code that runs reads them (shared/tracing.py itself, and the SDK parts it installs: TracerProvider and
+# its sampler, Resource.create, BatchSpanProcessor, the OTLP/HTTP span exporter). An explicit list, so
+# that a misspelt or ineffective OTEL_ name fails env_problems like a misspelt setting.
+OTEL_VARIABLES = frozenset({
+    "OTEL_SDK_DISABLED", "OTEL_TRACES_EXPORTER",  # shared/tracing.py
+    "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG",  # TracerProvider's sampler
+    "OTEL_RESOURCE_ATTRIBUTES",  # Resource.create (its service.name is overridden like OTEL_SERVICE_NAME)
+    "OTEL_BSP_SCHEDULE_DELAY", "OTEL_BSP_MAX_QUEUE_SIZE", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "OTEL_BSP_EXPORT_TIMEOUT",
+    *(f"OTEL_EXPORTER_OTLP_{signal}{name}"  # the OTLP/HTTP exporter (the endpoint also in shared/tracing.py)
+      for signal in ("", "TRACES_")
+      for name in ("ENDPOINT", "HEADERS", "TIMEOUT", "COMPRESSION", "CERTIFICATE", "CLIENT_CERTIFICATE",
+                   "CLIENT_KEY")),
+})
+# Read by the SDK but without effect here, and why: setting one would mislead.
+OTEL_WITHOUT_EFFECT = {
+    "OTEL_SERVICE_NAME": "shared/tracing.py sets service.name from the settings' service_name, which overrides it",
+    "OTEL_EXPORTER_OTLP_PROTOCOL": "the exporter is OTLP over HTTP (protobuf) whatever it says",
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "the exporter is OTLP over HTTP (protobuf) whatever it says",
+}
 
 Doc = dict[str, Any]
 
@@ -253,6 +287,55 @@ def consumer_of(package: str, settings: ServiceSettings) -> tuple[str, list[str]
     return recorded["name"], list(recorded["topics"])
 
 
+def served_metrics(package: str, words: list[str], env: dict[str, str]) -> tuple[str, int] | None:
+    """(host, port) on which the command serves Prometheus /metrics under this environment, or None.
+
+    Runs the CLI command itself with what it would start replaced by recorders: prometheus_client's
+    server (`consume` with metrics_port set), uvicorn (`api`, whose app must have the /metrics route)
+    and asyncio.run (the coroutine is closed unstarted). Nothing listens, nothing connects.
+    """
+    command_ = click_cli(package).commands[words[1]]
+    main = importlib.import_module(f"services.{package}.__main__")
+    quiet = [mock.patch.object(module, "configure_logging")
+             for module in (importlib.import_module("shared.cli"), main) if hasattr(module, "configure_logging")]
+    with mock.patch.dict(os.environ, env, clear=True), \
+            mock.patch.object(prometheus_client, "start_http_server") as metrics_server, \
+            mock.patch.object(uvicorn, "run") as uvicorn_run, \
+            mock.patch.object(asyncio, "run", side_effect=lambda coroutine: coroutine.close()):
+        for patch in quiet:
+            patch.start()
+        try:
+            command_.invoke(command_.make_context(words[1], words[2:]))
+        finally:
+            for patch in quiet:
+                patch.stop()
+    if metrics_server.called:
+        call = metrics_server.call_args
+        return call.kwargs.get("addr", "0.0.0.0"), call.kwargs.get("port", call.args[0] if call.args else None)
+    if uvicorn_run.called:
+        call = uvicorn_run.call_args
+        if METRICS_PATH in call.args[0].openapi()["paths"]:
+            return call.kwargs["host"], call.kwargs["port"]
+    return None
+
+
+@contextlib.contextmanager
+def otel_warnings() -> Any:
+    """The warnings the OpenTelemetry SDK logs meanwhile (an unknown sampler, a ratio that is no number, ...)."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("opentelemetry")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)  # whatever the root logger's level (another test's logging set-up)
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
 def dockerfile_uid() -> int:
     """The uid of the image's user (deploy/Dockerfile)."""
     return int(re.search(r"--uid (\d+)", DOCKERFILE.read_text("utf-8"))[1])
@@ -340,15 +423,18 @@ def env_problems(docs: list[Doc]) -> list[str]:
             continue  # cli_problems says so
         env, unresolved = container_env(container, docs)
         problems += [f"{where(workload)}: {p}" for p in unresolved]
-        unknown = sorted(set(env) - env_names(package))
+        problems += [f"{where(workload)}: {name} has no effect: {why}"
+                     for name, why in OTEL_WITHOUT_EFFECT.items() if name in env]
+        unknown = sorted(set(env) - env_names(package) - OTEL_VARIABLES - set(OTEL_WITHOUT_EFFECT))
         if unknown:
-            problems.append(f"{where(workload)}: {unknown} are not fields of {settings_class(package).__name__}")
+            problems.append(f"{where(workload)}: {unknown} are not fields of {settings_class(package).__name__} "
+                            "nor OpenTelemetry variables the code reads (OTEL_VARIABLES)")
     return problems
 
 
 def settings_problems(docs: list[Doc]) -> list[str]:
     """Every container's environment builds valid production settings, the same for a service's
-    containers, and each service its own database."""
+    containers (but PER_PROCESS_FIELDS), and each service its own database."""
     problems, seen, databases = [], {}, {}
     for workload, container in containers(docs):
         package = package_of(container)
@@ -361,7 +447,7 @@ def settings_problems(docs: list[Doc]) -> list[str]:
             continue
         if settings.environment != "production":
             problems.append(f"{where(workload)}: environment={settings.environment!r}, not production")
-        view = settings.model_dump(mode="json", exclude={"jwt_secret", "phone_hmac_secret"})
+        view = settings.model_dump(mode="json", exclude={"jwt_secret", "phone_hmac_secret", *PER_PROCESS_FIELDS})
         first = seen.setdefault(package, (where(workload), view))
         if view != first[1]:
             problems.append(f"{where(workload)}: settings differ from {first[0]}'s")
@@ -396,6 +482,92 @@ def probe_problems(docs: list[Doc]) -> list[str]:
             if (path and get.get("path") != path) or port != settings.http_port:
                 problems.append(f"{where(workload)}: {probe} asks {get.get('path')} on {get.get('port')}, "
                                 f"wanted {path or 'a path'} on {settings.http_port}")
+    return problems
+
+
+def metrics_problems(docs: list[Doc]) -> list[str]:
+    """Every Deployment that serves /metrics (as its command really does under its environment) serves it
+    on all interfaces, on a port the container opens, and has the Prometheus scrape annotations for it;
+    none that does not is annotated. Every consumer serves it: its container sets <PREFIX>_METRICS_PORT,
+    opens it as the port `metrics` and has a liveness probe GET /metrics on it."""
+    problems = []
+    for workload in of_kind(docs, "Deployment"):
+        annotations = workload["spec"]["template"]["metadata"].get("annotations") or {}
+        for container in pod_spec(workload)["containers"]:
+            package, words = package_of(container), command(container)
+            if package is None or len(words) < 2 or words[1] not in click_cli(package).commands:
+                continue  # cli_problems says so
+            env = container_env(container, docs)[0]
+            try:
+                served = served_metrics(package, words, env)
+            except (ValidationError, typer.TyperException, typer.Exit) as exc:
+                problems.append(f"{where(workload)}: {words} does not start: {exc}")
+                continue
+            consumer = words[1] == "consume"
+            if consumer:
+                variable = (settings_class(package).model_config["env_prefix"] + "metrics_port").upper()
+                if variable not in env_names(package):
+                    problems.append(f"{where(workload)}: {variable} is not a settings field")
+                elif variable not in {v["name"] for v in container.get("env", [])}:
+                    problems.append(f"{where(workload)}: the consumer does not set {variable} in its env")
+            if served is None:
+                if consumer:
+                    problems.append(f"{where(workload)}: the consumer serves no /metrics (no metrics port set)")
+                if annotations.get("prometheus.io/scrape") == "true":
+                    problems.append(f"{where(workload)}: annotated for scraping, but {words[:2]} serves no /metrics")
+                continue
+            host, port = served
+            ports = {p.get("name"): p["containerPort"] for p in container.get("ports", [])}
+            if host != "0.0.0.0":
+                problems.append(f"{where(workload)}: /metrics on {host}: unreachable from Prometheus and the kubelet")
+            if port not in ports.values():
+                problems.append(f"{where(workload)}: /metrics port {port} is not a container port {ports}")
+            if consumer and ports.get("metrics") != port:
+                problems.append(f"{where(workload)}: no container port `metrics` = {port} ({ports})")
+            wanted = {"prometheus.io/scrape": "true", "prometheus.io/port": str(port), "prometheus.io/path": METRICS_PATH}
+            problems += [f"{where(workload)}: pod annotation {key}={annotations.get(key)!r}, wanted {value!r}"
+                         for key, value in wanted.items() if annotations.get(key) != value]
+            if consumer:
+                get = (container.get("livenessProbe") or {}).get("httpGet") or {}
+                if get.get("path") != METRICS_PATH or ports.get(get.get("port"), get.get("port")) != port:
+                    problems.append(f"{where(workload)}: liveness {get or 'none'}, wanted GET {METRICS_PATH} on {port}")
+    return problems
+
+
+def tracing_problems(docs: list[Doc]) -> list[str]:
+    """Every Deployment's containers make spans and export them over OTLP to one collector: tracing on,
+    the exporter `auto` resolving to otlp through the endpoint, a sampler the SDK accepts without
+    falling back to its default; the same OpenTelemetry settings in every Deployment."""
+    problems, seen = [], {}
+    for workload in of_kind(docs, "Deployment"):
+        for container in pod_spec(workload)["containers"]:
+            package = package_of(container)
+            if package is None:
+                continue
+            env = container_env(container, docs)[0]
+            otel = {k: v for k, v in env.items() if k.startswith("OTEL_")}
+            first = seen.setdefault("otel", (where(workload), otel))
+            if otel != first[1]:
+                problems.append(f"{where(workload)}: OpenTelemetry variables {otel} differ from {first[0]}'s")
+            try:
+                settings = build_settings(package, env)
+            except ValidationError:
+                continue  # settings_problems says so
+            if settings.service_name != package:
+                problems.append(f"{where(workload)}: service.name would be {settings.service_name!r}, not {package!r}")
+            with mock.patch.dict(os.environ, env, clear=True), otel_warnings() as warnings:
+                if not tracing.enabled(settings):
+                    problems.append(f"{where(workload)}: tracing is off")
+                exporter = tracing.exporter_name(settings.trace_exporter)
+                endpoint = next((env[n] for n in ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+                                 if env.get(n)), "")
+                sampler = TracerProvider(shutdown_on_exit=False).sampler.get_description()
+            if exporter != "otlp":
+                problems.append(f"{where(workload)}: spans go to {exporter!r}, not otlp")
+            url = urlsplit(endpoint)
+            if url.scheme not in ("http", "https") or not url.hostname:
+                problems.append(f"{where(workload)}: OTLP endpoint {endpoint!r} is not an http(s) URL")
+            problems += [f"{where(workload)}: the SDK: {record.getMessage()} (sampler {sampler})" for record in warnings]
     return problems
 
 
@@ -563,8 +735,8 @@ def security_problems(docs: list[Doc]) -> list[str]:
 
 CHECKS: dict[str, Callable[[list[Doc]], list[str]]] = {
     check.__name__: check for check in (cli_problems, env_problems, settings_problems, probe_problems,
-                                        service_problems, pdb_problems, scaledobject_problems,
-                                        workload_problems, security_problems)
+                                        metrics_problems, tracing_problems, service_problems, pdb_problems,
+                                        scaledobject_problems, workload_problems, security_problems)
 }
 PACKAGES = service_packages()
 RESOURCES = resources()
@@ -605,7 +777,8 @@ def test_manifest_matches_its_schema(doc: Doc) -> None:
 
 @pytest.mark.parametrize("name", CHECKS)
 def test_manifests_agree_with_the_code(name: str) -> None:
-    """Commands, environment, settings, probes, Services, PDBs, ScaledObjects, workloads, security."""
+    """Commands, environment, settings, probes, metrics, tracing, Services, PDBs, ScaledObjects, workloads,
+    security."""
     assert CHECKS[name](filled(RESOURCES)) == []
 
 
@@ -660,6 +833,17 @@ def test_probe_paths_are_routes_of_the_app(package: str) -> None:
     for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
         if probe in container:
             assert container[probe]["httpGet"]["path"] in paths, f"{package}: {probe}"
+    assert api["spec"]["template"]["metadata"]["annotations"]["prometheus.io/path"] in paths
+
+
+def test_otel_variables_are_the_sdks() -> None:
+    """Each name OTEL_VARIABLES allows, or OTEL_WITHOUT_EFFECT explains, is one OpenTelemetry defines
+    (so the allow-list itself has no typo), and the manifests set only allowed ones."""
+    defined = {name for module in (opentelemetry.environment_variables, opentelemetry.sdk.environment_variables)
+               for name in dir(module) if name.startswith("OTEL_")}
+    assert OTEL_VARIABLES | set(OTEL_WITHOUT_EFFECT) <= defined, sorted((OTEL_VARIABLES | set(OTEL_WITHOUT_EFFECT)) - defined)
+    used = {name for _, c in containers(RESOURCES) for name in container_env(c, RESOURCES)[0] if name.startswith("OTEL_")}
+    assert used and used <= OTEL_VARIABLES, used
 
 
 def test_kustomize_builds_the_same_resources() -> None:
@@ -707,6 +891,23 @@ def _api_container(docs: list[Doc]) -> Doc:
     return pod_spec(_deployment(docs))["containers"][0]
 
 
+def _consumer_container(docs: list[Doc], name: str = "intake-consumer") -> Doc:
+    return pod_spec(_deployment(docs, name))["containers"][0]
+
+
+def _annotations(docs: list[Doc], name: str = "intake-api") -> Doc:
+    return _deployment(docs, name)["spec"]["template"]["metadata"].setdefault("annotations", {})
+
+
+def _without_env(docs: list[Doc], deployment: str, variable: str) -> None:
+    container = _consumer_container(docs, deployment)
+    container["env"] = [v for v in container["env"] if v["name"] != variable]
+
+
+def _tracing(docs: list[Doc]) -> Doc:
+    return named(docs, "ConfigMap", "fengqiao-tracing")["data"]
+
+
 SCHEMA_BREAKS: dict[str, Callable[[list[Doc]], Doc]] = {
     "port as a string": lambda d: (_api_container(d)["ports"][0].update(containerPort="8001"), _deployment(d))[1],
     "misspelt field": lambda d: (_api_container(d).update(readinessprobe=_api_container(d).pop("readinessProbe")),
@@ -722,6 +923,8 @@ SCHEMA_BREAKS: dict[str, Callable[[list[Doc]], Doc]] = {
         lagThreshold=1000), _scaled(d))[1],
     "ScaledObject without triggers": lambda d: (_scaled(d)["spec"].pop("triggers"), _scaled(d))[1],
     "ScaledObject with bad metadata": lambda d: (_scaled(d)["metadata"].update(labels=["consumer"]), _scaled(d))[1],
+    "scrape port annotation as a number": lambda d: (_annotations(d, "intake-consumer").update(
+        {"prometheus.io/port": 9100}), _deployment(d, "intake-consumer"))[1],
 }
 
 
@@ -790,6 +993,41 @@ CODE_BREAKS: dict[str, tuple[Callable[[list[Doc]], object], Callable[[list[Doc]]
     "no memory limit": (lambda d: _api_container(d)["resources"]["limits"].pop("memory"), security_problems),
     "latest image": (lambda d: _api_container(d).update(image="fengqiao:latest"), security_problems),
     "service links on": (lambda d: pod_spec(_deployment(d)).update(enableServiceLinks=True), security_problems),
+    "consumer without metrics port": (lambda d: _without_env(d, "mediation-consumer", "MEDIATION_METRICS_PORT"),
+                                      metrics_problems),
+    "metrics port only in the ConfigMap": (lambda d: (_without_env(d, "intake-consumer", "INTAKE_METRICS_PORT"),
+                                                      named(d, "ConfigMap", "intake-config")["data"].update(
+                                                          INTAKE_METRICS_PORT="9100")), metrics_problems),
+    "metrics port misspelt": (lambda d: next(v for v in _consumer_container(d)["env"]
+                                             if v["name"] == "INTAKE_METRICS_PORT").update(name="INTAKE_METRIC_PORT"),
+                              env_problems),
+    "metrics port not opened": (lambda d: _consumer_container(d, "assessment-consumer").pop("ports"), metrics_problems),
+    "metrics port not the setting's": (lambda d: _consumer_container(d)["ports"][0].update(containerPort=9101),
+                                       metrics_problems),
+    "consumer metrics on localhost": (lambda d: _consumer_container(d)["env"].append(
+        {"name": "INTAKE_HTTP_HOST", "value": "127.0.0.1"}), metrics_problems),
+    "consumer without liveness": (lambda d: _consumer_container(d).pop("livenessProbe"), metrics_problems),
+    "consumer liveness on another path": (lambda d: _consumer_container(d)["livenessProbe"]["httpGet"].update(
+        path="/healthz", port=9100), metrics_problems),
+    "consumer not annotated": (lambda d: _annotations(d, "intake-consumer").pop("prometheus.io/scrape"),
+                               metrics_problems),
+    "API scraped on the consumer's port": (lambda d: _annotations(d).update({"prometheus.io/port": "9100"}),
+                                           metrics_problems),
+    "SLA worker annotated": (lambda d: _annotations(d, "mediation-sla").update(
+        {"prometheus.io/scrape": "true", "prometheus.io/port": "9100", "prometheus.io/path": "/metrics"}),
+        metrics_problems),
+    "misspelt OTEL variable": (lambda d: _tracing(d).update(OTEL_EXPORTER_OTLP_ENDPIONT="http://collector:4318"),
+                               env_problems),
+    "OTEL_SERVICE_NAME (overridden)": (lambda d: _tracing(d).update(OTEL_SERVICE_NAME="intake"), env_problems),
+    "no collector endpoint": (lambda d: _tracing(d).pop("OTEL_EXPORTER_OTLP_ENDPOINT"), tracing_problems),
+    "unknown sampler": (lambda d: _tracing(d).update(OTEL_TRACES_SAMPLER="parentbased_ratio"), tracing_problems),
+    "sampler ratio in percent": (lambda d: _tracing(d).update(OTEL_TRACES_SAMPLER_ARG="10%"), tracing_problems),
+    "tracing off in one service": (lambda d: named(d, "ConfigMap", "assessment-config")["data"].update(
+        ASSESSMENT_TRACING="false"), tracing_problems),
+    "exporter none": (lambda d: named(d, "ConfigMap", "intake-config")["data"].update(INTAKE_TRACE_EXPORTER="none"),
+                      tracing_problems),
+    "one Deployment without the tracing ConfigMap": (lambda d: _consumer_container(d)["envFrom"].pop(),
+                                                     tracing_problems),
 }
 
 
