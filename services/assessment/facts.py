@@ -12,46 +12,43 @@ from datetime import date
 import asyncpg
 
 from services.assessment.domain.figures import MonthFacts
-from services.assessment.months import FAMILIARITY_MONTHS, LINK_DAYS, add_months
+from services.assessment.months import FAMILIARITY_MONTHS, add_months
 
 # The fact column naming each kind of unit: fixed names, never user input, in the SQL below.
 UNIT_COLUMNS = {"station": "station_code", "grid": "grid_code", "officer": "officer_id"}
 
+# follows_dispute is kept at write time (handlers.RELINK): a dispute of the same address key or caller
+# phone in the 90 days before.
 INCIDENT_FACTS = """
-WITH month_incidents AS (
-    SELECT * FROM incidents WHERE month = $1 AND {unit} IS NOT NULL
-), linked AS (
-    SELECT i.{unit} AS unit, i.kind,
-           EXISTS (SELECT 1 FROM incidents d
-                   WHERE d.kind = 'dispute' AND (d.source, d.incident_number) <> (i.source, i.incident_number)
-                     AND d.received_at < i.received_at AND d.received_at >= i.received_at - make_interval(days => $2)
-                     AND ((i.address_key IS NOT NULL AND d.address_key = i.address_key)
-                          OR (i.phone_hmac IS NOT NULL AND d.phone_hmac = i.phone_hmac))) AS follows_dispute
-    FROM month_incidents i
-)
-SELECT unit,
+SELECT {unit} AS unit,
        count(*) FILTER (WHERE kind = 'dispute') AS disputes,
        count(*) FILTER (WHERE kind = 'dispute' AND follows_dispute) AS repeat_disputes,
        count(*) FILTER (WHERE kind = 'crime' AND follows_dispute) AS civil_to_criminal,
        count(*) FILTER (WHERE kind = 'crime') AS crimes
-FROM linked GROUP BY unit
+FROM incidents WHERE month = $1 AND {unit} IS NOT NULL
+GROUP BY {unit}
 """
 
+# Durations as float8 (numeric arrays decode slowly into Decimal); the month's closures as a range of
+# closed_at in the stations' zone, which cases_closed_at serves.
 CASE_FACTS = """
 SELECT {unit} AS unit,
        count(*) FILTER (WHERE closed_in) AS closed,
        count(*) FILTER (WHERE closed_in AND agreement) AS agreements,
        count(*) FILTER (WHERE closed_in AND NOT referred) AS closed_without_referral,
-       array_agg(extract(epoch FROM first_claimed_at - created_at) / 60)
+       array_agg(extract(epoch FROM first_claimed_at - created_at)::float8 / 60)
            FILTER (WHERE month = $1 AND first_claimed_at IS NOT NULL AND created_at IS NOT NULL) AS claim_minutes,
-       array_agg(extract(epoch FROM closed_at - created_at) / 3600)
+       array_agg(extract(epoch FROM closed_at - created_at)::float8 / 3600)
            FILTER (WHERE closed_in AND created_at IS NOT NULL) AS close_hours,
        coalesce(sum(sla_breaches) FILTER (WHERE month = $1), 0) AS sla_breaches,
        count(*) FILTER (WHERE month = $1 AND confirmation_requested) AS confirmations_requested,
        count(*) FILTER (WHERE month = $1 AND confirmation_requested AND confirmed) AS confirmations_confirmed
-FROM (SELECT *, closed_at IS NOT NULL AND date_trunc('month', closed_at AT TIME ZONE $2)::date = $1 AS closed_in
-      FROM cases) AS c
-WHERE (month = $1 OR closed_in) AND {unit} IS NOT NULL
+FROM (SELECT *, closed_at >= ($1::timestamp AT TIME ZONE $2)
+                AND closed_at < (($1 + interval '1 month')::timestamp AT TIME ZONE $2) AS closed_in
+      FROM cases
+      WHERE (month = $1 OR (closed_at >= ($1::timestamp AT TIME ZONE $2)
+                            AND closed_at < (($1 + interval '1 month')::timestamp AT TIME ZONE $2)))
+        AND {unit} IS NOT NULL) AS c
 GROUP BY {unit}
 """
 
@@ -96,7 +93,7 @@ async def unit_facts(conn: asyncpg.Connection, month: date, kind: str,
         units[row["code"]] = Unit(kind, row["code"], row["name"], row["station_code"], row["county_code"],
                                   row["county_name"])
         found[row["code"]] = {"households_registered": row["households"], "residents": row["residents"]}
-    for row in await conn.fetch(INCIDENT_FACTS.format(unit=unit), month, LINK_DAYS):
+    for row in await conn.fetch(INCIDENT_FACTS.format(unit=unit), month):
         found.setdefault(row["unit"], {}).update(_values(row))
     for row in await conn.fetch(CASE_FACTS.format(unit=unit), month, time_zone):
         found.setdefault(row["unit"], {}).update(

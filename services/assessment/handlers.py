@@ -4,7 +4,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from services.assessment import activities, repository
-from services.assessment.months import reach
+from services.assessment.months import LINK_DAYS, reach
 from services.assessment.settings import AssessmentSettings
 from shared.events.community import ACTIVITY_TYPES, ActivityData
 from shared.events.envelope import Envelope
@@ -30,6 +30,18 @@ def _case_row(event: Envelope, d: CaseEventData, zone: str) -> tuple:
             at if kind == "case.closed" else None, kind == "case.agreement_reached", kind == "case.referred",
             kind == "case.confirmation_requested", kind == "case.confirmation_confirmed",
             int(kind == "case.breach_reported"), int(breach))
+
+
+async def _relink(conn: asyncpg.Connection, incidents: list[tuple], before: list) -> None:
+    """Link again what the batch's incidents can change: their own links and those of later incidents
+    sharing a key, now and before the batch (a revision may change an incident's keys or time)."""
+    addresses = {row[11] for row in incidents} | {r["address_key"] for r in before}
+    phones = {row[12] for row in incidents} | {r["phone_hmac"] for r in before}
+    times = [row[3] for row in incidents] + [r["received_at"] for r in before]
+    addresses.discard(None)
+    phones.discard(None)
+    await conn.execute(repository.RELINK, sorted(addresses), sorted(phones), LINK_DAYS, min(times), max(times),
+                       [row[0] for row in incidents], [row[1] for row in incidents])
 
 
 def activity_of(event: Envelope) -> ActivityData:
@@ -65,7 +77,10 @@ def facts_handler(settings: AssessmentSettings, *, mark_revisions: bool = True):
             else:
                 raise ValueError(f"assessment does not keep facts of event type {event.type!r}")
         if incidents:
+            before = await conn.fetch(repository.KEYS_BEFORE, [row[0] for row in incidents],
+                                      [row[1] for row in incidents])
             await conn.executemany(repository.UPSERT_INCIDENT, incidents)
+            await _relink(conn, incidents, before)
         if cases:
             await conn.executemany(repository.UPSERT_CASE, cases)
         if mark_revisions and months:

@@ -13,6 +13,34 @@ ON CONFLICT (source, incident_number) DO UPDATE SET
 WHERE incidents.revision < EXCLUDED.revision
 """
 
+# The keys and time an incident had before this batch's upsert: a revision may move or re-key it, and
+# the incidents linked through its old keys must be linked again.
+KEYS_BEFORE = """
+SELECT i.address_key, i.phone_hmac, i.received_at
+FROM incidents i JOIN unnest($1::text[], $2::text[]) AS b(source, incident_number) USING (source, incident_number)
+"""
+
+# Link again every incident that shares a key with the batch's incidents and falls where the batch can
+# change its link: from the batch's earliest time to 90 days after its latest. Only changed rows are
+# written. After every batch each incident's flag equals the read-time definition (a dispute of the same
+# address key or caller phone in the 90 days before), whatever order the events came in.
+RELINK = """
+UPDATE incidents i SET follows_dispute = l.linked
+FROM (
+    SELECT c.source, c.incident_number,
+           EXISTS (SELECT 1 FROM incidents d
+                   WHERE d.kind = 'dispute' AND (d.source, d.incident_number) <> (c.source, c.incident_number)
+                     AND d.received_at < c.received_at AND d.received_at >= c.received_at - make_interval(days => $3)
+                     AND ((c.address_key IS NOT NULL AND d.address_key = c.address_key)
+                          OR (c.phone_hmac IS NOT NULL AND d.phone_hmac = c.phone_hmac))) AS linked
+    FROM incidents c
+    WHERE (c.address_key = ANY($1::text[]) OR c.phone_hmac = ANY($2::text[])
+           OR (c.source, c.incident_number) IN (SELECT * FROM unnest($6::text[], $7::text[])))  -- keys gone
+      AND c.received_at >= $4::timestamptz AND c.received_at <= $5::timestamptz + make_interval(days => $3)
+) AS l
+WHERE i.source = l.source AND i.incident_number = l.incident_number AND i.follows_dispute <> l.linked
+"""
+
 # The case's latest state by its sequence; milestones are kept whatever order their events come in.
 UPSERT_CASE = """
 INSERT INTO cases AS c (case_id, source, incident_number, month, received_at, station_code, grid_code, officer_id,
