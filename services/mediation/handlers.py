@@ -6,6 +6,7 @@ transaction; the relay publishes the events. API writes also go to the audit log
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 import asyncpg
@@ -22,6 +23,7 @@ from shared.auth import Principal
 from shared.events.envelope import Envelope
 from shared.events.intake import DisputeData
 from shared.kafka.producer import EventProducer
+from shared.outbox import OutboxRow
 
 SYSTEM = "system"
 # Party data is shown to the roles that work or supervise cases, not to auditors.
@@ -56,41 +58,110 @@ class CaseConflict(Exception):
 
 # --- from intake.dispute.v1 ------------------------------------------------------------------
 
+Incident = tuple[str, str]  # (source, incident number): one case each
+
+
 def dispute_handler(ctx: MediationContext):
     """The consumer's batch handler: one case per dispute; newer revisions update open cases."""
 
     async def handle(conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
         disputes = [DisputeData.model_validate(e.data) for e in events
                     if e.type in ("dispute.opened", "dispute.updated")]
-        cases = await repository.cases_by_incident(conn, sorted({(d.source, d.incident_number) for d in disputes}))
-        timeline, rows = [], []
-        for dispute in disputes:
-            key = (dispute.source, dispute.incident_number)
-            case = cases.get(key)
-            if case is None:  # opened, or an update that overtook its opening: either makes the case
-                case = await _open_case(conn, ctx, dispute)
-                timeline.append((case["id"], SYSTEM, "created", None, case["state"],
-                                 {"revision": dispute.revision, "channel": case["channel"]}))
-                rows.append(case_event(case, "case.created", actor=SYSTEM, prefix=ctx.settings.topic_prefix))
-            elif dispute.revision <= case["revision"]:
-                continue  # a redelivered or stale revision changes nothing
-            elif State(case["state"]) in TERMINAL:
-                # Recorded, never silently reopening a closed case.
-                await conn.execute(repository.NOTE_REVISION, case["id"], dispute.revision)
-                timeline.append((case["id"], SYSTEM, "update_after_close", case["state"], case["state"],
-                                 {"revision": dispute.revision, "disposition": dispute.disposition}))
-                case = dict(case) | {"revision": dispute.revision}
-            else:
-                case = await _update_case(conn, ctx, case, dispute)
-                # A dispute reclassified as something else stays open for a person to decide.
-                timeline.append((case["id"], SYSTEM, "updated" if dispute.kind == "dispute" else "reclassified",
-                                 case["state"], case["state"], {"revision": dispute.revision, "kind": dispute.kind,
-                                                                "risk_flags": list(case["risk_flags"])}))
-            cases[key] = case
-        await repository.add_timeline(conn, timeline)
-        await outbox.write(conn, rows)
+        await _apply_disputes(conn, ctx, disputes)
 
     return handle
+
+
+@dataclass
+class _Changes:
+    """What a batch of disputes writes besides the cases, each entry tagged with its dispute's position in
+    the batch, so the timeline and the events keep the order the disputes came in."""
+
+    timeline: list[tuple[int, tuple]]
+    events: list[tuple[int, OutboxRow]]
+
+    def ordered(self) -> tuple[list[tuple], list[OutboxRow]]:
+        by_position = itemgetter(0)
+        return ([entry for _, entry in sorted(self.timeline, key=by_position)],
+                [row for _, row in sorted(self.events, key=by_position)])
+
+
+async def _apply_disputes(conn: asyncpg.Connection, ctx: MediationContext, disputes: Sequence[DisputeData]) -> None:
+    """Apply disputes as if one at a time, in order, with a few statements per batch instead of one per dispute.
+
+    Disputes of different incidents do not affect each other, and each incident's own disputes must go in
+    order. So round n applies the n-th dispute of every incident in the batch at once: one multi-row
+    statement opens the new cases, one updates the open ones, one notes revisions of closed ones. Most
+    batches hold one dispute per incident and take one round; a duplicate or a revision of an incident
+    in the same batch adds a round."""
+    if not disputes:
+        return
+    per_incident: dict[Incident, list[tuple[int, DisputeData]]] = {}
+    for position, dispute in enumerate(disputes):
+        per_incident.setdefault((dispute.source, dispute.incident_number), []).append((position, dispute))
+    cases = await repository.cases_by_incident(conn, sorted(per_incident))
+    changes = _Changes([], [])
+    for n in range(max(len(own) for own in per_incident.values())):
+        await _apply_round(conn, ctx, cases, [own[n] for own in per_incident.values() if len(own) > n], changes)
+    timeline, events = changes.ordered()
+    await repository.add_timeline(conn, timeline)
+    await outbox.write(conn, events)
+
+
+async def _apply_round(conn: asyncpg.Connection, ctx: MediationContext, cases: dict[Incident, Any],
+                       disputes: Sequence[tuple[int, DisputeData]], changes: _Changes) -> None:
+    """At most one dispute of each incident, against `cases` (the current row of each incident), which it updates."""
+    def incident(d: DisputeData) -> Incident:
+        return d.source, d.incident_number
+
+    existing = [(n, d) for n, d in disputes if incident(d) in cases]
+    # Opened, or an update that overtook its opening: either makes the case.
+    opening = [(n, d, case_id(d.source, d.incident_number)) for n, d in disputes if incident(d) not in cases]
+    if opening:
+        opened = await _open_cases(conn, ctx, [(d, ident) for _, d, ident in opening])
+        raced = []
+        for n, d, ident in opening:
+            case = opened.get(ident)
+            if case is None:  # another consumer made it after our lock (a rebalance): apply to that case
+                raced.append((n, d))
+                continue
+            cases[incident(d)] = case
+            changes.timeline.append((n, (case["id"], SYSTEM, "created", None, case["state"],
+                                         {"revision": d.revision, "channel": case["channel"]})))
+            changes.events.append((n, case_event(case, "case.created", actor=SYSTEM,
+                                                 prefix=ctx.settings.topic_prefix)))
+        if raced:
+            cases.update(await repository.cases_by_incident(conn, sorted({incident(d) for _, d in raced})))
+            if missing := [d.incident_number for _, d in raced if incident(d) not in cases]:
+                raise RuntimeError(f"cases neither opened nor found: {missing}")
+            existing += raced
+    closed, open_ = [], []
+    for n, d in existing:
+        case = cases[incident(d)]
+        if d.revision <= case["revision"]:
+            continue  # a redelivered or stale revision changes nothing
+        (closed if State(case["state"]) in TERMINAL else open_).append((n, d, case))
+    if closed:
+        # Recorded, never silently reopening a closed case.
+        await conn.execute(repository.NOTE_REVISIONS, [case["id"] for _, _, case in closed],
+                           [d.revision for _, d, _ in closed])
+        for n, d, case in closed:
+            changes.timeline.append((n, (case["id"], SYSTEM, "update_after_close", case["state"], case["state"],
+                                         {"revision": d.revision, "disposition": d.disposition})))
+            cases[incident(d)] = dict(case) | {"revision": d.revision}
+    if open_:
+        updated = await _update_cases(conn, ctx, [(d, case) for _, d, case in open_])
+        for n, d, before in open_:
+            case = updated[before["id"]]
+            # A dispute reclassified as something else stays open for a person to decide.
+            changes.timeline.append((n, (case["id"], SYSTEM, "updated" if d.kind == "dispute" else "reclassified",
+                                         case["state"], case["state"], {"revision": d.revision, "kind": d.kind,
+                                                                        "risk_flags": list(case["risk_flags"])})))
+            cases[incident(d)] = case
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 def _party(d: DisputeData) -> dict[str, Any]:
@@ -98,20 +169,40 @@ def _party(d: DisputeData) -> dict[str, Any]:
             "address_text": d.address_text, "description": d.description}
 
 
-async def _open_case(conn: asyncpg.Connection, ctx: MediationContext, d: DisputeData):
-    route = ctx.router.route(station_code=d.station_code, dispute_type=d.dispute_type, risk_flags=d.risk_flags)
-    return await conn.fetchrow(
-        repository.INSERT_CASE, case_id(d.source, d.incident_number), d.source, d.incident_number, d.revision,
-        d.station_code, d.grid_code, d.officer_id, route.channel, d.dispute_type, d.risk_flags, route.high_risk,
-        d.address_key, d.caller_phone_hmac, _party(d), d.received_at, datetime.now(UTC) + route.claim_within)
+async def _open_cases(conn: asyncpg.Connection, ctx: MediationContext,
+                      disputes: Sequence[tuple[DisputeData, Any]]) -> dict[Any, Any]:
+    """Insert the cases of (dispute, case id) pairs in one statement; the new rows by id (one that already
+    exists is left alone and missing from the answer)."""
+    routes = [ctx.router.route(station_code=d.station_code, dispute_type=d.dispute_type, risk_flags=d.risk_flags)
+              for d, _ in disputes]
+    now = datetime.now(UTC)
+    rows = await conn.fetch(
+        repository.INSERT_CASES, [ident for _, ident in disputes], [d.source for d, _ in disputes],
+        [d.incident_number for d, _ in disputes], [d.revision for d, _ in disputes],
+        [d.station_code for d, _ in disputes], [d.grid_code for d, _ in disputes],
+        [d.officer_id for d, _ in disputes], [r.channel for r in routes], [d.dispute_type for d, _ in disputes],
+        [_json(d.risk_flags) for d, _ in disputes], [r.high_risk for r in routes], [d.address_key for d, _ in disputes],
+        [d.caller_phone_hmac for d, _ in disputes], [_party(d) for d, _ in disputes],
+        [d.received_at for d, _ in disputes], [now + r.claim_within for r in routes])
+    return {row["id"]: row for row in rows}
 
 
-async def _update_case(conn: asyncpg.Connection, ctx: MediationContext, case, d: DisputeData):
-    # The channel stays (someone may already work the case); risk can tighten the claim deadline.
-    route = ctx.router.route(station_code=case["station_code"], dispute_type=d.dispute_type, risk_flags=d.risk_flags)
-    due = min(case["claim_due_at"], case["created_at"] + route.claim_within)
-    return await conn.fetchrow(repository.UPDATE_FACTS, case["id"], d.revision, d.dispute_type, d.risk_flags,
-                               route.high_risk, _party(d), d.grid_code, d.officer_id, due)
+async def _update_cases(conn: asyncpg.Connection, ctx: MediationContext,
+                        updates: Sequence[tuple[DisputeData, Any]]) -> dict[Any, Any]:
+    """Newer facts of open cases, (dispute, current case) pairs of distinct cases, in one statement; the
+    updated rows by id. The channel stays (someone may already work the case); risk can tighten the
+    claim deadline."""
+    dues, routes = [], []
+    for d, case in updates:
+        route = ctx.router.route(station_code=case["station_code"], dispute_type=d.dispute_type,
+                                 risk_flags=d.risk_flags)
+        routes.append(route)
+        dues.append(min(case["claim_due_at"], case["created_at"] + route.claim_within))
+    rows = await conn.fetch(
+        repository.UPDATE_FACTS, [case["id"] for _, case in updates], [d.revision for d, _ in updates],
+        [d.dispute_type for d, _ in updates], [_json(d.risk_flags) for d, _ in updates], [r.high_risk for r in routes],
+        [_party(d) for d, _ in updates], [d.grid_code for d, _ in updates], [d.officer_id for d, _ in updates], dues)
+    return {row["id"]: row for row in rows}
 
 
 # --- the claim queue ------------------------------------------------------------------------

@@ -15,22 +15,48 @@ WHERE (source, incident_number) IN (SELECT * FROM unnest($1::text[], $2::text[])
 FOR UPDATE
 """
 
-INSERT_CASE = f"""
+# The rows of many cases come in as one array per column. Risk flags, an array each, come as JSON text
+# (asyncpg would take a list of lists for a two-dimensional array).
+_FLAGS = "ARRAY(SELECT jsonb_array_elements_text({}::jsonb))"
+
+# New cases, one row per incident: an incident another transaction opened meanwhile is left alone (and
+# missing from the answer), so the caller can apply its dispute to that case instead.
+INSERT_CASES = f"""
 INSERT INTO cases (id, source, incident_number, revision, station_code, grid_code, officer_id, channel, state,
                    dispute_type, risk_flags, high_risk, address_key, phone_hmac, party, received_at, claim_due_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11, $12, $13, $14, $15, $16)
+SELECT d.id, d.source, d.incident_number, d.revision, d.station_code, d.grid_code, d.officer_id, d.channel, 'pending',
+       d.dispute_type, {_FLAGS.format("d.risk_flags")}, d.high_risk, d.address_key, d.phone_hmac, d.party,
+       d.received_at, d.claim_due_at
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[],
+            $9::text[], $10::text[], $11::boolean[], $12::text[], $13::text[], $14::jsonb[], $15::timestamptz[],
+            $16::timestamptz[])
+     AS d (id, source, incident_number, revision, station_code, grid_code, officer_id, channel, dispute_type,
+           risk_flags, high_risk, address_key, phone_hmac, party, received_at, claim_due_at)
+ON CONFLICT DO NOTHING
 RETURNING {CASE_COLUMNS}
 """
 
-# A newer revision of an open case: the facts change, its place in the lifecycle does not.
+_RETURNING_CASES = ", ".join(f"c.{column.strip()}" for column in CASE_COLUMNS.split(","))
+
+# Newer revisions of open cases (each case once): the facts change, their place in the lifecycle does not.
 UPDATE_FACTS = f"""
-UPDATE cases SET revision = $2, dispute_type = $3, risk_flags = $4, high_risk = $5, party = $6,
-                 grid_code = $7, officer_id = $8, claim_due_at = $9, version = version + 1, updated_at = now()
-WHERE id = $1
-RETURNING {CASE_COLUMNS}
+UPDATE cases AS c
+SET revision = d.revision, dispute_type = d.dispute_type, risk_flags = {_FLAGS.format("d.risk_flags")},
+    high_risk = d.high_risk, party = d.party, grid_code = d.grid_code, officer_id = d.officer_id,
+    claim_due_at = d.claim_due_at, version = c.version + 1, updated_at = now()
+FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::boolean[], $6::jsonb[], $7::text[], $8::text[],
+            $9::timestamptz[])
+     AS d (id, revision, dispute_type, risk_flags, high_risk, party, grid_code, officer_id, claim_due_at)
+WHERE c.id = d.id
+RETURNING {_RETURNING_CASES}
 """
 
-NOTE_REVISION = "UPDATE cases SET revision = $2, version = version + 1, updated_at = now() WHERE id = $1"
+# Newer revisions of closed or withdrawn cases (each case once): noted, the case stays as it is.
+NOTE_REVISIONS = """
+UPDATE cases AS c SET revision = d.revision, version = c.version + 1, updated_at = now()
+FROM unnest($1::uuid[], $2::bigint[]) AS d (id, revision)
+WHERE c.id = d.id
+"""
 
 CASE_BY_ID = f"SELECT {CASE_COLUMNS} FROM cases WHERE id = $1"
 CASE_BY_ID_FOR_UPDATE = CASE_BY_ID + " FOR UPDATE"
@@ -74,18 +100,45 @@ WHERE id = $1 AND state = 'claimed' AND claimed_by = $2
 RETURNING {CASE_COLUMNS}
 """
 
+# Claimable cases of the caller's stations and channels after a cursor (NOT high_risk, received_at, id), in
+# that order: high risk first, then oldest. One mixed-direction row comparison cannot use the queue index
+# (high_risk DESC, received_at, id), so the cursor becomes a start in each risk class: after the cursor in its
+# own class, and from the beginning in the normal class after the high-risk one. Each (station, channel, risk
+# class) then reads at most a page from the index, already in order; the heads are merged, and only the
+# page's rows are read from the table, each by its id (the LIMIT 1 keeps that a lookup per row even where the
+# planner cannot know the page size, as in a generic plan of the prepared statement).
 QUEUE = f"""
-SELECT {CASE_COLUMNS} FROM cases
-WHERE state = 'pending' AND station_code = ANY($1::text[]) AND channel = ANY($2::text[])
-  AND (NOT high_risk, received_at, id) > ($3::boolean, $4::timestamptz, $5::uuid)
-ORDER BY NOT high_risk, received_at, id
-LIMIT $6
+WITH start (high_risk, after_at, after_id) AS (
+    SELECT NOT $3::boolean, $4::timestamptz, $5::uuid
+    UNION ALL
+    SELECT false, '-infinity'::timestamptz, '00000000-0000-0000-0000-000000000000'::uuid WHERE NOT $3::boolean
+), page AS (
+    SELECT head.id, head.high_risk, head.received_at
+    FROM (SELECT DISTINCT unnest($1::text[])) AS station (code)
+    CROSS JOIN (SELECT DISTINCT unnest($2::text[])) AS chan (name)
+    CROSS JOIN start
+    CROSS JOIN LATERAL (
+        SELECT id, high_risk, received_at FROM cases
+        WHERE state = 'pending' AND station_code = station.code AND channel = chan.name
+          AND high_risk = start.high_risk AND (received_at, id) > (start.after_at, start.after_id)
+        ORDER BY received_at, id
+        LIMIT $6) AS head
+    ORDER BY NOT head.high_risk, head.received_at, head.id
+    LIMIT $6)
+SELECT c.* FROM page
+CROSS JOIN LATERAL (SELECT {CASE_COLUMNS} FROM cases WHERE cases.id = page.id LIMIT 1) AS c
+ORDER BY NOT page.high_risk, page.received_at, page.id
 """
 
 TIMELINE = "SELECT at, actor, action, from_state, to_state, details FROM case_timeline WHERE case_id = $1 ORDER BY id"
 
+# Entries in the order given (their ids order a case's timeline).
 INSERT_TIMELINE = """
-INSERT INTO case_timeline (case_id, actor, action, from_state, to_state, details) VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO case_timeline (case_id, actor, action, from_state, to_state, details)
+SELECT t.case_id, t.actor, t.action, t.from_state, t.to_state, t.details
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[]) WITH ORDINALITY
+     AS t (case_id, actor, action, from_state, to_state, details, position)
+ORDER BY t.position
 """
 
 INSERT_AUDIT = """
@@ -102,4 +155,4 @@ async def cases_by_incident(conn: asyncpg.Connection, keys: Sequence[tuple[str, 
 async def add_timeline(conn: asyncpg.Connection, rows: Sequence[tuple]) -> None:
     """Append (case_id, actor, action, from_state, to_state, details) entries."""
     if rows:
-        await conn.executemany(INSERT_TIMELINE, rows)
+        await conn.execute(INSERT_TIMELINE, *(list(column) for column in zip(*rows, strict=True)))
