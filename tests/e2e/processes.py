@@ -85,10 +85,12 @@ class ServiceGroup:
     processes: list[ServiceProcess] = field(default_factory=list)
     return_codes: dict[str, int | None] = field(default_factory=dict)
 
-    def start(self, service: str, subcommand: str, env: dict[str, str], *, port: int | None = None) -> ServiceProcess:
-        """Start `fengqiao-<service> <subcommand>` with its output in a log file of its own."""
-        name = f"{service} {subcommand}"
-        log = self.log_dir / f"{service}-{subcommand}.log"
+    def start(self, service: str, subcommand: str, env: dict[str, str], *, port: int | None = None,
+              label: str = "") -> ServiceProcess:
+        """Start `fengqiao-<service> <subcommand>` with its output in a log file of its own (a label tells
+        apart a process started again, or a second replica)."""
+        name = f"{service} {subcommand}{' ' + label if label else ''}"
+        log = self.log_dir / f"{service}-{subcommand}{'-' + label if label else ''}.log"
         with log.open("wb") as handle:
             process = subprocess.Popen(command(service, subcommand), cwd=ROOT, env=env, stdout=handle,
                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)

@@ -4,7 +4,6 @@ nothing accepted was lost, nothing was applied twice and no partition is stuck."
 import asyncio
 import json
 import signal
-import subprocess
 import time
 import types
 import uuid
@@ -28,8 +27,7 @@ from shared.events.intake import DISPUTE_TOPIC, INCIDENT_TOPIC, RAW_TOPIC
 from shared.events.mediation import CASE_TOPIC
 from shared.events.topics import TOPICS
 from shared.kafka.admin import delete_topics_with_prefix
-from tests.e2e.processes import SERVICES, ServiceGroup, ServiceProcess, command, free_port, run_command, service_env
-from tests.infrastructure import ROOT
+from tests.e2e.processes import SERVICES, ServiceGroup, ServiceProcess, free_port, run_command, service_env
 
 SOURCE = "FAULT-CAD"
 # Keyed by station code: these six stations put events on every partition of the six-partition topics
@@ -73,17 +71,6 @@ class Services(ServiceGroup):
     """ServiceGroup whose processes can be started again (after a kill) with a log file of their own."""
 
     killed: set[str] = field(default_factory=set)
-
-    def start(self, service: str, subcommand: str, env: dict[str, str], *, port: int | None = None,
-              label: str = "") -> ServiceProcess:
-        name = f"{service} {subcommand}{' ' + label if label else ''}"
-        log = self.log_dir / f"{service}-{subcommand}{'-' + label if label else ''}.log"
-        with log.open("wb") as handle:
-            process = subprocess.Popen(command(service, subcommand), cwd=ROOT, env=env, stdout=handle,
-                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        started = ServiceProcess(name, process, log, port)
-        self.processes.append(started)
-        return started
 
     async def kill(self, process: ServiceProcess) -> None:
         """SIGKILL a process on purpose (check_alive no longer counts it)."""
