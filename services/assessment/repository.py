@@ -35,7 +35,9 @@ FROM (
                           OR (c.phone_hmac IS NOT NULL AND d.phone_hmac = c.phone_hmac))) AS linked
     FROM incidents c
     WHERE (c.address_key = ANY($1::text[]) OR c.phone_hmac = ANY($2::text[])
-           OR (c.source, c.incident_number) IN (SELECT * FROM unnest($6::text[], $7::text[])))  -- keys gone
+           -- the batch's own incidents, whose keys may be gone; a plain ANY pair (a superset, each row still
+           -- computed exactly) keeps the index scans that a row-value IN over unnest() loses
+           OR (c.source = ANY($6::text[]) AND c.incident_number = ANY($7::text[])))
       AND c.received_at >= $4::timestamptz AND c.received_at <= $5::timestamptz + make_interval(days => $3)
 ) AS l
 WHERE i.source = l.source AND i.incident_number = l.incident_number AND i.follows_dispute <> l.linked
