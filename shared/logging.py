@@ -1,4 +1,4 @@
-"""Structured JSON logs that never carry personal data (DESIGN.md, non-negotiables), with the
+"""Structured JSON logs that never carry personal data (docs/design.md, "Non-negotiables"), with the
 trace and span ids of the current span, so a line leads to its trace and the trace to its lines."""
 import logging
 import re

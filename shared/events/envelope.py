@@ -1,4 +1,4 @@
-"""The one JSON envelope every Kafka message carries (DESIGN.md, Events)."""
+"""The one JSON envelope every Kafka message carries (docs/design.md, "Events")."""
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4

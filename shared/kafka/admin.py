@@ -17,7 +17,7 @@ def with_dead_letters(specs: Iterable[TopicSpec]) -> list[tuple[str, int]]:
 
 def topic_configs(replication_factor: int) -> dict[str, str]:
     """With three or more replicas an acknowledged write (acks=all) must be on two of them, so one
-    broker lost never loses an accepted record (DESIGN.md: Kafka in production); locally, one of one."""
+    broker lost never loses an accepted record (docs/design.md, "Conventions": Kafka in production); locally, one of one."""
     return {"min.insync.replicas": "2"} if replication_factor >= 3 else {}
 
 

@@ -317,7 +317,7 @@ async def test_a_dispute_posted_to_intake_is_mediated_and_scored_in_its_month(
         assert any(line.get("trace_id") == trace_id for line in lines), \
             f"no log line of {name} with the post's trace id {trace_id}:\n{logs_of[name][-4000:]}"
 
-    # Personal data never appears in logs (DESIGN.md, non-negotiables).
+    # Personal data never appears in logs (docs/design.md, "Non-negotiables").
     for secret_value in (CALLER_NAME, CALLER_PHONE):
         assert secret_value not in logs, f"{secret_value!r} in a service log:\n{logs}"
     print(f"set up and ready in {ready_s:.1f} s; from the POST to intake to the scorecard in {flow_s:.1f} s")

@@ -208,7 +208,7 @@ async def test_poison_on_every_consumed_topic_goes_to_its_dead_letter_topic_and_
             services.check_alive()  # no poison stopped a consumer
             await check_dead_letters(p, sent, raw_poison)
             logs = services.logs(tail_chars=10**9)
-        # The broken dispute's parties stay out of every log line (DESIGN.md, non-negotiables), also when
+        # The broken dispute's parties stay out of every log line (docs/design.md, "Non-negotiables"), also when
         # its validation error is logged: not one run of five characters of any of their values.
         leaks = {value[i:i + 5]: field for field, value in PARTY.items() for i in range(len(value) - 4)
                  if value[i:i + 5] in logs}

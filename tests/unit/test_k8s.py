@@ -58,7 +58,7 @@ PYPROJECT = ROOT / "pyproject.toml"
 
 # The Kubernetes minor whose schemas the manifests must pass: KEDA 2.16 supports 1.29 to 1.31.
 KUBERNETES_VERSION = "1.31"
-# DESIGN.md: production topics have replication factor 3 (and min.insync.replicas=2 on the brokers).
+# docs/design.md, "Conventions": production topics have replication factor 3 (and min.insync.replicas=2 on the brokers).
 PRODUCTION_REPLICATION = 3
 # KEDA's maxReplicaCount when a ScaledObject does not set one.
 KEDA_DEFAULT_MAX_REPLICAS = 100
@@ -695,7 +695,7 @@ def workload_problems(docs: list[Doc]) -> list[str]:
             continue  # cli_problems says so
         if params.get("replication_factor") != PRODUCTION_REPLICATION:
             problems.append(f"{where(workload)}: --replication-factor {params.get('replication_factor')}, "
-                            f"production has {PRODUCTION_REPLICATION} (DESIGN.md)")
+                            f"production has {PRODUCTION_REPLICATION} (docs/design.md, Conventions)")
     return problems
 
 

@@ -1,4 +1,4 @@
-"""The figures of one unit's month (DESIGN.md "Assessment figures"), each defined once with its formula."""
+"""The figures of one unit's month (docs/design.md, "Assessment figures"), each defined once with its formula."""
 import math
 import statistics
 from collections.abc import Callable, Mapping, Sequence
@@ -193,6 +193,6 @@ def check_min_samples(min_samples: Mapping[str, int]) -> None:
 
 
 def all_figures(facts: MonthFacts, min_samples: Mapping[str, int]) -> dict[str, Figure]:
-    """Every figure of one unit's month, by name, in the order of DESIGN.md."""
+    """Every figure of one unit's month, by name, in the order of docs/design.md, "Assessment figures"."""
     check_min_samples(min_samples)
     return {figure.__name__: figure(facts, min_samples) for figure in FIGURES}

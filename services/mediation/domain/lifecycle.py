@@ -1,4 +1,4 @@
-"""The mediation case lifecycle and handoffs as pure state machines (DESIGN.md, "Case lifecycle").
+"""The mediation case lifecycle and handoffs as pure state machines (docs/design.md, "Case lifecycle").
 
 Case transitions (every other (state, action) pair is illegal):
 

@@ -15,7 +15,7 @@ from tests.integration.intake.helpers import read_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
-MILWAUKEE = ROOT.parent / "shared" / "data" / "cad" / "milwaukee_calls_2018-05-01_to_14.csv"
+MILWAUKEE = ROOT / "services" / "intake" / "samples" / "milwaukee_calls_2018-05-01_to_14.csv"
 # The export's README names these call types as civil-dispute-like.
 DISPUTE_LIKE = ("TRBL W/SUBJ", "NOISE NUISANCE", "FAMILY TROUBLE", "FAMILY TROUBL-DV", "LANDLORD/TEN TRB",
                 "CHILD CUSTODY", "CONVEY PROPERTY", "PARKING TROUBLE", "PROPERTY DAMAGE")

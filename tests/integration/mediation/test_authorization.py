@@ -48,7 +48,7 @@ AGREEMENT = {"type": "agreement", "terms": "楼上住户负责维修并赔偿200
 CHANNELS = frozenset({"station_officer", "peoples_mediator", "lawyer", "court"})
 CLAIMERS = frozenset({"mediator", "lawyer", "court_liaison"})
 SUPERVISORS = frozenset({"station_chief", "auditor"})
-# The channels each role works in (DESIGN.md, issue 4 item 3); chiefs and auditors see all of them.
+# The channels each role works in (docs/mediation.md, "Routing"; docs/design.md, "Words": channel); chiefs and auditors see all of them.
 SERVES: dict[str, frozenset[str]] = {
     "mediator": frozenset({"station_officer", "peoples_mediator"}),
     "lawyer": frozenset({"lawyer"}),

@@ -8,7 +8,7 @@ import pytest
 from services.intake.domain.dedup import Outcome, decide
 from services.intake.domain.profiles import ProfileError, load_profile, map_record
 
-MILWAUKEE = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "cad" / "milwaukee_calls_2018-05-01_to_14.csv"
+MILWAUKEE = Path(__file__).resolve().parents[3] / "services" / "intake" / "samples" / "milwaukee_calls_2018-05-01_to_14.csv"
 
 PIDF = ('<?xml version="1.0"?><presence><gp:location-info><civicAddress><country>CN</country>'
         '<A1>示例市</A1><A3>北城区</A3><RD>湖光路</RD><HNO>12</HNO></civicAddress>'

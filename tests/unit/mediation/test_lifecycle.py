@@ -1,4 +1,4 @@
-"""The case lifecycle: the DESIGN.md table, every illegal pair, random action sequences, messages."""
+"""The case lifecycle: the table of docs/design.md, "Case lifecycle", every illegal pair, random action sequences, messages."""
 import itertools
 import pickle
 import re
