@@ -13,6 +13,11 @@ INCIDENT_TOPIC = "intake.incident.v1"
 DISPUTE_TOPIC = "intake.dispute.v1"
 REJECTED_TOPIC = "dispatch.rejected.v1"
 RAW_TOPIC = "dispatch.raw.v1"
+# From finest to coarsest: a room or flat; a building or house number; a street; an area (district,
+# town, village, estate); nothing usable.
+ADDRESS_PRECISIONS = ("room", "building", "street", "area", "none")
+# Offences intake can tell apart, by the centre's code or the call-taker's text.
+CRIME_TYPES = ("homicide", "injury", "arson", "poisoning", "robbery", "theft", "fraud", "sexual", "other")
 
 
 class _Frozen(BaseModel):
@@ -27,18 +32,27 @@ class IncidentData(_Frozen):
     revision: int
     received_at: datetime
     closed_at: datetime | None = None
-    station_code: str = Field(description="'unassigned' when no rule placed it")
+    station_code: str = Field(description="'unassigned' when no rule placed it, or the record named a station "
+                                          "intake does not know (then reported_station_code holds that code)")
+    reported_station_code: str | None = Field(
+        default=None, description="the station code the record named when it is not a known station; the record "
+                                  "is then routed as jurisdiction unknown (jurisdiction_method unknown_station)")
     grid_code: str | None = None
     officer_id: str | None = None
-    jurisdiction_method: Literal["record", "grid", "address", "unassigned"]
+    jurisdiction_method: Literal["record", "grid", "address", "unassigned", "unknown_station"]
     kind: Literal["dispute", "crime", "help", "traffic", "other"]
     dispute_type: str | None = None
+    crime_type: Literal[CRIME_TYPES] | None = Field(
+        default=None, description="the offence, when kind is crime and the code or text names one")
     risk_flags: list[str] = Field(default_factory=list)
     confidence: float
     rules_version: str
     category_code: str | None = None
     disposition: str | None = None
     address_key: str | None = None
+    address_precision: Literal[ADDRESS_PRECISIONS] | None = Field(
+        default=None, description="how precise the address behind address_key is; repeats and civil-to-criminal "
+                                  "links use only room- and building-level keys (None: not computed, never links)")
     caller_phone_hmac: str | None = None
 
 
