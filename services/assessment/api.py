@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.assessment import activities, dashboard, export, publishing
 from services.assessment.consumer import facts_consumer_name
 from services.assessment.domain.scoring import Rules
+from services.assessment.facts import UNIT_COLUMNS
 from services.assessment.months import months_between
 from services.assessment.ranking import Item, MonthRanking, month_ranking
 from services.assessment.settings import AssessmentSettings
@@ -30,6 +31,14 @@ KINDS = {"stations": "station", "grids": "grid", "officers": "officer"}
 MAX_TREND_MONTHS = 36
 MAX_ACTIVITIES = 5000
 COUNTY_OF = "SELECT county_code FROM units WHERE kind = $1 AND code = $2"
+# The month's civil-to-criminal crimes of a unit, each with the dispute it followed (kept by the facts).
+RED_LINE_CHAINS = """
+SELECT source, incident_number, c2c_source, c2c_incident_number FROM incidents
+WHERE month = $1 AND {unit} = $2 AND kind = 'crime' AND c2c_source IS NOT NULL
+ORDER BY received_at, source, incident_number
+"""
+# Which of the codes named exist as registered units of each kind.
+KNOWN_UNITS = "SELECT kind, code FROM units WHERE (kind, code) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
 
 
 def _first_day(month: str) -> date:
@@ -46,15 +55,27 @@ async def _ranking(request: Request, month: date, kind: str, county: str | None)
         return await month_ranking(conn, month, kind, request.app.state.rules, settings.time_zone, county)
 
 
+def _text(value) -> str | None:
+    return None if value is None else str(value)
+
+
 def _item_json(item: Item) -> dict:
     r = item.ranked
     return {"unit": item.unit.code, "name": item.unit.name, "station_code": item.unit.station_code,
-            "county_code": item.unit.county_code, "county_name": item.unit.county_name, "rank": r.rank,
-            "score": None if r.score is None else str(r.score), "grade": r.grade, "candidate": r.candidate,
+            "county_code": item.unit.county_code, "county_name": item.unit.county_name, "cohort": item.unit.cohort,
+            "rank": r.rank, "score": _text(r.score), "grade": r.grade, "candidate": r.candidate,
             "red_line": r.red_line, "tied_with": list(r.tied_with), "rankable_weight": str(r.rankable_weight),
+            "not_rankable": None if item.reason is None else {"reason": item.reason, "figures": list(r.not_rankable)},
             "contributions": [{"figure": c.figure, "value": c.value, "weight_share": str(c.weight_share),
-                               "percentile": None if c.percentile is None else str(c.percentile),
+                               "percentile": _text(c.percentile), "attainment": _text(c.attainment),
+                               "target": _text(c.target), "floor": _text(c.floor), "pass_at": _text(c.pass_at),
                                "points": str(c.points)} for c in r.contributions]}
+
+
+def _quality_json(ranking: MonthRanking) -> dict:
+    q = ranking.data_quality
+    return {"calls": q.calls, "without_unit": q.without_unit,
+            "unknown_codes": [{"code": u.code, "source": u.source, "calls": u.calls} for u in q.unknown_codes]}
 
 
 def _figures_json(item: Item) -> dict:
@@ -70,11 +91,14 @@ async def _publication(request: Request, ranking: MonthRanking) -> dict | None:
 @router.get("/rankings")
 async def get_rankings(request: Request, _reader: Reader, month: Month, kind: Kind = "station",
                        county: County = None):
-    """A month's units ranked under the current scoring rules, in one county or the whole city: scores are
-    percentiles within each county; ties share a rank and name each other; unscored units come last."""
+    """A month's registered units ranked under the current scoring rules, in one county or the whole city,
+    within each cohort of similar stations: scores against the rules' targets; equal scores ordered by the
+    rules' tie-break, ties that survive it share a rank and name each other. Registered units without
+    enough data are listed apart in `not_rankable`; calls held by no registered station are `data_quality`."""
     ranking = await _ranking(request, _first_day(month), kind, county)
     return {"month": month, "kind": kind, "scope": ranking.scope, "rules_version": ranking.rules_version,
-            "publication": await _publication(request, ranking), "items": [_item_json(i) for i in ranking.items]}
+            "publication": await _publication(request, ranking), "items": [_item_json(i) for i in ranking.items],
+            "not_rankable": [_item_json(i) for i in ranking.not_rankable], "data_quality": _quality_json(ranking)}
 
 
 @router.get("/rankings.csv", response_class=PlainTextResponse)
@@ -143,10 +167,16 @@ async def _unit(request: Request, principal: Principal, kinds: str, code: str, m
 @router.get("/scorecards/{kinds}/{code}")
 async def get_scorecard(request: Request, principal: Reader, kinds: str, code: str, month: Month):
     """A station's, grid's or officer's month: every figure with its numerator and denominator, and the
-    score, grade and rank in its county with each figure's contribution."""
+    score, grade and rank among its cohort in its county with each figure's target, floor and points; for a
+    red line, each crime and the dispute it followed (ids only)."""
     kind, item = await _unit(request, principal, kinds, code, _first_day(month))
+    async with request.app.state.resources.pool.acquire() as conn:
+        chains = await conn.fetch(RED_LINE_CHAINS.format(unit=UNIT_COLUMNS[kind]), _first_day(month), code)
     return {"kind": kind, "unit": code, "month": month, **{k: v for k, v in _item_json(item).items() if k != "unit"},
-            "figures": _figures_json(item)}
+            "figures": _figures_json(item),
+            "red_line_chains": [{"crime": {"source": c["source"], "incident_number": c["incident_number"]},
+                                 "dispute": {"source": c["c2c_source"], "incident_number": c["c2c_incident_number"]}}
+                                for c in chains]}
 
 
 @router.get("/trends/{kinds}/{code}")
@@ -184,17 +214,37 @@ async def record_activities(request: Request, principal: Recorder,
     if "feed" not in principal.roles:
         if foreign := sorted({a.station_code for a in body} - principal.stations):
             raise HTTPException(403, f"not a station of this token: {', '.join(foreign)}")
-    pairs = [(a.activity_id or uuid.uuid4(), a) for a in body]
     resources = request.app.state.resources
+    async with resources.pool.acquire() as conn:
+        await _refuse_unknown_units(conn, body)
+    pairs = [(a.activity_id or uuid.uuid4(), a) for a in body]
     async with resources.pool.acquire() as conn, conn.transaction():
         new = await activities.record(conn, pairs, time_zone=resources.settings.time_zone, via="api")
     return {"recorded": len(new), "duplicates": len(pairs) - len(new),
             "items": [{"activity_id": str(i), "status": "recorded" if i in new else "duplicate"} for i, _ in pairs]}
 
 
+# The fields of an activity that name a unit, and the kind of unit each names.
+UNIT_FIELDS = (("station_code", "station"), ("grid_code", "grid"), ("officer_id", "officer"))
+
+
+async def _refuse_unknown_units(conn, body: list[ActivityData]) -> None:
+    """422 naming every activity field that names a station, grid or officer the reference units lack:
+    work recorded for a unit that does not exist would count nowhere, or for a made-up one."""
+    named = {(kind, getattr(a, name)) for a in body for name, kind in UNIT_FIELDS if getattr(a, name) is not None}
+    rows = await conn.fetch(KNOWN_UNITS, [kind for kind, _ in named], [code for _, code in named]) if named else []
+    known = {(row["kind"], row["code"]) for row in rows}
+    errors = [{"loc": ["body", index, name], "type": "value_error", "input": getattr(a, name),
+               "msg": f"no registered {kind} {getattr(a, name)}"}
+              for index, a in enumerate(body) for name, kind in UNIT_FIELDS
+              if getattr(a, name) is not None and (kind, getattr(a, name)) not in known]
+    if errors:
+        raise HTTPException(422, errors[:100])
+
+
 def create_app(settings: AssessmentSettings) -> FastAPI:
     """The assessment API; the scoring rules load once at start, and the outbox of publications is relayed."""
     return create_service_app(settings, title="Fengqiao assessment: scorecards and rankings",
                               routers=[router, dashboard.router],
-                              service_lifespan=context_with_relay("rules", lambda _resources: Rules.load(),
+                              service_lifespan=context_with_relay("rules", lambda resources: Rules.load(resources.settings.scoring_rules),
                                                                  self_publishing=True))

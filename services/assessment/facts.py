@@ -1,7 +1,7 @@
 """A month's facts per station, grid or officer, aggregated from the fact rows (SQL, no state kept).
 
-Repeat disputes and civil-to-criminal cases are linked by normalised address key or caller-phone
-HMAC within the 90 days before. Callbacks, information items and patrols count in their month;
+Repeat disputes (30 and 90 days) and civil-to-criminal cases are linked when facts are written, by the
+link rules (domain/links.py): a precise address key or the caller-phone HMAC. Callbacks, information items and patrols count in their month;
 familiarity counts the distinct households visited in the 12 months up to the month's end. Every
 registered unit is listed, with zero facts if it had none; units seen in facts but not registered
 are listed too, without a county.
@@ -14,16 +14,18 @@ import asyncpg
 from services.assessment.domain.figures import MonthFacts
 from services.assessment.months import FAMILIARITY_MONTHS, add_months
 
+UNASSIGNED = "unassigned"  # intake's station code for a call no rule placed
 # The fact column naming each kind of unit: fixed names, never user input, in the SQL below.
 UNIT_COLUMNS = {"station": "station_code", "grid": "grid_code", "officer": "officer_id"}
 
-# follows_dispute is kept at write time (handlers.RELINK): a dispute of the same address key or caller
-# phone in the 90 days before.
+# The links are kept at write time (repository.RELINK); every call counts, whatever its kind.
 INCIDENT_FACTS = """
 SELECT {unit} AS unit,
+       count(*) AS calls,
        count(*) FILTER (WHERE kind = 'dispute') AS disputes,
-       count(*) FILTER (WHERE kind = 'dispute' AND follows_dispute) AS repeat_disputes,
-       count(*) FILTER (WHERE kind = 'crime' AND follows_dispute) AS civil_to_criminal,
+       count(*) FILTER (WHERE kind = 'dispute' AND repeat_90d) AS repeat_disputes,
+       count(*) FILTER (WHERE kind = 'dispute' AND repeat_30d) AS repeat_disputes_30d,
+       count(*) FILTER (WHERE kind = 'crime' AND c2c_source IS NOT NULL) AS civil_to_criminal,
        count(*) FILTER (WHERE kind = 'crime') AS crimes
 FROM incidents WHERE month = $1 AND {unit} IS NOT NULL
 GROUP BY {unit}
@@ -65,19 +67,67 @@ WHERE month BETWEEN $2 AND $1 AND {unit} IS NOT NULL
 GROUP BY {unit}
 """
 
-UNITS = "SELECT code, name, station_code, county_code, county_name, households, residents FROM units WHERE kind = $1"
+UNITS = """SELECT code, name, station_code, county_code, county_name, households, residents, cohort
+FROM units WHERE kind = $1"""
+
+# The month's calls that no registered station holds: placed nowhere ('unassigned'), or in a station code
+# the reference units do not know (intake keeps a code the record named but it does not know as
+# reported_station_code). Reported as data quality, never ranked.
+UNPLACED_CALLS = """
+SELECT i.station_code, i.reported_station_code, i.source, count(*) AS calls
+FROM incidents i
+WHERE i.month = $1 AND NOT EXISTS (SELECT 1 FROM units u WHERE u.kind = 'station' AND u.code = i.station_code)
+GROUP BY i.station_code, i.reported_station_code, i.source
+ORDER BY calls DESC, i.station_code, i.reported_station_code NULLS FIRST, i.source
+"""
+MONTH_CALLS = "SELECT count(*) FROM incidents WHERE month = $1"
 
 
 @dataclass(frozen=True)
 class Unit:
-    """Who a unit is: code, name, and the county whose units form its cohort (None: not registered)."""
+    """Who a unit is: code, name, its county and its cohort of similar stations (county None: not registered)."""
     kind: str
     code: str
     name: str | None = None
     station_code: str | None = None
     county_code: str | None = None
     county_name: str | None = None
+    cohort: str | None = None
 
+    @property
+    def registered(self) -> bool:
+        """In the reference units; only these are ranked."""
+        return self.county_code is not None
+
+
+@dataclass(frozen=True)
+class UnknownCode:
+    """Calls of the month held by a station code the reference units do not know."""
+    code: str
+    source: str
+    calls: int
+
+
+@dataclass(frozen=True)
+class DataQuality:
+    """What the month's ranking cannot hold: calls placed in no station, or in codes that are not stations."""
+    calls: int  # every call of the month
+    without_unit: int  # placed in no station at all
+    unknown_codes: tuple[UnknownCode, ...]  # most calls first
+
+
+async def data_quality(conn: asyncpg.Connection, month: date) -> DataQuality:
+    """The month's calls without a registered station, by code and source."""
+    without, unknown = 0, {}
+    for row in await conn.fetch(UNPLACED_CALLS, month):
+        code = row["reported_station_code"] or (None if row["station_code"] == UNASSIGNED else row["station_code"])
+        if code is None:
+            without += row["calls"]
+        else:
+            unknown[(code, row["source"])] = unknown.get((code, row["source"]), 0) + row["calls"]
+    codes = sorted((UnknownCode(code, source, calls) for (code, source), calls in unknown.items()),
+                   key=lambda u: (-u.calls, u.code, u.source))
+    return DataQuality(await conn.fetchval(MONTH_CALLS, month), without, tuple(codes))
 
 def _values(row: asyncpg.Record, *, skip: tuple[str, ...] = ("unit",)) -> dict:
     return {key: value for key, value in row.items() if key not in skip}
@@ -91,7 +141,7 @@ async def unit_facts(conn: asyncpg.Connection, month: date, kind: str,
     units: dict[str, Unit] = {}
     for row in await conn.fetch(UNITS, kind):
         units[row["code"]] = Unit(kind, row["code"], row["name"], row["station_code"], row["county_code"],
-                                  row["county_name"])
+                                  row["county_name"], row["cohort"])
         found[row["code"]] = {"households_registered": row["households"], "residents": row["residents"]}
     for row in await conn.fetch(INCIDENT_FACTS.format(unit=unit), month):
         found.setdefault(row["unit"], {}).update(_values(row))

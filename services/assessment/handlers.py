@@ -4,7 +4,8 @@ from collections.abc import Sequence
 import asyncpg
 
 from services.assessment import activities, repository
-from services.assessment.months import LINK_DAYS, reach
+from services.assessment.domain.links import REPEAT_LONG_DAYS, REPEAT_SHORT_DAYS, LinkRules
+from services.assessment.months import reach
 from services.assessment.settings import AssessmentSettings
 from shared.events.community import ACTIVITY_TYPES, ActivityData
 from shared.events.envelope import Envelope
@@ -18,7 +19,8 @@ BREACH_REASONS = frozenset({"unclaimed", "no_session"})
 
 def _incident_row(d: IncidentData, zone: str) -> tuple:
     return (d.source, d.incident_number, d.revision, d.received_at, zone, d.station_code, d.grid_code,
-            d.officer_id, d.kind, d.dispute_type, d.risk_flags, d.address_key, d.caller_phone_hmac)
+            d.officer_id, d.kind, d.dispute_type, d.risk_flags, d.address_key, d.caller_phone_hmac,
+            d.address_precision, d.crime_type, d.reported_station_code)
 
 
 def _case_row(event: Envelope, d: CaseEventData, zone: str) -> tuple:
@@ -32,16 +34,19 @@ def _case_row(event: Envelope, d: CaseEventData, zone: str) -> tuple:
             int(kind == "case.breach_reported"), int(breach))
 
 
-async def _relink(conn: asyncpg.Connection, incidents: list[tuple], before: list) -> None:
+async def _relink(conn: asyncpg.Connection, incidents: list[IncidentData], before: list, rules: LinkRules) -> None:
     """Link again what the batch's incidents can change: their own links and those of later incidents
     sharing a key, now and before the batch (a revision may change an incident's keys or time)."""
-    addresses = {row[11] for row in incidents} | {r["address_key"] for r in before}
-    phones = {row[12] for row in incidents} | {r["phone_hmac"] for r in before}
-    times = [row[3] for row in incidents] + [r["received_at"] for r in before]
-    addresses.discard(None)
-    phones.discard(None)
-    await conn.execute(repository.RELINK, sorted(addresses), sorted(phones), LINK_DAYS, min(times), max(times),
-                       [row[0] for row in incidents], [row[1] for row in incidents])
+    keys = [(d.address_key, d.address_precision, d.caller_phone_hmac, d.received_at) for d in incidents]
+    keys += [(r["address_key"], r["address_precision"], r["phone_hmac"], r["received_at"]) for r in before]
+    # Only keys of a linking precision can link; the others are not worth a lookup.
+    addresses = sorted({a for a, precision, _, _ in keys if a is not None and precision in rules.linking_precisions})
+    phones = sorted({phone for _, _, phone, _ in keys if phone is not None})
+    times = [at for _, _, _, at in keys]
+    await conn.execute(repository.RELINK, addresses, phones, rules.reach_days, min(times), max(times),
+                       [d.source for d in incidents], [d.incident_number for d in incidents],
+                       list(rules.linking_precisions), list(rules.crime_types), rules.look_back_days,
+                       REPEAT_SHORT_DAYS, REPEAT_LONG_DAYS)
 
 
 def activity_of(event: Envelope) -> ActivityData:
@@ -52,21 +57,23 @@ def activity_of(event: Envelope) -> ActivityData:
     return activity
 
 
-def facts_handler(settings: AssessmentSettings, *, mark_revisions: bool = True):
+def facts_handler(settings: AssessmentSettings, *, mark_revisions: bool = True, link_rules: LinkRules | None = None):
     """The facts consumer's batch handler (inside the runner's exactly-once transaction).
 
     Every event also marks the published rankings of the months it can change as revised; the
     rebuild turns that off, since it re-applies events the publications already included.
     """
     zone = settings.time_zone
+    rules = link_rules or LinkRules.load(settings.link_rules)
 
     async def handle(conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
-        incidents, cases, community, months = [], [], [], set()
+        incidents, incident_rows, cases, community, months = [], [], [], [], set()
         for event in events:
             if event.type in INCIDENT_TYPES:
                 data = IncidentData.model_validate(event.data)
-                incidents.append(_incident_row(data, zone))
-                months.update(reach(data.received_at, zone, "incident"))
+                incidents.append(data)
+                incident_rows.append(_incident_row(data, zone))
+                months.update(reach(data.received_at, zone, "incident", rules.reach_days))
             elif event.type.startswith("case."):
                 data = CaseEventData.model_validate(event.data)
                 cases.append(_case_row(event, data, zone))
@@ -77,10 +84,10 @@ def facts_handler(settings: AssessmentSettings, *, mark_revisions: bool = True):
             else:
                 raise ValueError(f"assessment does not keep facts of event type {event.type!r}")
         if incidents:
-            before = await conn.fetch(repository.KEYS_BEFORE, [row[0] for row in incidents],
-                                      [row[1] for row in incidents])
-            await conn.executemany(repository.UPSERT_INCIDENT, incidents)
-            await _relink(conn, incidents, before)
+            before = await conn.fetch(repository.KEYS_BEFORE, [d.source for d in incidents],
+                                      [d.incident_number for d in incidents])
+            await conn.executemany(repository.UPSERT_INCIDENT, incident_rows)
+            await _relink(conn, incidents, before, rules)
         if cases:
             await conn.executemany(repository.UPSERT_CASE, cases)
         if mark_revisions and months:

@@ -3,8 +3,9 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-# A repeat dispute or a civil-to-criminal case links to a dispute of the 90 days before.
-LINK_DAYS = 90
+# By default an incident can change the links of the year after it (the civil-to-criminal look-back of
+# rules/links.v1.yaml; repeats look back 90 days).
+LINK_DAYS = 365
 # Familiarity counts the distinct households visited in the 12 months up to the month's end.
 FAMILIARITY_MONTHS = 12
 
@@ -34,12 +35,12 @@ def months_between(first: date, last: date) -> list[date]:
     return months
 
 
-def reach(at: datetime, zone: str, kind: str) -> list[date]:
+def reach(at: datetime, zone: str, kind: str, link_days: int = LINK_DAYS) -> list[date]:
     """The months whose figures a fact at `at` of this kind can change: its own month, plus the months
-    that link back to it (incidents: 90 days; household visits: the familiarity window)."""
+    that link back to it (incidents: the link rules' reach; household visits: the familiarity window)."""
     own = month_of(at, zone)
     if kind == "incident":
-        return months_between(own, month_of(at + timedelta(days=LINK_DAYS), zone))
+        return months_between(own, month_of(at + timedelta(days=link_days), zone))
     if kind == "visit":
         return months_between(own, add_months(own, FAMILIARITY_MONTHS - 1))
     return [own]

@@ -49,7 +49,7 @@ def published_event(ranking: MonthRanking, offsets: list[SourceOffset], *, by: s
     return RankingPublished(
         publication_id=str(uuid.uuid4()), month=month_text(ranking), kind=ranking.kind, scope=ranking.scope,
         rules_version=ranking.rules_version, published_by=by, source_offsets=offsets,
-        items=[RankedUnit(unit=i.unit.code, county_code=i.unit.county_code, rank=i.ranked.rank,
+        items=[RankedUnit(unit=i.unit.code, county_code=i.unit.county_code, cohort=i.unit.cohort, rank=i.ranked.rank,
                           score=None if i.ranked.score is None else str(i.ranked.score), grade=i.ranked.grade,
                           candidate=i.ranked.candidate, red_line=i.ranked.red_line,
                           tied_with=list(i.ranked.tied_with)) for i in ranking.items])

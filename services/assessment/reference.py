@@ -14,8 +14,9 @@ DEFAULT_FILE = Path(__file__).parent / "reference" / "units.yaml"
 _CODE = r"^[A-Za-z0-9-]{1,32}$"
 
 REPLACE = """
-INSERT INTO units (kind, code, name, station_code, county_code, county_name, households, residents)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::int[])
+INSERT INTO units (kind, code, name, station_code, county_code, county_name, households, residents, cohort)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::int[],
+                     $9::text[])
 """
 
 
@@ -31,6 +32,9 @@ class _Entry(BaseModel):
 class Station(_Entry):
     county_code: str = Field(pattern=_CODE)
     county_name: str | None = None
+    # The group of similar stations it is ranked with (urban, rural, ...); grids and officers take their
+    # station's. None: ranked with the other stations that have none.
+    cohort: str | None = Field(default=None, pattern=_CODE)
 
 
 class Grid(_Entry):
@@ -71,18 +75,19 @@ class ReferenceFile(BaseModel):
         return self
 
     def rows(self) -> list[tuple]:
-        """(kind, code, name, station, county code, county name, households, residents) of every unit."""
+        """(kind, code, name, station, county code, county name, households, residents, cohort) of every unit."""
         stations = {s.code: s for s in self.stations}
         grids = {g.code: g for g in self.grids}
-        rows = [("station", s.code, s.name, s.code, s.county_code, s.county_name, s.households, s.residents)
-                for s in self.stations]
+        rows = [("station", s.code, s.name, s.code, s.county_code, s.county_name, s.households, s.residents,
+                 s.cohort) for s in self.stations]
         for g in self.grids:
             s = stations[g.station_code]
-            rows.append(("grid", g.code, g.name, s.code, s.county_code, s.county_name, g.households, g.residents))
+            rows.append(("grid", g.code, g.name, s.code, s.county_code, s.county_name, g.households, g.residents,
+                         s.cohort))
         for o in self.officers:
             s, g = stations[o.station_code], grids.get(o.grid_code)
             rows.append(("officer", o.code, o.name, s.code, s.county_code, s.county_name,
-                         g.households if g else 0, g.residents if g else 0))
+                         g.households if g else 0, g.residents if g else 0, s.cohort))
         return rows
 
 

@@ -11,6 +11,7 @@ class RankedUnit(BaseModel):
 
     unit: str
     county_code: str | None = None
+    cohort: str | None = Field(default=None, description="the cohort of similar stations it is ranked in")
     rank: int | None
     score: str | None
     grade: str | None

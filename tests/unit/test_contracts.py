@@ -15,7 +15,7 @@ from referencing.jsonschema import DRAFT7
 
 from services.assessment import publishing
 from services.assessment.domain.scoring import Ranked
-from services.assessment.facts import Unit
+from services.assessment.facts import DataQuality, Unit
 from services.assessment.ranking import Item, MonthRanking
 from services.intake.domain.classification import Classifier
 from services.intake.domain.dedup import Outcome
@@ -184,10 +184,11 @@ async def test_the_services_real_messages_match_their_payloads(asyncapi):
     rows = [*_intake_rows(Outcome.NEW), *_intake_rows(Outcome.UPDATE, kind_before="dispute"),
             rejected_event("http", "fengqiao_json", "[0]", "{", [FieldError("<json>", "malformed JSON")]),
             _case_row("case.claimed"), _case_row("case.escalated")]
-    unit = Unit("station", "990101001", county_code="990101")
+    unit = Unit("station", "990101001", county_code="990101", cohort="urban")
     ranked = Ranked(unit=unit.code, score=Decimal("87.5"), grade="A", candidate=True, red_line=False, rank=1,
                     tied_with=(), rankable_weight=Decimal(1), contributions=())
-    ranking = MonthRanking(date(2024, 5, 1), "station", "city", "v1", [Item(unit, {}, ranked)])
+    ranking = MonthRanking(date(2024, 5, 1), "station", "city", "v1", [Item(unit, {}, ranked)], [],
+                           DataQuality(calls=0, without_unit=0, unknown_codes=()))
     _, ranking_row, _ = await publishing.publish(_RecordingConnection(), ranking, [], by="a1", topic_prefix="")
     rows.append(ranking_row)
     seen = set()

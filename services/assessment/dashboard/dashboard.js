@@ -32,14 +32,27 @@ const TEXT = {
     "This token may not read assessments (station chief or auditor needed)."],
   failed: ["请求失败", "Request failed"], no_name: ["（未登记名称）", "(no registered name)"],
   unit_month: ["月份", "Month"], no_trend: ["暂无趋势数据", "No trend data"],
+  col_cohort: ["同类组", "Cohort"], col_reason: ["原因", "Reason"], col_source: ["来源", "Source"],
+  col_calls: ["警情数", "Calls"], col_unknown_code: ["未登记的派出所代码", "Station code not registered"],
+  not_rankable_units: ["数据不足、不参与排名的单位", "Units not ranked: too little data"],
+  no_data: ["本月无数据", "no data this month"], too_little_data: ["数据不足：", "too little data: "],
+  data_quality: ["数据质量", "Data quality"], calls: ["本月警情", "Calls this month"],
+  without_unit: ["未落地到任何派出所", "placed in no station"],
+  target: ["目标", "target"], floor: ["底线", "floor"], pass_at: ["达标线", "pass mark"],
+  attainment: ["达成", "attained"], chain: ["民转刑：纠纷", "Civil-to-criminal: dispute"],
+  chain_then: ["之后发生案件", "then crime"],
+  cohort_urban: ["城区", "urban"], cohort_rural: ["农村", "rural"],
 };
 
 const FIGURES = {
   dispute_count: ["纠纷数", "Disputes", "count"],
+  dispute_share: ["纠纷警情占比", "Disputes among all calls", "rate"],
   resolution_rate: ["调解成功率", "Resolution rate", "rate"],
   local_resolution_rate: ["就地化解率", "Local resolution rate", "rate"],
-  repeat_dispute_rate: ["重复纠纷率", "Repeat dispute rate", "rate"],
+  repeat_dispute_rate: ["90日重复纠纷率", "Repeat disputes within 90 days", "rate"],
+  repeat_dispute_rate_30d: ["30日重复纠纷率", "Repeat disputes within 30 days", "rate"],
   civil_to_criminal_count: ["民转刑案件数", "Civil-to-criminal cases", "count"],
+  civil_to_criminal_per_10k_residents: ["每万人民转刑案件数", "Civil-to-criminal per 10,000 residents", "per10k"],
   median_minutes_to_claim: ["受理时长中位数（分钟）", "Median minutes to claim", "duration"],
   p90_hours_to_close: ["办结时长90分位（小时）", "90th-percentile hours to close", "duration"],
   sla_breaches: ["超时次数", "SLA breaches", "count"],
@@ -172,7 +185,7 @@ async function loadRanking() {
       if (item.county_code) state.counties.set(item.county_code, item.county_name || null);
     }
     renderAll();
-    const still = ranking.items.find((item) => item.unit === state.selected);
+    const still = [...ranking.items, ...(ranking.not_rankable || [])].find((item) => item.unit === state.selected);
     if (still) await loadDetail(still.unit); else hideDetail();
   } catch (error) {
     if (request !== state.request) return;
@@ -183,7 +196,8 @@ async function loadRanking() {
 }
 
 async function loadDetail(unit) {
-  const item = state.ranking && state.ranking.items.find((row) => row.unit === unit);
+  const item = state.ranking && [...state.ranking.items, ...(state.ranking.not_rankable || [])]
+    .find((row) => row.unit === unit);
   if (!item) return;
   state.selected = unit;
   const request = ++state.detailRequest;
@@ -235,6 +249,7 @@ function renderAll() {
   renderControls();
   renderPublication();
   renderTable();
+  renderApart();
   renderScoreChart();
   if (state.detail) renderDetail();
 }
@@ -268,6 +283,7 @@ function renderTable() {
       "aria-selected": String(item.unit === state.selected), class: item.score === null ? "unscored" : null });
     const ties = item.tied_with && item.tied_with.length ? `${t("tied")} ${item.tied_with.join(", ")}` : "";
     const cells = [
+      ["cohort", cohortName(item.cohort)],
       ["rank", item.rank ?? dash, "num"], ["unit", item.unit], ["name", item.name || t("no_name")],
       ["score", item.score ?? dash, "num"],
       ["grade", item.grade ?? dash, item.grade ? `grade grade-${item.grade}` : null],
@@ -278,10 +294,45 @@ function renderTable() {
     for (const [name, text, cls] of cells) {
       row.append(el("td", { "data-testid": `cell-${name}`, class: cls || null }, String(text)));
     }
-    if (item.candidate) row.cells[5].title = t("candidate");
+    if (item.candidate) row.cells[6].title = t("candidate");
     row.addEventListener("click", () => select(item.unit));
     row.addEventListener("keydown", (event) => { if (event.key === "Enter") select(item.unit); });
     body.append(row);
+  }
+}
+
+function cohortName(code) {
+  if (!code) return dash;
+  return TEXT[`cohort_${code}`] ? t(`cohort_${code}`) : code;
+}
+
+// Registered units without enough data to rank, with the reason; then the month's calls no registered
+// station holds. Neither is ever a ranked line.
+function renderApart() {
+  const ranking = state.ranking;
+  const apart = $("not-rankable");
+  apart.replaceChildren();
+  for (const item of ranking ? ranking.not_rankable || [] : []) {
+    const why = item.not_rankable || {};
+    const reason = why.reason === "no_data" ? t("no_data")
+      : t("too_little_data") + (why.figures || []).map(figureLabel).join(state.lang === "zh" ? "、" : ", ");
+    const row = el("tr", { "data-testid": "not-rankable-row", "data-unit": item.unit, "data-reason": why.reason });
+    row.append(el("td", {}, item.unit), el("td", {}, item.name || t("no_name")),
+      el("td", { "data-testid": "cell-reason" }, reason));
+    row.addEventListener("click", () => select(item.unit));
+    apart.append(row);
+  }
+  const quality = ranking && ranking.data_quality;
+  $("quality").textContent = quality
+    ? `${t("calls")} ${quality.calls} · ${t("without_unit")} ${quality.without_unit}` : "";
+  $("quality").dataset.calls = quality ? quality.calls : "";
+  $("quality").dataset.withoutUnit = quality ? quality.without_unit : "";
+  const codes = $("unknown-codes");
+  codes.replaceChildren();
+  for (const code of quality ? quality.unknown_codes : []) {
+    const row = el("tr", { "data-testid": "unknown-code-row", "data-code": code.code, "data-calls": code.calls });
+    row.append(el("td", {}, code.code), el("td", {}, code.source), el("td", { class: "num" }, String(code.calls)));
+    codes.append(row);
   }
 }
 
@@ -336,6 +387,13 @@ function renderDetail() {
   if (item.red_line) parts.push(`⚠ ${t("red_line")}`);
   if (item.candidate) parts.push(`★ ${t("candidate")}`);
   $("detail-summary").textContent = parts.join(" · ");
+  const chains = $("chains");
+  chains.replaceChildren();
+  for (const chain of card.error ? [] : card.red_line_chains || []) {
+    chains.append(el("li", { "data-testid": "red-line-chain", "data-crime": chain.crime.incident_number,
+      "data-dispute": chain.dispute.incident_number },
+      `⚠ ${t("chain")} ${chain.dispute.incident_number} → ${t("chain_then")} ${chain.crime.incident_number}`));
+  }
   renderBreakdown(item.contributions || []);
   renderTrend(trend.error ? [] : trend.items || []);
   renderFigures(card.error ? {} : card.figures || {});
@@ -349,22 +407,31 @@ function renderBreakdown(contributions) {
   holder.replaceChildren();
   const left = 8, width = 560, barWidth = 380, tall = 42, short = 22;
   const most = Math.max(0, ...contributions.map((part) => Number(part.points))) || 1;
-  const rankable = (part) => part.percentile !== null && part.percentile !== undefined;
+  const given = (value) => value !== null && value !== undefined;
+  const rankable = (part) => given(part.percentile) || given(part.attainment);
   const height = contributions.reduce((sum, part) => sum + (rankable(part) ? tall : short), 8);
   const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": t("breakdown"),
     "data-testid": "breakdown-svg" });
   let y = 4;
   for (const part of contributions) {
     const value = `${t("value")} ${formatValue(part.figure, part.value)}`;
+    // Under target rules: the target and floor (or the pass mark) and the share of full marks attained;
+    // under percentile rules: the percentile in the cohort.
+    const against = given(part.pass_at) ? `${t("pass_at")} ${formatValue(part.figure, Number(part.pass_at))}`
+      : given(part.target) ? `${t("target")} ${formatValue(part.figure, Number(part.target))} · ${t("floor")} `
+        + `${formatValue(part.figure, Number(part.floor))}` : "";
+    const standing = given(part.attainment) ? `${against} · ${t("attainment")} `
+        + `${(Number(part.attainment) * 100).toFixed(0)}%`
+      : `${t("percentile")} ${Number(part.percentile).toFixed(1)}`;
     const facts = rankable(part)
-      ? `${value} · ${t("percentile")} ${Number(part.percentile).toFixed(1)} · ${t("weight_share")} `
-        + `${(Number(part.weight_share) * 100).toFixed(1)}%`
+      ? `${value} · ${standing} · ${t("weight_share")} ${(Number(part.weight_share) * 100).toFixed(1)}%`
       : `${value} · ${t("not_rankable")}`;
     const length = (barWidth * Number(part.points)) / most;
     const barY = rankable(part) ? y + 19 : y + 4;
     const bar = svg("rect", { class: "points", x: left, y: barY, width: length.toFixed(2), height: 14,
       "data-testid": "breakdown-bar", "data-figure": part.figure, "data-points": part.points,
-      "data-percentile": part.percentile ?? "", "data-weight-share": part.weight_share });
+      "data-percentile": part.percentile ?? "", "data-attainment": part.attainment ?? "",
+      "data-weight-share": part.weight_share });
     bar.append(svg("title", {}, `${figureLabel(part.figure)}: ${part.points}`));
     const points = svg("text", { class: rankable(part) ? null : "muted", x: rankable(part) ? left + length + 6 : 220,
       y: barY + 12, "data-testid": "breakdown-points", "data-figure": part.figure }, `${part.points} ${t("points")}`);

@@ -8,19 +8,23 @@ from types import MappingProxyType
 PER = 10_000  # crime and group defence are reported per 10,000 residents, as public security statistics do
 NONE: Mapping[str, int] = MappingProxyType({})
 # Each pair: the first counts a subset of the second's cases, so a rate above 100% is a bug upstream.
-_SUBSETS = (("agreements", "closed"), ("closed_without_referral", "closed"), ("repeat_disputes", "disputes"),
+_SUBSETS = (("disputes", "calls"), ("crimes", "calls"), ("civil_to_criminal", "crimes"),
+            ("agreements", "closed"), ("closed_without_referral", "closed"), ("repeat_disputes", "disputes"),
+            ("repeat_disputes_30d", "repeat_disputes"),
             ("confirmations_confirmed", "confirmations_requested"), ("households_visited", "households_registered"))
 
 
 @dataclass(frozen=True)
 class MonthFacts:
     """One month's facts of one station, grid or officer: counts and the samples of durations."""
+    calls: int = 0  # every 110 call of the month placed in the unit, whatever its kind
     disputes: int = 0
     agreements: int = 0  # cases closed this month that ended in a mediation agreement
     closed: int = 0
     closed_without_referral: int = 0  # closed cases never referred to litigation or an upper level
     repeat_disputes: int = 0  # disputes of the month that repeat one within the 90 days before
-    civil_to_criminal: int = 0
+    repeat_disputes_30d: int = 0  # ... within the 30 days before (a subset of those)
+    civil_to_criminal: int = 0  # crimes of the link rules' types that followed a dispute (domain/links.py)
     claim_minutes: Sequence[float] = ()  # case creation to first claim, one per claimed case
     close_hours: Sequence[float] = ()  # case creation to close, one per closed case
     sla_breaches: int = 0
@@ -99,6 +103,12 @@ def dispute_count(facts: MonthFacts, min_samples: Mapping[str, int] = NONE) -> F
     return _count("dispute_count", facts.disputes)
 
 
+def dispute_share(facts: MonthFacts, min_samples: Mapping[str, int] = NONE) -> Figure:
+    """dispute_share = disputes / calls (ratio; sample: every call of the month)."""
+    # Fewer of a jurisdiction's calls being disputes is what prevention and early mediation buy.
+    return _rate("dispute_share", facts.disputes, facts.calls, min_samples)
+
+
 def resolution_rate(facts: MonthFacts, min_samples: Mapping[str, int] = NONE) -> Figure:
     """resolution_rate = agreements / closed (a ratio 0..1; sample: closed cases)."""
     return _rate("resolution_rate", facts.agreements, facts.closed, min_samples)
@@ -114,9 +124,19 @@ def repeat_dispute_rate(facts: MonthFacts, min_samples: Mapping[str, int] = NONE
     return _rate("repeat_dispute_rate", facts.repeat_disputes, facts.disputes, min_samples)
 
 
+def repeat_dispute_rate_30d(facts: MonthFacts, min_samples: Mapping[str, int] = NONE) -> Figure:
+    """repeat_dispute_rate_30d = repeat_disputes_30d / disputes (ratio; a repeat within 30 days; sample: disputes)."""
+    return _rate("repeat_dispute_rate_30d", facts.repeat_disputes_30d, facts.disputes, min_samples)
+
+
 def civil_to_criminal_count(facts: MonthFacts, min_samples: Mapping[str, int] = NONE) -> Figure:
     """civil_to_criminal_count = civil_to_criminal (count; the red-line figure)."""
     return _count("civil_to_criminal_count", facts.civil_to_criminal)
+
+
+def civil_to_criminal_per_10k_residents(facts: MonthFacts, min_samples: Mapping[str, int] = NONE) -> Figure:
+    """civil_to_criminal_per_10k_residents = civil_to_criminal x 10,000 / residents (sample: residents)."""
+    return _rate("civil_to_criminal_per_10k_residents", facts.civil_to_criminal, facts.residents, min_samples, PER)
 
 
 def median_minutes_to_claim(facts: MonthFacts, min_samples: Mapping[str, int] = NONE) -> Figure:
@@ -175,8 +195,8 @@ def group_defence_per_10k_residents(facts: MonthFacts, min_samples: Mapping[str,
                  min_samples, PER)
 
 
-FIGURES = (dispute_count, resolution_rate, local_resolution_rate, repeat_dispute_rate, civil_to_criminal_count,
-           median_minutes_to_claim, p90_hours_to_close, sla_breaches, satisfaction_rate, judicial_confirmation_rate,
+FIGURES = (dispute_count, dispute_share, resolution_rate, local_resolution_rate, repeat_dispute_rate,
+           repeat_dispute_rate_30d, civil_to_criminal_count, civil_to_criminal_per_10k_residents, median_minutes_to_claim, p90_hours_to_close, sla_breaches, satisfaction_rate, judicial_confirmation_rate,
            familiarity_rate, information_items, crimes_per_10k_residents, group_defence_per_10k_residents)
 FIGURE_NAMES = tuple(figure.__name__ for figure in FIGURES)
 COUNTS = ("dispute_count", "civil_to_criminal_count", "sla_breaches", "information_items")

@@ -20,6 +20,7 @@ from services.assessment.settings import AssessmentSettings
 from shared.auth import issue_token
 from shared.db.migrations import migrate
 from shared.db.pool import create_pool
+from shared.events.envelope import Envelope
 from shared.kafka.admin import ensure_registered_topics
 from tests.infrastructure import ROOT
 from tests.integration.assessment.test_facts import case_event, incident
@@ -32,20 +33,20 @@ FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-u
 ARTIFACTS = ROOT / ".local" / "artifacts"
 SECRET = "dashboard-test-secret-of-32-bytes-or-more"
 MAY = datetime(2024, 5, 3, 2, tzinfo=UTC)
-A, B, C, D = "990101001", "990101002", "990101003", "990102001"  # A, B, C in county 990101; D in 990102
+A, B, C, D, E = "990101001", "990101002", "990101003", "990102001", "990102002"  # A-C in 990101; D, E in 990102
 WAIT_S = 30
+
+
+STATIONS = [(A, "望湖派出所", "990101", "北城区", 3345, 8540), (B, "东关派出所", "990101", "北城区", 3060, 7700),
+            (C, "西岭派出所", "990101", "北城区", 2100, 5400), (D, "西山派出所", "990102", "南城区", 3370, 8780),
+            (E, "南桥派出所", "990102", "南城区", 4000, 10180)]
 
 
 def units() -> reference.ReferenceFile:
     return reference.ReferenceFile.model_validate({"stations": [
-        {"code": A, "name": "望湖派出所", "county_code": "990101", "county_name": "北城区", "households": 3345,
-         "residents": 8540},
-        {"code": B, "name": "东关派出所", "county_code": "990101", "county_name": "北城区", "households": 3060,
-         "residents": 7700},
-        {"code": C, "name": "西岭派出所", "county_code": "990101", "county_name": "北城区", "households": 2100,
-         "residents": 5400},
-        {"code": D, "name": "西山派出所", "county_code": "990102", "county_name": "南城区", "households": 3370,
-         "residents": 8780}]})
+        {"code": code, "name": name, "county_code": county, "county_name": county_name, "households": households,
+         "residents": residents, "cohort": "urban"}
+        for code, name, county, county_name, households, residents in STATIONS]})
 
 
 def case_of(station: str, number: str, kind: str, sequence: int, state: str, at: datetime, **details):
@@ -55,15 +56,29 @@ def case_of(station: str, number: str, kind: str, sequence: int, state: str, at:
     return event.model_copy(update={"data": event.data | {"case_id": case_id, "incident_number": f"C{number}"}})
 
 
+def callbacks(station: str) -> list[Envelope]:
+    """Ten satisfied callbacks: enough for the satisfaction rate, and with it for a rank (scoring.v2)."""
+    return [Envelope(type="callback.recorded", producer="feed", key=station, data={
+        "type": "callback", "occurred_at": (MAY + timedelta(hours=n)).isoformat(), "station_code": station,
+        "satisfaction": "satisfied"}) for n in range(10)]
+
+
 def month_events() -> list:
-    """A: a repeat caller and a crime at a disputed address (the red line). B: a case left unclaimed
-    past its SLA. C: a dispute mediated to an agreement. D, alone in its county, has nothing. A also
-    had a dispute in April, so its trend has more than one month of facts."""
+    """Scored against the targets of scoring.v2, every station with ten satisfied callbacks (20 points of 20):
+    A: a repeat caller and an intentional injury in a disputed flat (the red line, and 0 of 15 for
+       civil-to-criminal per 10,000 residents): (20 + 0 + 5) of 50 rankable = 50.00, grade D.
+    B: a case left unclaimed past its SLA: (20 + 15 + 5) / 50 = 80.00, B; C: a dispute mediated to an
+       agreement, and D, nothing else: also 80.00. The tie-break (resolution rate: none has enough cases;
+       satisfaction: equal; SLA breaches) puts C and D, still tied, before B: ranks 1, 1, 3, 4.
+    E has nothing at all: not rankable, no data. Two calls no station holds: data quality.
+    A also had a dispute in April, so its trend has more than one month of facts."""
+    room = {"address_precision": "room"}
     return [
-        incident("A1", 1, MAY, caller_phone_hmac="p1", address_key="addr-1"),
-        incident("A2", 1, MAY + timedelta(days=10), caller_phone_hmac="p1", address_key="addr-2"),
-        incident("A3", 1, MAY + timedelta(days=12), kind="crime", dispute_type=None, address_key="addr-1"),
-        incident("A0", 1, MAY - timedelta(days=20), caller_phone_hmac="p9", address_key="addr-9"),
+        incident("A1", 1, MAY, caller_phone_hmac="p1", address_key="addr-1", **room),
+        incident("A2", 1, MAY + timedelta(days=10), caller_phone_hmac="p1", address_key="addr-2", **room),
+        incident("A3", 1, MAY + timedelta(days=12), kind="crime", crime_type="injury", dispute_type=None,
+                 address_key="addr-1", **room),
+        incident("A0", 1, MAY - timedelta(days=20), caller_phone_hmac="p9", address_key="addr-9", **room),
         at_station(incident("B1", 1, MAY, caller_phone_hmac="p2"), B),
         at_station(incident("B2", 1, MAY + timedelta(days=1), caller_phone_hmac="p3"), B),
         case_of(B, "1", "case.created", 1, "pending", MAY),
@@ -73,6 +88,10 @@ def month_events() -> list:
         case_of(C, "2", "case.claimed", 2, "claimed", MAY + timedelta(minutes=20)),
         case_of(C, "2", "case.agreement_reached", 4, "agreement", MAY + timedelta(days=1)),
         case_of(C, "2", "case.closed", 5, "closed", MAY + timedelta(days=2)),
+        at_station(incident("U1", 1, MAY), "unassigned"),
+        at_station(incident("U2", 1, MAY, reported_station_code="FAKE-1", jurisdiction_method="unknown_station"),
+                   "unassigned"),
+        *callbacks(A), *callbacks(B), *callbacks(C), *callbacks(D),
     ]
 
 
@@ -161,8 +180,8 @@ def by_testid(root, testid: str) -> list:
 
 
 def shown_rows(driver) -> list[tuple[str, ...]]:
-    return [tuple(by_testid(row, f"cell-{name}")[0].text for name in ("rank", "unit", "name", "score", "grade",
-                                                                       "candidate", "red-line", "tied"))
+    return [tuple(by_testid(row, f"cell-{name}")[0].text for name in ("cohort", "rank", "unit", "name", "score",
+                                                                       "grade", "candidate", "red-line", "tied"))
             for row in by_testid(driver, "ranking-row")]
 
 
@@ -172,7 +191,7 @@ def shown(value) -> str:
 
 def expected_row(item: dict) -> tuple[str, ...]:
     """A ranking item as the page shows it in Chinese: missing values as a dash."""
-    return (shown(item["rank"]), item["unit"], item["name"], shown(item["score"]), shown(item["grade"]),
+    return ("城区", shown(item["rank"]), item["unit"], item["name"], shown(item["score"]), shown(item["grade"]),
             "★" if item["candidate"] else "", "⚠ 红线" if item["red_line"] else "",
             f"并列 {', '.join(item['tied_with'])}" if item["tied_with"] else "")
 
@@ -217,6 +236,14 @@ async def test_the_dashboard_shows_what_the_api_answers(kafka_bootstrap, databas
                        f"the detail of {A}")
             breakdown = [(bar.get_attribute("data-figure"), bar.get_attribute("data-points"))
                          for bar in by_testid(driver, "breakdown-bar")]
+            chains = [(c.get_attribute("data-dispute"), c.get_attribute("data-crime"))
+                      for c in by_testid(driver, "red-line-chain")]
+            apart = [(r.get_attribute("data-unit"), by_testid(r, "cell-reason")[0].text)
+                     for r in by_testid(driver, "not-rankable-row")]
+            quality = by_testid(driver, "data-quality")[0]
+            quality_shown = (quality.get_attribute("data-calls"), quality.get_attribute("data-without-unit"),
+                             [(r.get_attribute("data-code"), r.get_attribute("data-calls"))
+                              for r in by_testid(driver, "unknown-code-row")])
             points_text = [label.text for label in by_testid(driver, "breakdown-points")]
             trend_points = [(point.get_attribute("data-month"), point.get_attribute("data-score"))
                             for point in by_testid(driver, "trend-point")]
@@ -230,12 +257,16 @@ async def test_the_dashboard_shows_what_the_api_answers(kafka_bootstrap, databas
     print(f"dashboard screenshot: {screenshot} (page ready and row detail shown in {elapsed:.1f} s)")
 
     items = ranking["items"]
-    assert len(items) == 4
+    assert [(item["unit"], item["rank"], item["score"], item["grade"]) for item in items] == [
+        (C, 1, "80.00", "B"), (D, 1, "80.00", "B"), (B, 3, "80.00", "B"), (A, 4, "50.00", "D")]
     assert rows == [expected_row(item) for item in items]
     assert bars == {item["unit"]: item["score"] for item in items if item["score"] is not None}
-    # The data exercise what the page must show: a red line, a tie (B and D at 50.00), a skipped rank.
-    assert {item["unit"] for item in items if item["red_line"]} == {A}
-    assert any(item["tied_with"] for item in items) and [item["rank"] for item in items] == [1, 2, 2, 4]
+    # The data exercise what the page must show: a red line with its chain, a tie the tie-break could not
+    # decide (C and D), a skipped rank, a unit not ranked, and calls no station holds.
+    assert {item["unit"] for item in items if item["red_line"]} == {A} and chains == [("A1", "A3")]
+    assert items[0]["tied_with"] == [D] and items[2]["tied_with"] == []
+    assert apart == [(E, "本月无数据")] and [i["unit"] for i in ranking["not_rankable"]] == [E]
+    assert quality_shown == ("8", "1", [("FAKE-1", "1")])
     assert published[0] and published[1] == "published" and published[2].startswith("已发布")
     contributions = next(item for item in items if item["unit"] == A)["contributions"]
     assert breakdown == [(c["figure"], c["points"]) for c in contributions]

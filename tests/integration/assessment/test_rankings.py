@@ -12,6 +12,7 @@ import pytest
 from services.assessment import reference
 from services.assessment.api import create_app
 from services.assessment.consumer import facts_runner
+from services.assessment.domain.scoring import V1_RULES
 from services.assessment.handlers import facts_handler
 from services.assessment.settings import AssessmentSettings
 from shared.auth import issue_token
@@ -57,8 +58,9 @@ def token(settings: AssessmentSettings, *roles: str, stations: tuple[str, ...] =
 
 async def test_a_known_month_ranks_as_computed_by_hand_and_publishes_and_revises(kafka_bootstrap, database_url,
                                                                                  topic_prefix):
+    # scoring.v1 (percentiles within the county) stays usable, chosen by a setting.
     settings = AssessmentSettings(kafka_bootstrap_servers=kafka_bootstrap, database_url=database_url,
-                                  topic_prefix=topic_prefix, environment="test")
+                                  topic_prefix=topic_prefix, environment="test", scoring_rules=str(V1_RULES))
     await migrate(database_url, "services.assessment")
     await ensure_registered_topics(kafka_bootstrap, prefix=topic_prefix)
     app = create_app(settings)
@@ -98,6 +100,7 @@ async def test_a_known_month_ranks_as_computed_by_hand_and_publishes_and_revises
     assert [(i["unit"], i["rank"], i["score"], i["grade"]) for i in county["items"]] == [
         (A, 1, "62.50", "C"), (B, 2, "37.50", "D")]
     assert county["scope"] == "990101" and county["items"][0]["rankable_weight"] == "0.300000"
+    assert county["rules_version"] == "scoring.v1" and county["not_rankable"] == []
     points = {c["figure"]: c["points"] for c in county["items"][0]["contributions"]}
     assert points["information_items"] == "12.5000" and points["resolution_rate"] == "0.0000"
     # The city: every other registered station's cohort is all ties at 50.00 between A and B.
@@ -143,8 +146,13 @@ async def test_community_inputs_are_authorised_validated_and_counted_once(kafka_
              "occurred_at": MAY.isoformat(), "station_code": A, "household_key": "hh-1"}
     app = create_app(settings)
     async with app.router.lifespan_context(app):
+        async with app.state.resources.pool.acquire() as conn:
+            await reference.load(conn, reference.read())
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://assessment") as client:
             url = "/v1/community/activities"
+            made_up = await client.post(url, headers=token(settings, "feed"), json=[
+                visit, visit | {"activity_id": None, "station_code": "FAKE-9"},
+                visit | {"activity_id": None, "grid_code": "990101001999", "officer_id": "041101"}])
             anonymous = await client.post(url, json=[visit])
             auditor = await client.post(url, json=[visit], headers=token(settings, "auditor"))
             other_station = await client.post(url, json=[visit], headers=token(settings, "station_chief",
@@ -167,6 +175,9 @@ async def test_community_inputs_are_authorised_validated_and_counted_once(kafka_
     assert ("body", 1, "occurred_at") in locations, "a time without an offset is refused, by field path"
     assert any(loc[:2] == ("body", 2) for loc in locations), "a negative patrol is refused"
     assert stored == 2, "nothing of the refused batch was recorded"
+    assert made_up.status_code == 422, "activities for units that do not exist count nowhere: refused"
+    assert [(e["loc"], e["input"]) for e in made_up.json()["detail"]] == [
+        (["body", 1, "station_code"], "FAKE-9"), (["body", 2, "grid_code"], "990101001999")]
 
 
 async def test_activities_on_the_topic_count_once_bad_ones_are_dead_lettered_and_publication_offsets_match(

@@ -8,7 +8,8 @@ from services.assessment.domain.figures import FIGURE_NAMES, FIGURES, Figure, Mo
 
 # One station's month, small enough to compute every figure by hand.
 MONTH = MonthFacts(
-    disputes=40, agreements=18, closed=24, closed_without_referral=21, repeat_disputes=6, civil_to_criminal=1,
+    calls=160, disputes=40, agreements=18, closed=24, closed_without_referral=21, repeat_disputes=6,
+    repeat_disputes_30d=4, civil_to_criminal=1,
     claim_minutes=[12, 3, 45, 7, 30, 18], close_hours=[5, 1, 9, 2, 8, 3, 7, 4, 10, 6, 48], sla_breaches=2,
     callbacks_satisfied=30, callbacks_basically_satisfied=8, callbacks_dissatisfied=2,
     confirmations_requested=8, confirmations_confirmed=6, households_visited=420, households_registered=600,
@@ -17,10 +18,13 @@ MONTH = MonthFacts(
 # (figure, value, numerator, denominator), each worked out by hand from MONTH.
 EXPECTED = [
     ("dispute_count", 40.0, 40, None),
+    ("dispute_share", 0.25, 40, 160),  # 40 / 160 = 0.25
     ("resolution_rate", 0.75, 18, 24),  # 18 / 24 = 0.75
     ("local_resolution_rate", 0.875, 21, 24),  # 21 / 24 = 0.875
     ("repeat_dispute_rate", 0.15, 6, 40),  # 6 / 40 = 0.15
+    ("repeat_dispute_rate_30d", 0.1, 4, 40),  # 4 / 40 = 0.1
     ("civil_to_criminal_count", 1.0, 1, None),
+    ("civil_to_criminal_per_10k_residents", 1 / 3.6, 1, 36_000),  # 1 x 10,000 / 36,000 = 0.2777..
     ("median_minutes_to_claim", 15.0, None, 6),  # sorted 3 7 12 18 30 45: n = 6 even, (12 + 18) / 2 = 15
     ("p90_hours_to_close", 10.0, None, 11),  # sorted 1..10, 48: k = ceil(0.9 x 11) = ceil(9.9) = 10, x(10) = 10
     ("sla_breaches", 2.0, 2, None),
@@ -68,13 +72,16 @@ def test_median_is_the_middle_value_or_the_mean_of_the_two_middle_values(minutes
 @pytest.mark.parametrize(("name", "facts", "least"), [
     ("resolution_rate", MonthFacts(agreements=4, closed=4), 5),  # 100% of 4 cases is not shown as 100%
     ("local_resolution_rate", MonthFacts(closed=4), 5),  # 0% of 4 cases is not shown as 0%
-    ("repeat_dispute_rate", MonthFacts(disputes=9, repeat_disputes=9), 10),
+    ("dispute_share", MonthFacts(calls=19, disputes=19), 20),
+    ("repeat_dispute_rate", MonthFacts(calls=9, disputes=9, repeat_disputes=9), 10),
+    ("repeat_dispute_rate_30d", MonthFacts(calls=9, disputes=9, repeat_disputes=9, repeat_disputes_30d=9), 10),
+    ("civil_to_criminal_per_10k_residents", MonthFacts(residents=999, calls=1, crimes=1, civil_to_criminal=1), 1000),
     ("median_minutes_to_claim", MonthFacts(claim_minutes=[1, 2, 3, 4]), 5),
     ("p90_hours_to_close", MonthFacts(close_hours=[1.0] * 9), 10),
     ("satisfaction_rate", MonthFacts(callbacks_dissatisfied=9), 10),
     ("judicial_confirmation_rate", MonthFacts(confirmations_requested=2, confirmations_confirmed=2), 3),
     ("familiarity_rate", MonthFacts(households_registered=49, households_visited=49), 50),
-    ("crimes_per_10k_residents", MonthFacts(residents=999, crimes=3), 1000),
+    ("crimes_per_10k_residents", MonthFacts(residents=999, calls=3, crimes=3), 1000),
     ("group_defence_per_10k_residents", MonthFacts(residents=999, group_defence_participants=30), 1000),
 ])
 def test_below_the_minimum_sample_a_figure_is_none_and_not_rankable(name, facts, least):
@@ -113,6 +120,9 @@ def test_samples_are_kept_as_tuples_so_the_facts_stay_immutable():
     ({"agreements": 3, "closed": 2}, r"agreements \(3\) exceeds closed \(2\)"),
     ({"closed_without_referral": 1}, r"closed_without_referral \(1\) exceeds closed \(0\)"),
     ({"repeat_disputes": 1}, "repeat_disputes"),
+    ({"calls": 5, "disputes": 6}, r"disputes \(6\) exceeds calls \(5\)"),
+    ({"calls": 5, "crimes": 2, "civil_to_criminal": 3}, r"civil_to_criminal \(3\) exceeds crimes \(2\)"),
+    ({"calls": 9, "disputes": 9, "repeat_disputes": 2, "repeat_disputes_30d": 3}, "repeat_disputes_30d"),
     ({"confirmations_confirmed": 1}, "confirmations_confirmed"),
     ({"households_visited": 1}, "households_visited"),
     ({"claim_minutes": [1, -2]}, "claim_minutes: expected finite durations >= 0, got -2"),

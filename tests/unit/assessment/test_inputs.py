@@ -47,16 +47,18 @@ def test_months_follow_the_station_zone_and_the_reach_of_each_fact():
                                                                     date(2025, 1, 1)]
     at = datetime(2024, 5, 10, tzinfo=UTC)
     assert reach(at, "Asia/Shanghai", "callback") == [date(2024, 5, 1)]
-    assert reach(at, "Asia/Shanghai", "incident") == [date(2024, 5, 1), date(2024, 6, 1), date(2024, 7, 1),
-                                                      date(2024, 8, 1)], "a dispute is linked to for 90 days"
+    assert reach(at, "Asia/Shanghai", "incident", 90) == [date(2024, 5, 1), date(2024, 6, 1), date(2024, 7, 1),
+                                                          date(2024, 8, 1)], "a dispute is linked to for 90 days"
+    # by default for the civil-to-criminal look-back of the shipped link rules: 365 days, 13 months
+    assert reach(at, "Asia/Shanghai", "incident") == months_between(date(2024, 5, 1), date(2025, 5, 1))
     assert len(reach(at, "Asia/Shanghai", "visit")) == 12
 
 
 def test_the_sample_reference_resolves_counties_and_population():
     rows = {(r[0], r[1]): r for r in reference.read().rows()}
-    assert rows[("station", "990101001")][4:] == ("990101", "北城区", 3345, 8540)
-    assert rows[("grid", "990101001001")][3:] == ("990101001", "990101", "北城区", 1260, 3180)
-    assert rows[("officer", "041101")][2:] == ("王建国", "990101001", "990101", "北城区", 1260, 3180)
+    assert rows[("station", "990101001")][4:] == ("990101", "北城区", 3345, 8540, "urban")
+    assert rows[("grid", "990101001001")][3:] == ("990101001", "990101", "北城区", 1260, 3180, "urban")
+    assert rows[("officer", "041101")][2:] == ("王建国", "990101001", "990101", "北城区", 1260, 3180, "urban")
     stations = [r for r in rows.values() if r[0] == "station"]
     assert sum(r[6] for r in stations) == sum(r[6] for r in rows.values() if r[0] == "grid")
 
