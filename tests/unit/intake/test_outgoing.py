@@ -52,3 +52,15 @@ def test_a_reclassified_incident_opens_or_updates_its_dispute():
     assert gone.type == "dispute.updated" and gone.data["kind"] == "crime"
     _, only = events_for(Outcome.UPDATE, kind_before="crime", category_code="crime", description="电动车被盗")
     assert [Envelope.from_bytes(r.value).type for r in only] == ["incident.updated"]
+
+
+def test_both_events_carry_the_precision_of_the_address_behind_the_key():
+    _, [incident, dispute] = events_for(Outcome.NEW)
+    assert Envelope.from_bytes(incident.value).data["address_precision"] == "building"  # 湖光路12号
+    assert DisputeData.model_validate(Envelope.from_bytes(dispute.value).data).address_precision == "building"
+    _, [street, _] = events_for(Outcome.NEW, address_text="示例市东城区人民路")
+    _, [room, _] = events_for(Outcome.NEW, address_text="示例市北城区湖光路12号3栋501室")
+    _, [nowhere, _] = events_for(Outcome.NEW, address_text=None)
+    got = [IncidentData.model_validate(Envelope.from_bytes(r.value).data) for r in (street, room, nowhere)]
+    assert [(d.address_precision, d.address_key is None) for d in got] == [
+        ("street", False), ("room", False), ("none", True)]
