@@ -64,3 +64,16 @@ def test_both_events_carry_the_precision_of_the_address_behind_the_key():
     got = [IncidentData.model_validate(Envelope.from_bytes(r.value).data) for r in (street, room, nowhere)]
     assert [(d.address_precision, d.address_key is None) for d in got] == [
         ("street", False), ("room", False), ("none", True)]
+
+
+def test_a_crime_carries_its_type_and_a_dispute_none():
+    _, [crime] = events_for(Outcome.NEW, category_code="crime", description="男子持刀砍伤他人")
+    _, [coded] = events_for(Outcome.NEW, category_code="crime.homicide", description="情况不明")
+    _, [incident, dispute] = events_for(Outcome.NEW)
+    types = [IncidentData.model_validate(Envelope.from_bytes(r.value).data).crime_type for r in (crime, coded, incident)]
+    assert types == ["injury", "homicide", None]
+    assert DisputeData.model_validate(Envelope.from_bytes(dispute.value).data).crime_type is None
+    # A dispute reclassified as a crime says so on the dispute topic too, with the crime's type.
+    _, [_, left] = events_for(Outcome.UPDATE, kind_before="dispute", category_code="crime", description="电动车被盗")
+    assert (Envelope.from_bytes(left.value).data["kind"], Envelope.from_bytes(left.value).data["crime_type"]) == (
+        "crime", "theft")

@@ -4,8 +4,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import yaml
 
-from services.intake.domain.classification import Classifier
+from services.intake.domain.classification import DEFAULT_RULES, Classifier
 from services.intake.domain.dedup import Outcome, decide
 from services.intake.domain.profiles import ProfileError, load_profile, map_record
 
@@ -120,3 +121,9 @@ def test_milwaukee_call_types_that_name_the_offence_give_the_crime_type():
     # A plain battery or an entry does not say what happened: a crime of no type, not an injury or a theft.
     assert crime_type("BATTERY") == crime_type("ENTRY") == crime_type("SHOTS FIRED") == ("crime", "other")
     assert crime_type("FAMILY TROUBLE") == ("dispute", None)
+
+
+def test_our_own_format_takes_every_code_of_the_classification_rules_as_itself():
+    codes = yaml.safe_load(DEFAULT_RULES.read_text("utf-8"))["codes"]
+    categories = {code: entry.category for code, entry in load_profile("fengqiao_json").categories.items()}
+    assert {code: code for code in codes} == {code: c for code, c in categories.items() if code != "other"}
