@@ -77,3 +77,17 @@ def test_a_crime_carries_its_type_and_a_dispute_none():
     _, [_, left] = events_for(Outcome.UPDATE, kind_before="dispute", category_code="crime", description="电动车被盗")
     assert (Envelope.from_bytes(left.value).data["kind"], Envelope.from_bytes(left.value).data["crime_type"]) == (
         "crime", "theft")
+
+
+def test_a_made_up_station_code_is_reported_and_the_events_go_to_the_station_that_places_the_record():
+    _, [incident, dispute] = events_for(Outcome.NEW, station_code="999999999")
+    data = IncidentData.model_validate(Envelope.from_bytes(incident.value).data)
+    assert (data.station_code, data.jurisdiction_method, data.reported_station_code) == (
+        "990101001", "address", "999999999")  # 北城区望湖街道 places it in 望湖
+    assert incident.key == dispute.key == b"990101001"
+    _, [lost, _] = events_for(Outcome.NEW, station_code="999999999", address_text="火星基地1号")
+    data = IncidentData.model_validate(Envelope.from_bytes(lost.value).data)
+    assert (data.station_code, data.jurisdiction_method, data.reported_station_code) == (
+        "unassigned", "unknown_station", "999999999")
+    _, [known, _] = events_for(Outcome.NEW, station_code="990102001")
+    assert Envelope.from_bytes(known.value).data["reported_station_code"] is None
