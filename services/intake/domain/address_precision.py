@@ -72,10 +72,12 @@ _EN_DIRECTIONS = frozenset({"N", "S", "E", "W"})
 
 def address_precision(text: str | None) -> str:
     """The precision of an address, one of ADDRESS_PRECISIONS; "none" when there is none (see module docstring)."""
-    if text is None or (normalised := normalise_address(text)) is None:
+    if text is None:
         return NONE
-    if _HAN.search(normalised):
-        return _chinese(normalised)
+    if _HAN.search(text):
+        normalised = normalise_address(text)
+        return _chinese(normalised) if normalised else NONE
+    # The English rules read the raw text: the key's normalisation drops the separators they need.
     return _english(text)
 
 
