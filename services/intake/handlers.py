@@ -144,8 +144,8 @@ def _count(progress: ImportProgress, results: list[RecordResult]) -> None:
 def _record_row(record: DispatchRecord, facts) -> tuple:
     c, a = facts.classification, facts.assignment
     return (record.source, record.incident_number, record.revision, record.received_at,
-            a.station_code, a.grid_code, c.kind, c.dispute_type, list(facts.risk_flags),
-            facts.address_key, facts.phone_hmac, record.model_dump(mode="json"))
+            a.station_code, a.grid_code, c.kind, c.dispute_type, c.crime_type, list(facts.risk_flags),
+            facts.address_key, facts.address_precision, facts.phone_hmac, record.model_dump(mode="json"))
 
 
 async def replay_rejected(ctx: IntakeContext, *, ids: list[int] | None = None,

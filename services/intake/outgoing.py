@@ -45,11 +45,12 @@ def incident_events(record: DispatchRecord, facts: Triage, outcome: Outcome, pre
     incident = {
         "source": record.source, "incident_number": record.incident_number, "revision": record.revision,
         "received_at": record.received_at, "closed_at": record.closed_at, "station_code": a.station_code,
-        "grid_code": a.grid_code, "officer_id": a.officer_id, "jurisdiction_method": a.method,
-        "kind": c.kind, "dispute_type": c.dispute_type, "risk_flags": list(facts.risk_flags),
+        "reported_station_code": a.reported_station_code, "grid_code": a.grid_code, "officer_id": a.officer_id,
+        "jurisdiction_method": a.method, "kind": c.kind, "dispute_type": c.dispute_type, "crime_type": c.crime_type,
+        "risk_flags": list(facts.risk_flags),
         "confidence": c.confidence, "rules_version": c.rules_version, "category_code": record.category_code,
         "disposition": record.disposition, "address_key": facts.address_key,
-        "caller_phone_hmac": facts.phone_hmac}
+        "address_precision": facts.address_precision, "caller_phone_hmac": facts.phone_hmac}
     incident_type = "incident.accepted" if outcome is Outcome.NEW else "incident.updated"
     rows = [_fast_row(prefix + INCIDENT_TOPIC, incident_type, record, a.station_code, incident)]
     was_dispute = outcome is Outcome.UPDATE and kind_before == "dispute"

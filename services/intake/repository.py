@@ -28,13 +28,15 @@ WHERE phone_hmac = ANY($1::text[]) AND received_at >= $2 AND received_at < $3
 
 UPSERT_RECORD = """
 INSERT INTO dispatch_records (source, incident_number, revision, received_at, station_code, grid_code,
-                              kind, dispute_type, risk_flags, address_key, phone_hmac, record)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                              kind, dispute_type, crime_type, risk_flags, address_key, address_precision,
+                              phone_hmac, record)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 ON CONFLICT (source, incident_number) DO UPDATE SET
     revision = EXCLUDED.revision, received_at = EXCLUDED.received_at,
     station_code = EXCLUDED.station_code, grid_code = EXCLUDED.grid_code, kind = EXCLUDED.kind,
-    dispute_type = EXCLUDED.dispute_type, risk_flags = EXCLUDED.risk_flags,
-    address_key = EXCLUDED.address_key, phone_hmac = EXCLUDED.phone_hmac,
+    dispute_type = EXCLUDED.dispute_type, crime_type = EXCLUDED.crime_type, risk_flags = EXCLUDED.risk_flags,
+    address_key = EXCLUDED.address_key, address_precision = EXCLUDED.address_precision,
+    phone_hmac = EXCLUDED.phone_hmac,
     record = EXCLUDED.record, updated_at = now()
 WHERE dispatch_records.revision < EXCLUDED.revision
 """

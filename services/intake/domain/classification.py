@@ -1,4 +1,4 @@
-"""Classify a dispatch record (kind, dispute type, risk flags) under a versioned rules file."""
+"""Classify a dispatch record (kind, dispute type, crime type, risk flags) under a versioned rules file."""
 import pathlib
 import re
 import unicodedata
@@ -8,13 +8,15 @@ from typing import Any
 
 import yaml
 
+from shared.events.intake import CRIME_TYPES
+
 DISPUTE_TYPES = ("neighbour", "family", "labour", "property_management", "consumer", "land",
                  "traffic_damage", "debt", "other")
 KINDS = ("dispute", "crime", "help", "traffic", "other")
 RISK_FLAGS = ("weapon", "threat", "self_harm", "domestic_violence", "repeat_caller")
 
 # Located next to the code rather than via importlib.resources: rules/ is data, not a package.
-DEFAULT_RULES = pathlib.Path(__file__).resolve().parent.parent / "rules" / "classification.v1.yaml"
+DEFAULT_RULES = pathlib.Path(__file__).resolve().parent.parent / "rules" / "classification.v2.yaml"
 CONFIDENCE_KEYS = ("code_type", "code_type_agree", "code_kind", "code_kind_agree",
                    "keywords_base", "keywords_step", "keywords_max", "nothing")
 # A separator no keyword contains: blanked text must not join its neighbours into a new match.
@@ -29,6 +31,7 @@ class Classification:
 
     kind: str
     dispute_type: str | None
+    crime_type: str | None  # one of CRIME_TYPES when kind is crime ("other": nothing names it), else None
     risk_flags: frozenset[str]
     confidence: float
     rules_version: str
@@ -127,6 +130,18 @@ class _Matcher:
         return found
 
 
+def _most_hits(hits: list[tuple[int, int, str, str]]) -> str | None:
+    """The group with the most hits; the first in table order of equal counts (hits come sorted)."""
+    counts: dict[str, int] = {}
+    for _, _, name, _ in hits:
+        counts[name] = counts.get(name, 0) + 1
+    best, most = None, 0
+    for name, n in counts.items():
+        if n > most:
+            best, most = name, n
+    return best
+
+
 class Classifier:
     """Applies one rules file; immutable after loading, so safe to share between tasks."""
 
@@ -135,17 +150,23 @@ class Classifier:
         if not isinstance(rules, dict) or not isinstance(rules.get("version"), str) or not rules["version"]:
             raise ValueError("rules: a non-empty 'version' string is required")
         self.version: str = rules["version"]
-        self._codes: dict[str, tuple[str, str | None]] = {}
+        # Per code: (kind, dispute type, crime type); a code's `type` is a dispute type for a
+        # dispute and a crime type for a crime.
+        self._codes: dict[str, tuple[str, str | None, str | None]] = {}
         for code, target in (rules.get("codes") or {}).items():
-            kind, dtype = (target or {}).get("kind"), (target or {}).get("type")
-            if kind not in KINDS or (dtype is not None and (kind != "dispute" or dtype not in DISPUTE_TYPES)):
-                raise ValueError(f"codes.{code}: bad kind/type {kind!r}/{dtype!r}")
-            self._codes[_normalise(str(code).strip())] = (kind, dtype)
+            kind, typ = (target or {}).get("kind"), (target or {}).get("type")
+            types = {"dispute": DISPUTE_TYPES, "crime": CRIME_TYPES}.get(kind, ())
+            if kind not in KINDS or (typ is not None and typ not in types):
+                raise ValueError(f"codes.{code}: bad kind/type {kind!r}/{typ!r}")
+            self._codes[_normalise(str(code).strip())] = (kind, typ if kind == "dispute" else None,
+                                                           typ if kind == "crime" else None)
         self._ignore = _words(rules.get("ignore"), "ignore")
         self._kinds = _table(rules.get("kinds"), ("crime", "help", "traffic"), "kinds")
         self._generic = _words(rules.get("dispute_generic"), "dispute_generic")
         self._types = _table(rules.get("dispute_types"), DISPUTE_TYPES, "dispute_types")
         self._risks = _table(rules.get("risk_flags"), RISK_FLAGS[:-1], "risk_flags")
+        # "other" has no keywords: it is what a crime is when none of these fires.
+        self._crime_types = _table(rules.get("crime_types"), CRIME_TYPES[:-1], "crime_types")
         self._implies = {f: t for f, t in (rules.get("implies") or {}).items()}
         if any(f not in self._risks or t not in DISPUTE_TYPES for f, t in self._implies.items()):
             raise ValueError("implies: maps a risk flag with keywords to a dispute type")
@@ -161,6 +182,8 @@ class Classifier:
         # word and as a risk.
         self._main = _Matcher({**self._kinds, "dispute": self._generic, **self._types}, "keyword")
         self._risk = _Matcher(self._risks, "risk")
+        # Read on its own, like risks: 抢劫 names the kind (crime) and, separately, the crime type.
+        self._crime = _Matcher(self._crime_types, "crime")
         self._type_names = frozenset(self._types)
         # Ignored phrases are blanked in file order; the ones the text holds are found like keywords.
         ignored: dict[str, list[tuple[int, str]]] = {}
@@ -172,7 +195,7 @@ class Classifier:
         self._ignore_all = any(_GAP in phrase for phrase in self._ignore)
         # One pass over the text finds which of the characters that start a keyword or an
         # ignored phrase it holds; a text with none of them skips the rest outright.
-        firsts = sorted(self._main.first | self._risk.first | self._ignore_first)
+        firsts = sorted(self._main.first | self._risk.first | self._crime.first | self._ignore_first)
         self._firsts = re.compile(f"[{''.join(map(re.escape, firsts))}]" if firsts else "(?!)")
 
     @classmethod
@@ -183,7 +206,7 @@ class Classifier:
 
     def classify(self, *, category: str | None, description: str | None,
                  category_text: str | None = None, repeat_caller: bool = False) -> Classification:
-        """Kind, dispute type, risk flags and confidence for one record; never raises on content."""
+        """Kind, dispute type, crime type, risk flags and confidence for one record; never raises on content."""
         text = _normalise(f"{description or ''}\n{category_text or ''}")
         # Which of the characters that start a keyword or an ignored phrase the text holds. It stays
         # a superset after blanking, which only takes characters away (and adds _GAP, which starts
@@ -222,7 +245,11 @@ class Classifier:
             if n > kind_hits:
                 best_kind, kind_hits = k, n
 
-        kind, code_type = code if code else (best_kind or "other", None)
+        kind, code_type, code_crime = code if code else (best_kind or "other", None, None)
+        crime_type, crimes = None, []
+        if kind == "crime":
+            crimes = self._crime.scan(text, chars) if chars and not code_crime else []
+            crime_type = code_crime or _most_hits(crimes) or "other"
         dispute_type = (code_type or implied or best_type or "other") if kind == "dispute" else None
         c = self._conf
         if code_type:
@@ -236,11 +263,12 @@ class Classifier:
 
         matched = [f"code:{key}"] if code else []
         matched += [label for _, _, _, label in found]
+        matched += [label for _, _, _, label in crimes]
         matched += [label for _, _, _, label in risks]
         if repeat_caller:
             matched.append("risk:repeat_caller")
-        return Classification(kind, dispute_type, frozenset(flags), round(max(0.0, min(1.0, confidence)), 4),
-                              self.version, tuple(matched))
+        return Classification(kind, dispute_type, crime_type, frozenset(flags),
+                              round(max(0.0, min(1.0, confidence)), 4), self.version, tuple(matched))
 
     def _blank_ignored(self, text: str, chars: set[str]) -> str:
         """The text with every ignored phrase, in file order, replaced by _GAP."""

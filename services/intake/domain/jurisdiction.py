@@ -4,6 +4,11 @@ Boundaries are half-open, [west, east) x [south, north): a point on an edge shar
 the grid east of it (north of an east-west edge, north-east at a corner), so a tiling gives each point
 exactly one grid. Overlaps go to the lowest grid code. A record naming its station gets that station's
 grid also for a point on the grid's edge.
+
+A station code intake does not know (a typo, a unit that is no station, a made-up code) is not
+trusted: such a record would otherwise open a station of its own and be ranked. The record is kept,
+the code is carried as reported_station_code, and the grid and address rules place it; when neither
+does, it is unassigned with the method unknown_station.
 """
 import itertools
 import json
@@ -86,12 +91,14 @@ class Grid:
 
 @dataclass(frozen=True)
 class Assignment:
-    """Where a record belongs and how that was decided: method is record, grid, address or unassigned."""
+    """Where a record belongs and how that was decided: method is record, grid, address, unassigned or
+    unknown_station (the record named a station intake does not know, and nothing else placed it)."""
 
     station_code: str
     grid_code: str | None
     officer_id: str | None
     method: str
+    reported_station_code: str | None = None  # the record's station code when it is no known station
 
 
 def _field(item: dict[str, Any], key: str, where: str, positive_int: bool = False) -> Any:
@@ -174,19 +181,22 @@ class Jurisdictions:
 
     def resolve(self, *, station_code: str | None, point: tuple[float, float] | None,
                 address_text: str | None) -> Assignment:
-        """Assign by the record's station code, else the grid holding point (lon, lat), else the address."""
-        if code := (station_code or "").strip():  # the command centre decided: honoured even if unknown here
+        """Assign by the record's station code when it is a known station, else the grid holding point
+        (lon, lat), else the address; an unknown station code is kept as reported_station_code."""
+        code = (station_code or "").strip()
+        if code in self._stations:  # the command centre decided
             x, y = point if point is not None else (math.nan, math.nan)  # NaN lies in no grid
-            own = self._by_station.get(code, ())
+            own = self._by_station[code]
             grid = next((g for dx, dy in _OFFSETS for g in own if g.contains(x + dx, y + dy)), None)
             return Assignment(code, grid.code if grid else None, grid.officer_id if grid else None, "record")
+        reported = code or None  # blank is no code at all; anything else is a station we do not know
         if point is not None:
             for grid in self._grids:
                 if grid.contains(*point):
-                    return Assignment(grid.station_code, grid.code, grid.officer_id, "grid")
+                    return Assignment(grid.station_code, grid.code, grid.officer_id, "grid", reported)
         if matched := self._station_by_address(normalise_address(address_text) or ""):
-            return Assignment(matched, None, None, "address")
-        return Assignment(UNASSIGNED, None, None, "unassigned")
+            return Assignment(matched, None, None, "address", reported)
+        return Assignment(UNASSIGNED, None, None, "unknown_station" if reported else "unassigned", reported)
 
     def _station_by_address(self, address: str) -> str | None:
         candidates = [address] + [address[len(c):] for c in self._cities if address.startswith(c)]

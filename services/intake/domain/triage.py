@@ -1,6 +1,7 @@
 """Everything intake derives from an accepted record: classification, jurisdiction, repeat keys."""
 from dataclasses import dataclass
 
+from services.intake.domain.address_precision import address_precision
 from services.intake.domain.classification import Classification, Classifier
 from services.intake.domain.jurisdiction import Assignment, Jurisdictions
 from services.intake.domain.keys import address_key, phone_hmac
@@ -15,6 +16,7 @@ class Triage:
     classification: Classification
     assignment: Assignment
     address_key: str | None
+    address_precision: str  # how precise the address behind address_key is, one of ADDRESS_PRECISIONS
     phone_hmac: str | None
     risk_flags: tuple[str, ...]
 
@@ -34,4 +36,5 @@ def triage(record: DispatchRecord, code: CodeEntry | None, *, classifier: Classi
     assignment = jurisdictions.resolve(station_code=record.station_code, point=record.point,
                                        address_text=record.address_text)
     flags = set(classification.risk_flags) | set(code.risk if code else ())
-    return Triage(classification, assignment, keys[0], keys[1], tuple(sorted(flags)))
+    return Triage(classification, assignment, keys[0], address_precision(record.address_text), keys[1],
+                  tuple(sorted(flags)))

@@ -6,7 +6,8 @@ import pytest
 
 from services.intake.api import create_app
 from shared.auth import issue_token
-from tests.integration.intake.helpers import record
+from shared.events.intake import DISPUTE_TOPIC, INCIDENT_TOPIC, DisputeData, IncidentData
+from tests.integration.intake.helpers import read_topic, record
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -147,3 +148,36 @@ async def test_a_body_over_the_byte_limit_is_refused_before_reading(client, inta
     response = await client.post("/v1/dispatch-records/batch", content=b"[]",
                                  headers={"Content-Length": str(intake_settings.max_body_bytes + 1)})
     assert response.status_code == 413 and "limit" in response.json()["detail"][0]["msg"]
+
+
+async def test_a_made_up_station_code_is_kept_reported_and_the_record_placed_by_the_other_rules(
+        client, intake_settings, kafka_bootstrap):
+    # 北城区望湖街道 places the first in 望湖 (990101001); nothing places the second, a street-level crime.
+    placed = record("M1", station_code="990199999")
+    lost = record("M2", station_code="FAKE-9", address_text="示例市东城区人民路", category_code="crime",
+                  description="男子持刀砍伤他人")
+    answers = [await client.post("/v1/dispatch-records", content=json.dumps(r)) for r in (placed, lost)]
+    assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+    assert [(a.json()["status"], a.json()["station_code"]) for a in answers] == [
+        ("accepted", "990101001"), ("accepted", "unassigned")]
+
+    prefix = intake_settings.topic_prefix
+    incidents = await read_topic(kafka_bootstrap, prefix + INCIDENT_TOPIC, expected=2)
+    [dispute] = await read_topic(kafka_bootstrap, prefix + DISPUTE_TOPIC, expected=1)
+    by_number = {e.data["incident_number"]: (e.key, IncidentData.model_validate(e.data)) for e in incidents}
+    assert sorted(by_number) == ["M1", "M2"]
+    key, first = by_number["M1"]
+    assert (key, first.station_code, first.jurisdiction_method, first.reported_station_code) == (
+        "990101001", "990101001", "address", "990199999")
+    assert (first.kind, first.crime_type, first.address_precision) == ("dispute", None, "building")
+    key, second = by_number["M2"]
+    assert (key, second.station_code, second.jurisdiction_method, second.reported_station_code) == (
+        "unassigned", "unassigned", "unknown_station", "FAKE-9")
+    assert (second.kind, second.crime_type, second.address_precision) == ("crime", "injury", "street")
+    assert DisputeData.model_validate(dispute.data).reported_station_code == "990199999"
+
+    async with client.app_state.intake.pool.acquire() as conn:
+        rows = await conn.fetch("SELECT incident_number, station_code, address_precision, crime_type, "
+                                "record->>'station_code' AS reported FROM dispatch_records ORDER BY 1")
+    assert [tuple(r) for r in rows] == [("M1", "990101001", "building", None, "990199999"),
+                                        ("M2", "unassigned", "street", "injury", "FAKE-9")]

@@ -1,4 +1,4 @@
-"""Classification of 110 dispatch records: realistic descriptions, code precedence, rules as data."""
+"""Classification of 110 dispatch records: realistic descriptions, code precedence, crime types, rules as data."""
 import pathlib
 import unicodedata
 
@@ -16,6 +16,7 @@ from services.intake.domain.classification import (
     Classifier,
     _normalise,
 )
+from shared.events.intake import CRIME_TYPES
 
 W, T, S, DV = "weapon", "threat", "self_harm", "domestic_violence"
 
@@ -145,7 +146,7 @@ def test_matched_names_the_rules_that_fired(classifier: Classifier) -> None:
     result = classifier.classify(category="dispute.neighbour", description="楼上漏水，男子持菜刀上门")
     assert result.matched == ("code:dispute.neighbour", "keyword:neighbour:漏水", "keyword:neighbour:楼上",
                               "risk:weapon:菜刀")
-    assert result == Classification("dispute", "neighbour", frozenset({"weapon"}), 0.95, "classification.v1",
+    assert result == Classification("dispute", "neighbour", None, frozenset({"weapon"}), 0.95, "classification.v2",
                                     result.matched)
 
 
@@ -224,8 +225,79 @@ def test_category_code_is_trimmed_and_case_folded(classifier: Classifier) -> Non
 
 def test_rules_version_comes_from_the_file(classifier: Classifier) -> None:
     version = yaml.safe_load(DEFAULT_RULES.read_text(encoding="utf-8"))["version"]
-    assert version == "classification.v1"
+    assert version == "classification.v2"
     assert classifier.classify(category=None, description="").rules_version == version
+
+
+# (description, crime type) with no code: the kind is crime from the keywords, the type from the
+# crime_types table.
+CRIME_CASES = [
+    ("男子持刀杀人后逃离现场", "homicide"),
+    ("村民发现命案现场，一人死亡", "homicide"),
+    ("男子持刀将一名路人杀害", "homicide"),
+    ("男子持刀砍伤邻居后逃离现场", "injury"),
+    ("双方因琐事争执，一方持刀捅伤对方", "injury"),
+    ("酒后故意伤害他人，致一人轻伤", "injury"),
+    ("有人在楼道内纵火，火势已被扑灭", "arson"),
+    ("夜间有人放火烧毁村民柴垛", "arson"),
+    ("男子往邻居家水缸内投毒", "poisoning"),
+    ("两名男子持刀抢劫路边商铺", "robbery"),
+    ("夜间有人入室抢劫，事主受惊", "robbery"),  # 抢劫 and 入室 tie: robbery is listed first
+    ("骑车抢夺行人手机后逃跑", "robbery"),
+    ("报警人称家中被盗，丢失现金五千元", "theft"),
+    ("男子在公交车上扒窃乘客手机被抓获", "theft"),
+    ("夜间有人撬门入室盗窃", "theft"),
+    ("老人接到冒充公检法电话被骗十万元", "fraud"),
+    ("网友称遭遇杀猪盘诈骗，损失二十万元", "fraud"),  # 杀猪 is ignored: no homicide
+    ("女子称在出租车上被司机猥亵", "sexual"),
+    ("有人在出租屋内聚众赌博", "other"),
+    ("报警人称有人在小区内吸毒", "other"),
+]
+
+
+def test_the_crime_table_covers_every_crime_type() -> None:
+    assert {crime for _, crime in CRIME_CASES} == set(CRIME_TYPES)
+
+
+@pytest.mark.parametrize(("description", "crime_type"), CRIME_CASES, ids=[case[0][:14] for case in CRIME_CASES])
+def test_a_crime_gets_its_type_from_the_text(classifier: Classifier, description: str, crime_type: str) -> None:
+    result = classifier.classify(category=None, description=description)
+    assert (result.kind, result.crime_type, result.dispute_type) == ("crime", crime_type, None), result.matched
+
+
+@pytest.mark.parametrize("crime_type", CRIME_TYPES[:-1])
+def test_a_typed_crime_code_names_the_type_whatever_the_text(classifier: Classifier, crime_type: str) -> None:
+    result = classifier.classify(category=f"Crime.{crime_type} ", description="报警人称家中被盗")
+    assert (result.kind, result.crime_type, result.dispute_type) == ("crime", crime_type, None)
+    assert result.matched[0] == f"code:crime.{crime_type}"
+    assert not any(m.startswith("crime:") for m in result.matched)  # the code decided; no keywords read
+    assert result.confidence == 0.9  # the code's kind, and 被盗 agrees: the type does not change confidence
+
+
+def test_a_plain_crime_code_takes_the_type_from_the_text(classifier: Classifier) -> None:
+    typed = classifier.classify(category="crime", description="邻里纠纷中一方持刀砍伤对方")
+    untyped = classifier.classify(category="crime", description="情况不明")
+    assert (typed.kind, typed.crime_type) == ("crime", "injury")
+    assert "crime:injury:砍伤" in typed.matched
+    assert (untyped.kind, untyped.crime_type) == ("crime", "other")
+
+
+def test_only_a_crime_has_a_crime_type(classifier: Classifier) -> None:
+    # 打伤 names injury, but neighbours coming to blows stay a dispute when nothing else says crime.
+    fight = classifier.classify(category=None, description="邻居之间发生争吵，男子打伤对方")
+    assert (fight.kind, fight.crime_type) == ("dispute", None)
+    coded = classifier.classify(category="dispute.neighbour", description="男子持刀砍伤邻居")
+    assert (coded.kind, coded.crime_type) == ("dispute", None)
+    assert classifier.classify(category="help", description="家中被盗").crime_type is None
+
+
+def test_most_crime_hits_win_and_a_tie_goes_to_the_type_listed_first(classifier: Classifier) -> None:
+    # Two theft words against one robbery word: theft; one each: robbery, listed before theft.
+    assert classifier.classify(category="crime", description="小偷入室后抢劫").crime_type == "theft"
+    assert classifier.classify(category="crime", description="入室抢劫").crime_type == "robbery"
+    # A longer keyword consumes its text: 殴打致伤 counts once for injury, not again as 致伤.
+    result = classifier.classify(category="crime", description="殴打致伤")
+    assert [m for m in result.matched if m.startswith("crime:")] == ["crime:injury:殴打致伤"]
 
 
 def _write(tmp_path: pathlib.Path, rules: dict) -> pathlib.Path:
@@ -258,6 +330,11 @@ def test_custom_rules_file_changes_behaviour(tmp_path: pathlib.Path, classifier:
     ("codes", {"dispute.x": {"kind": "dispute", "type": "pets"}}),
     ("confidence", {"nothing": 0.3}),
     ("kind_order", ["crime", "dispute"]),
+    ("crime_types", {"other": ["案"]}),
+    ("crime_types", {"burglary": ["入室"]}),
+    ("codes", {"crime.x": {"kind": "crime", "type": "neighbour"}}),
+    ("codes", {"dispute.x": {"kind": "dispute", "type": "theft"}}),
+    ("codes", {"help.x": {"kind": "help", "type": "theft"}}),
 ])
 def test_bad_rules_fail_at_load(tmp_path: pathlib.Path, section: str, value: object) -> None:
     rules = yaml.safe_load(DEFAULT_RULES.read_text(encoding="utf-8"))
@@ -267,8 +344,9 @@ def test_bad_rules_fail_at_load(tmp_path: pathlib.Path, section: str, value: obj
 
 
 CODES = st.sampled_from(["dispute", "crime", "help", "traffic", "other", "dispute.other"]
-                        + [f"dispute.{t}" for t in DISPUTE_TYPES])
-KEYWORDY = st.sampled_from(["刀", "菜刀", "邻居", "家暴", "物业费", "盗窃", "走失", "堵车", "跳楼", "刀郎", "\x00", " "])
+                        + [f"dispute.{t}" for t in DISPUTE_TYPES] + [f"crime.{t}" for t in CRIME_TYPES[:-1]])
+KEYWORDY = st.sampled_from(["刀", "菜刀", "邻居", "家暴", "物业费", "盗窃", "走失", "堵车", "跳楼", "刀郎", "\x00", " ",
+                            "抢劫", "打伤", "致死", "入室"])
 
 
 @settings(max_examples=300, deadline=None)
@@ -286,7 +364,8 @@ def test_classify_never_raises_and_stays_in_the_enums(classifier: Classifier, ca
     assert result.risk_flags <= set(RISK_FLAGS)
     assert ("repeat_caller" in result.risk_flags) == repeat_caller
     assert 0.0 <= result.confidence <= 1.0
-    assert result.rules_version == "classification.v1"
+    assert (result.crime_type in CRIME_TYPES) if result.kind == "crime" else result.crime_type is None
+    assert result.rules_version == "classification.v2"
     assert all(isinstance(m, str) for m in result.matched)
 
 
@@ -320,6 +399,7 @@ def _reference_classify(self: Classifier, *, category: str | None, description: 
     kind_hits = {k: found[k] for k in self._kinds}
     generic, type_hits = found["dispute"], {t: found[t] for t in self._types}
     risk_hits = _reference_hits(text, self._risks)
+    crime_hits = {t: [] for t in self._crime_types}
     flags = {f for f, hits in risk_hits.items() if hits} | ({"repeat_caller"} if repeat_caller else set())
     implied = next((t for f, t in self._implies.items() if f in flags), None)
     counts = {k: len(hits) for k, hits in kind_hits.items()}
@@ -329,8 +409,15 @@ def _reference_classify(self: Classifier, *, category: str | None, description: 
     best_kind = best_kind if counts.get(best_kind, 0) else None
     best_type = max(type_hits, key=lambda t: len(type_hits[t]), default=None)
     best_type = best_type if best_type and type_hits[best_type] else None
-    kind, code_type = code if code else (best_kind or "other", None)
+    kind, code_type, code_crime = code if code else (best_kind or "other", None, None)
     dispute_type = (code_type or implied or best_type or "other") if kind == "dispute" else None
+    crime_type = None
+    if kind == "crime" and code_crime:
+        crime_type = code_crime
+    elif kind == "crime":
+        crime_hits = _reference_hits(text, self._crime_types)
+        best_crime = max(crime_hits, key=lambda t: len(crime_hits[t]), default=None)  # max keeps the first
+        crime_type = best_crime if best_crime and crime_hits[best_crime] else "other"
     c = self._conf
     if code_type:
         confidence = c["code_type_agree"] if best_type == code_type else c["code_type"]
@@ -344,14 +431,16 @@ def _reference_classify(self: Classifier, *, category: str | None, description: 
     matched += [f"keyword:{k}:{w}" for k, hits in kind_hits.items() for w in hits]
     matched += [f"keyword:dispute:{w}" for w in generic]
     matched += [f"keyword:{t}:{w}" for t, hits in type_hits.items() for w in hits]
+    matched += [f"crime:{t}:{w}" for t, hits in crime_hits.items() for w in hits]
     matched += [f"risk:{f}:{w}" for f, hits in risk_hits.items() for w in hits]
     matched += ["risk:repeat_caller"] if repeat_caller else []
-    return Classification(kind, dispute_type, frozenset(flags), round(max(0.0, min(1.0, confidence)), 4),
+    return Classification(kind, dispute_type, crime_type, frozenset(flags), round(max(0.0, min(1.0, confidence)), 4),
                           self.version, tuple(matched))
 
 
 _SHIPPED = yaml.safe_load(DEFAULT_RULES.read_text(encoding="utf-8"))
-_RULE_WORDS = sorted({w for section in ("kinds", "dispute_types", "risk_flags") for ws in _SHIPPED[section].values()
+_RULE_WORDS = sorted({w for section in ("kinds", "dispute_types", "risk_flags", "crime_types")
+                      for ws in _SHIPPED[section].values()
                       for w in ws} | set(_SHIPPED["dispute_generic"]) | set(_SHIPPED["ignore"]))
 # Fillers: separators, _GAP itself, full-width forms, a combining mark, and characters that start keywords.
 _FILLER = st.sampled_from(list("，：；（）！？。、 \n\x00a1Ａ\u0301") + sorted({w[0] for w in _RULE_WORDS}))
@@ -364,6 +453,7 @@ def test_compiled_tables_find_what_checking_every_keyword_finds(classifier: Clas
     main = {**classifier._kinds, "dispute": classifier._generic, **classifier._types}
     assert classifier._main.hits(text) == _reference_hits(text, main)
     assert classifier._risk.hits(text) == _reference_hits(text, classifier._risks)
+    assert classifier._crime.hits(text) == _reference_hits(text, classifier._crime_types)
 
 
 @settings(max_examples=500, deadline=None)
@@ -392,12 +482,13 @@ def test_overlapping_rules_match_the_reference(data: st.DataObject, ignore: list
 
     rules = {**_SHIPPED, "ignore": ignore, "kinds": groups(("crime", "help", "traffic")),
              "dispute_generic": data.draw(st.none() | TINY_WORDS), "dispute_types": groups(DISPUTE_TYPES),
-             "risk_flags": groups(RISK_FLAGS[:-1]), "kind_order": data.draw(st.permutations(
+             "risk_flags": groups(RISK_FLAGS[:-1]), "crime_types": groups(CRIME_TYPES[:-1]),
+             "kind_order": data.draw(st.permutations(
                  ["crime", "help", "traffic", "dispute"]))}
     rules["implies"] = {f: t for f, t in _SHIPPED["implies"].items() if f in rules["risk_flags"]}
     fast = Classifier(rules)
     for table, matcher in (({**fast._kinds, "dispute": fast._generic, **fast._types}, fast._main),
-                           (fast._risks, fast._risk)):
+                           (fast._risks, fast._risk), (fast._crime_types, fast._crime)):
         assert matcher.hits(text) == _reference_hits(text, table)
     args = dict(category=data.draw(st.none() | CODES), description=text, category_text=None,
                 repeat_caller=repeat_caller)

@@ -76,14 +76,35 @@ def test_record_station_without_point_has_no_grid(city):
         XISHAN, None, None, "record")
 
 
-def test_unknown_station_code_is_honoured(city):
-    got = city.resolve(station_code="MKE-D9", point=(116.445, 40.0), address_text="北城区望湖街道")
-    assert got == Assignment("MKE-D9", None, None, "record")
+def test_an_unknown_station_code_is_reported_and_the_point_places_the_record(city):
     assert city.station("MKE-D9") is None
+    got = city.resolve(station_code=" MKE-D9 ", point=(116.445, 40.0), address_text="南城区南桥街道1号")
+    assert got == Assignment(WANGHU, "990101001002", "041102", "grid", reported_station_code="MKE-D9")
+
+
+def test_an_unknown_station_code_without_a_grid_point_is_placed_by_the_address(city):
+    got = city.resolve(station_code="990199999", point=(121.47, 31.23), address_text="北城区东关街道88号")
+    assert got == Assignment(DONGGUAN, None, None, "address", reported_station_code="990199999")
+
+
+def test_an_unknown_station_code_nothing_else_places_is_unknown_station_not_its_own_station(city):
+    got = city.resolve(station_code="FAKE-001", point=None, address_text="火星基地1号")
+    assert got == Assignment(UNASSIGNED, None, None, "unknown_station", reported_station_code="FAKE-001")
+    # Without a code the same record is plainly unassigned, and a known code is never "reported".
+    assert city.resolve(station_code=None, point=None, address_text="火星基地1号").method == "unassigned"
+    known = city.resolve(station_code=XISHAN, point=None, address_text="火星基地1号")
+    assert (known.station_code, known.method, known.reported_station_code) == (XISHAN, "record", None)
+
+
+def test_station_codes_are_matched_exactly_after_trimming(city):
+    # A code that differs only in case is not the station: better reported than guessed.
+    got = city.resolve(station_code="mke-d4", point=None, address_text=None)
+    assert (got.station_code, got.method, got.reported_station_code) == (UNASSIGNED, "unknown_station", "mke-d4")
 
 
 def test_blank_station_code_falls_through_to_the_point(city):
-    assert city.resolve(station_code="  ", point=(116.445, 40.0), address_text=None).method == "grid"
+    got = city.resolve(station_code="  ", point=(116.445, 40.0), address_text=None)
+    assert (got.method, got.reported_station_code) == ("grid", None)
 
 
 def test_point_in_a_grid(city):

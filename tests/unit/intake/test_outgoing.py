@@ -52,3 +52,42 @@ def test_a_reclassified_incident_opens_or_updates_its_dispute():
     assert gone.type == "dispute.updated" and gone.data["kind"] == "crime"
     _, only = events_for(Outcome.UPDATE, kind_before="crime", category_code="crime", description="电动车被盗")
     assert [Envelope.from_bytes(r.value).type for r in only] == ["incident.updated"]
+
+
+def test_both_events_carry_the_precision_of_the_address_behind_the_key():
+    _, [incident, dispute] = events_for(Outcome.NEW)
+    assert Envelope.from_bytes(incident.value).data["address_precision"] == "building"  # 湖光路12号
+    assert DisputeData.model_validate(Envelope.from_bytes(dispute.value).data).address_precision == "building"
+    _, [street, _] = events_for(Outcome.NEW, address_text="示例市东城区人民路")
+    _, [room, _] = events_for(Outcome.NEW, address_text="示例市北城区湖光路12号3栋501室")
+    _, [nowhere, _] = events_for(Outcome.NEW, address_text=None)
+    got = [IncidentData.model_validate(Envelope.from_bytes(r.value).data) for r in (street, room, nowhere)]
+    assert [(d.address_precision, d.address_key is None) for d in got] == [
+        ("street", False), ("room", False), ("none", True)]
+
+
+def test_a_crime_carries_its_type_and_a_dispute_none():
+    _, [crime] = events_for(Outcome.NEW, category_code="crime", description="男子持刀砍伤他人")
+    _, [coded] = events_for(Outcome.NEW, category_code="crime.homicide", description="情况不明")
+    _, [incident, dispute] = events_for(Outcome.NEW)
+    types = [IncidentData.model_validate(Envelope.from_bytes(r.value).data).crime_type for r in (crime, coded, incident)]
+    assert types == ["injury", "homicide", None]
+    assert DisputeData.model_validate(Envelope.from_bytes(dispute.value).data).crime_type is None
+    # A dispute reclassified as a crime says so on the dispute topic too, with the crime's type.
+    _, [_, left] = events_for(Outcome.UPDATE, kind_before="dispute", category_code="crime", description="电动车被盗")
+    assert (Envelope.from_bytes(left.value).data["kind"], Envelope.from_bytes(left.value).data["crime_type"]) == (
+        "crime", "theft")
+
+
+def test_a_made_up_station_code_is_reported_and_the_events_go_to_the_station_that_places_the_record():
+    _, [incident, dispute] = events_for(Outcome.NEW, station_code="999999999")
+    data = IncidentData.model_validate(Envelope.from_bytes(incident.value).data)
+    assert (data.station_code, data.jurisdiction_method, data.reported_station_code) == (
+        "990101001", "address", "999999999")  # 北城区望湖街道 places it in 望湖
+    assert incident.key == dispute.key == b"990101001"
+    _, [lost, _] = events_for(Outcome.NEW, station_code="999999999", address_text="火星基地1号")
+    data = IncidentData.model_validate(Envelope.from_bytes(lost.value).data)
+    assert (data.station_code, data.jurisdiction_method, data.reported_station_code) == (
+        "unassigned", "unknown_station", "999999999")
+    _, [known, _] = events_for(Outcome.NEW, station_code="990102001")
+    assert Envelope.from_bytes(known.value).data["reported_station_code"] is None

@@ -4,7 +4,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import yaml
 
+from services.intake.domain.classification import DEFAULT_RULES, Classifier
 from services.intake.domain.dedup import Outcome, decide
 from services.intake.domain.profiles import ProfileError, load_profile, map_record
 
@@ -90,3 +92,38 @@ def test_a_record_that_is_not_an_object_is_rejected():
     (None, 1, Outcome.NEW), (1, 2, Outcome.UPDATE), (2, 2, Outcome.DUPLICATE), (3, 2, Outcome.SUPERSEDED)])
 def test_deduplication_decisions(stored, incoming, outcome):
     assert decide(stored, incoming) is outcome
+
+
+@pytest.mark.parametrize("name", ["fengqiao_json", "cad_csv", "nena_eido", "milwaukee_cad"])
+def test_every_category_a_profile_maps_to_is_a_code_of_the_classification_rules(name):
+    classifier = Classifier.load()
+    for code, entry in load_profile(name).categories.items():
+        result = classifier.classify(category=entry.category, description=None)
+        # "other" is deliberately no code: the keywords decide such a record.
+        assert entry.category == "other" or result.matched[:1] == (f"code:{entry.category}",), (code, entry)
+
+
+def test_milwaukee_call_types_that_name_the_offence_give_the_crime_type():
+    profile, classifier = load_profile("milwaukee_cad"), Classifier.load()
+
+    def crime_type(nature: str) -> tuple[str, str | None]:
+        row = {"id": "1", "time": "2018-05-01 00:10:28", "location": "5237 N 35TH ST,MKE", "latitude": "",
+               "longitude": "", "district": "4", "nature": nature, "status": "Advised"}
+        mapped = map_record(profile, row)
+        result = classifier.classify(category=mapped.code.category, description=mapped.record.description,
+                                     category_text=mapped.record.category_text)
+        return result.kind, result.crime_type
+
+    assert crime_type("SHOOTING") == crime_type("BATTERY CUTTING") == ("crime", "injury")
+    assert crime_type("THEFT") == crime_type("STOLEN VEHICLE") == crime_type("SHOPLIFTER") == ("crime", "theft")
+    assert crime_type("ROBBERY ARMED") == ("crime", "robbery") and crime_type("FRAUD") == ("crime", "fraud")
+    assert crime_type("SEX ASSAULT-DV") == ("crime", "sexual")
+    # A plain battery or an entry does not say what happened: a crime of no type, not an injury or a theft.
+    assert crime_type("BATTERY") == crime_type("ENTRY") == crime_type("SHOTS FIRED") == ("crime", "other")
+    assert crime_type("FAMILY TROUBLE") == ("dispute", None)
+
+
+def test_our_own_format_takes_every_code_of_the_classification_rules_as_itself():
+    codes = yaml.safe_load(DEFAULT_RULES.read_text("utf-8"))["codes"]
+    categories = {code: entry.category for code, entry in load_profile("fengqiao_json").categories.items()}
+    assert {code: code for code in codes} == {code: c for code, c in categories.items() if code != "other"}
