@@ -172,7 +172,8 @@ async def get_scorecard(request: Request, principal: Reader, kinds: str, code: s
     kind, item = await _unit(request, principal, kinds, code, _first_day(month))
     async with request.app.state.resources.pool.acquire() as conn:
         chains = await conn.fetch(RED_LINE_CHAINS.format(unit=UNIT_COLUMNS[kind]), _first_day(month), code)
-    return {"kind": kind, "unit": code, "month": month, **{k: v for k, v in _item_json(item).items() if k != "unit"},
+    return {"kind": kind, "unit": code, "month": month, "rules_version": request.app.state.rules.version,
+            **{k: v for k, v in _item_json(item).items() if k != "unit"},
             "figures": _figures_json(item),
             "red_line_chains": [{"crime": {"source": c["source"], "incident_number": c["incident_number"]},
                                  "dispute": {"source": c["c2c_source"], "incident_number": c["c2c_incident_number"]}}
