@@ -31,6 +31,8 @@ class _Entry(BaseModel):
 class Station(_Entry):
     county_code: str = Field(pattern=_CODE)
     county_name: str | None = None
+    # Accepted so the sample file can name each station's group of similar stations; not loaded yet.
+    cohort: str | None = None
 
 
 class Grid(_Entry):
