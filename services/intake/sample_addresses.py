@@ -24,7 +24,7 @@ def _kind(prefix: str) -> str:
 
 def house(r: SampleRandom) -> str:
     """House number, building, unit and room after a road: 12号3栋501室."""
-    return r.pick(T.HOUSE_FORMS).format(n=r.between(1, 240), b=r.between(1, 24), u=r.between(1, 6),
+    return r.pick(T.HOUSE_FORMS).format(n=r.between(1, 320), b=r.between(1, 24), u=r.between(1, 6),
                                         f=r.between(1, 19), r=r.between(1, 5))
 
 
@@ -43,7 +43,7 @@ def precise(r: SampleRandom, station: Station) -> str:
     prefix = r.pick(station.address_prefixes)
     kind = _kind(prefix)
     if kind == "township":
-        rest = r.pick(T.VILLAGE_FORMS).format(village=r.pick(T.VILLAGES), g=r.between(1, 12), n=r.between(1, 80))
+        rest = r.pick(T.VILLAGE_FORMS).format(village=r.pick(T.VILLAGES), g=r.between(1, 16), n=r.between(1, 160))
     elif kind == "street":
         rest = r.pick(T.ROADS) + house(r) if r.random() < 0.7 else r.pick(T.COMMUNITIES) + _building(r)
     elif kind == "community":

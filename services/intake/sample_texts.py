@@ -16,14 +16,15 @@ CITY_PLACES = ("湖光路", "滨河路", "东关大街", "西山镇", "南桥", 
                "长途汽车站", "步行街", "西山路", "望湖公园", "滨河公园", "新华书店")
 COMPANIES = ("某建筑公司", "某物流公司", "某装饰公司", "某餐饮店", "某电子厂", "某保洁公司", "某家政公司")
 SHOPS = ("某美容院", "某健身房", "某饭店", "某超市", "某手机店", "某培训机构", "某家具城", "某餐馆")
-VILLAGES = ("前进村", "红旗村", "西山村", "河湾村", "柳树村", "新庄村")
+VILLAGES = ("前进村", "红旗村", "西山村", "河湾村", "柳树村", "新庄村", "李家庄村", "王家湾村", "杨树沟村", "大石村",
+            "小河村", "东岗村", "桃园村", "枣林村", "马家坪村", "高桥村", "石板村", "南坡村", "五里铺村", "黄土岭村")
 ROADS = ("湖光路", "望湖路", "东关街", "花园路", "西山路", "南桥路", "滨河路", "建设路", "幸福路", "朝阳路")
 COMMUNITIES = ("幸福小区", "湖光苑", "望湖北里", "东关新村", "滨河花园", "南桥东里", "金色家园", "阳光家园",
                "和平里小区", "电力宿舍", "学府花园")
 # The rest of a precise address after a road, as a CAD operator types it: house number, building (栋,
 # or 号楼, which normalises to 栋), unit and room; a detached house has the number alone.
 HOUSE_FORMS = ("{n}号{b}栋{f}0{r}室", "{n}号{b}栋{u}单元{f}0{r}室", "{n}号{b}栋{f}0{r}室", "{n}号院{b}号楼{u}单元{f}0{r}室",
-               "{n}号{f}0{r}室", "{n}号")
+               "{n}号{f}0{r}室", "{n}号{b}栋{u}单元{f}0{r}室", "{n}号")
 # After an estate name: building and room, no street number.
 ESTATE_FORMS = ("{b}栋{u}单元{f}0{r}室", "{b}号楼{f}0{r}室", "{b}栋{f}0{r}室")
 # A village house: village, production group (组) and house number.
