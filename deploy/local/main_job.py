@@ -1,6 +1,9 @@
 """The main job (`./fengqiao run`): the whole system on the local Kafka and PostgreSQL, fed with the
 sample 110 feed, worked by a scripted mediator, and the month's ranking printed.
 
+Each sample station works as its profile says (station_profiles.py: strong, average or struggling), so
+the ranking shows stations that differ.
+
 Every service runs as its own processes: one API each, and `--replicas` consumers per service (the
 consumer group shares the topics' partitions among them). Logs go to .local/logs/. Ctrl-C stops
 every process with SIGTERM (consumers finish their batch and commit) and returns; a second run
@@ -18,11 +21,13 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import station_profiles as profiles  # beside this file, which runs as a script: its folder leads sys.path
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from services.assessment.settings import AssessmentSettings
+from services.intake.domain.jurisdiction import Jurisdictions
 from services.intake.settings import IntakeSettings
 from services.mediation.settings import MediationSettings
 from shared.auth import issue_token
@@ -31,8 +36,14 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 LOGS = ROOT / ".local" / "logs"
 SETTINGS = {"intake": IntakeSettings, "mediation": MediationSettings, "assessment": AssessmentSettings}
-STATIONS = ("990101001", "990101002", "990102001", "990102002")  # the sample city's
-COUNTIES = ("990101", "990102")
+# The sample city from intake's reference data: its stations are those with address rules (the
+# Milwaukee districts of the same file have none and no grids).
+CITY = Jurisdictions.load()
+SAMPLE_STATIONS = tuple(s for s in CITY.stations() if s.address_prefixes)
+STATIONS = tuple(s.code for s in SAMPLE_STATIONS)
+COUNTIES = tuple(dict.fromkeys(s.county_code for s in SAMPLE_STATIONS))
+GRIDS = {code: tuple(g for g in CITY.grids() if g.station_code == code) for code in STATIONS}
+PROFILE_OF = profiles.assign((s.code, s.county_code) for s in SAMPLE_STATIONS)
 BEIJING = timedelta(hours=8)
 console = Console(stderr=True, width=120)
 
@@ -133,57 +144,88 @@ def settled(read, quiet_s: float = 4.0, timeout: float = 120.0) -> int:
     raise SystemExit(f"fengqiao: the count kept changing or stayed 0 for {timeout:.0f} s (last {last})")
 
 
-def work_cases(client: httpx.Client, per_station: int, today: date) -> dict[str, list[str]]:
-    """The scripted mediator: in each station claim the best cases, hold a session, and close three of
-    four with an agreement and the fourth as failed and referred to the court. Returns closed case ids."""
-    url, closed = base_url("mediation"), {}
-    for station in STATIONS:
-        headers = {"Authorization": "Bearer " + token("mediation", ["mediator", "lawyer", "court_liaison"],
-                                                      (station,), subject=f"scripted-mediator-{station}")}
-        closed[station] = []
-        for n in range(per_station):
-            claimed = client.post(f"{url}/v1/queue/claim-next", headers=headers)
-            if claimed.status_code == 404:  # the queue is empty
-                break
-            claimed.raise_for_status()
-            case = claimed.json()["id"]
-            steps = [("sessions", {"at": datetime.now(UTC).isoformat(), "participants": ["party_a", "party_b"],
-                                   "notes": "调解会谈"})]
-            if n % 4 == 3:
-                steps += [("outcome", {"type": "failure", "reason": "双方分歧较大"}),
-                          ("refer", {"to": "人民法院诉前调解", "reason": "调解不成"}), ("close", None)]
-            else:
-                steps += [("outcome", {"type": "agreement", "terms": "双方自愿达成调解协议", "effective_date":
-                                       today.isoformat(), "performance_date": (today + timedelta(days=15)).isoformat()}),
-                          ("close", None)]
-            for step, body in steps:
-                answer = client.post(f"{url}/v1/cases/{case}/{step}", json=body, headers=headers)
-                if answer.status_code >= 300:
-                    raise SystemExit(f"fengqiao: the scripted mediator's {step} of case {case} was refused: "
-                                     f"{answer.status_code} {answer.text}")
-            closed[station].append(case)
+def mediator_headers(station: str) -> dict[str, str]:
+    return {"Authorization": "Bearer " + token("mediation", ["mediator", "lawyer", "court_liaison"], (station,),
+                                                subject=f"scripted-mediator-{station}")}
+
+
+def work_case(client: httpx.Client, station: str, case: str, plan: profiles.CasePlan, today: date) -> None:
+    """Sessions, then the planned outcome: an agreement (with or without the court's confirmation), or a
+    failure referred to the court or closed at the station."""
+    steps = [("sessions", {"at": datetime.now(UTC).isoformat(), "participants": ["party_a", "party_b"],
+                           "notes": f"第{n + 1}次调解会谈"}) for n in range(plan.sessions)]
+    if plan.outcome == "agreement":
+        steps.append(("outcome", {"type": "agreement", "terms": "双方自愿达成调解协议", "effective_date":
+                                  today.isoformat(), "performance_date": (today + timedelta(days=15)).isoformat()}))
+        if plan.confirmation == "confirmed":
+            steps += [("confirmation-request", None),
+                      ("confirmation", {"decision": "confirmed", "ruling_number": f"({today:%Y})示民特{case[:6]}号"})]
+        elif plan.confirmation == "rejected":
+            steps += [("confirmation-request", None),
+                      ("confirmation", {"decision": "rejected", "reason": "协议部分内容超出当事人处分权限"})]
+    else:
+        steps.append(("outcome", {"type": "failure", "reason": "双方分歧较大"}))
+        if plan.outcome == "referred":
+            steps.append(("refer", {"to": "人民法院诉前调解", "reason": "调解不成"}))
+    steps.append(("close", None))
+    url, headers = base_url("mediation"), mediator_headers(station)
+    for step, body in steps:
+        answer = client.post(f"{url}/v1/cases/{case}/{step}", json=body, headers=headers)
+        if answer.status_code >= 300:
+            raise SystemExit(f"fengqiao: the scripted mediator's {step} of case {case} was refused: "
+                             f"{answer.status_code} {answer.text}")
+
+
+def work_cases(client: httpx.Client, per_station: int, today: date, seed: int) -> dict[str, list[str]]:
+    """The scripted mediator: strong stations first, then average, then struggling ones; each claims the
+    best cases of its queue, as many as its profile says, and works them to the planned end. A deferred
+    profile's cases wait until every other station is done, and a few of its claims are left open.
+    Returns the closed case ids of each station."""
+    url, closed = base_url("mediation"), {station: [] for station in STATIONS}
+    deferred: list[tuple[str, str, profiles.CasePlan]] = []
+    for profile in profiles.PROFILES:
+        for station in (s for s in STATIONS if PROFILE_OF[s] is profile):
+            wanted = profiles.claims(profile, per_station)
+            plans = profiles.case_plans(profile, max(0, wanted - profile.left_open),
+                                        profiles.rng_for(seed, station, "cases"))
+            for n in range(wanted):
+                claimed = client.post(f"{url}/v1/queue/claim-next", headers=mediator_headers(station))
+                if claimed.status_code == 404:  # the queue is empty
+                    break
+                claimed.raise_for_status()
+                if n >= len(plans):  # claimed and left lying on the desk
+                    continue
+                case = claimed.json()["id"]
+                if profile.deferred:
+                    deferred.append((station, case, plans[n]))
+                    continue
+                work_case(client, station, case, plans[n], today)
+                closed[station].append(case)
+    for station, case, plan in deferred:
+        work_case(client, station, case, plan, today)
+        closed[station].append(case)
     return closed
 
 
 def community_month(client: httpx.Client, closed: dict[str, list[str]], seed: int) -> int:
-    """A month of community work for the sample stations: a callback for every closed case, household
-    visits, information items and patrols (deterministic ids, so a rerun counts nothing twice)."""
+    """A month of community work for the sample stations, as much as each station's profile does: a
+    callback for every closed case, household visits, information items and patrols in every grid
+    (deterministic ids, so a rerun counts nothing twice)."""
     rng, now = random.Random(seed), datetime.now(UTC)
-    grids = {s: [f"{s}{g:03d}" for g in (1, 2, 3)] for s in STATIONS}
     activities = []
     for station in STATIONS:
-        for case in closed[station]:
-            satisfaction = rng.choices(["satisfied", "basically_satisfied", "dissatisfied"], [6, 3, 1])[0]
-            activities.append({"type": "callback", "station_code": station, "case_id": case,
-                               "satisfaction": satisfaction})
-        for grid in grids[station]:
-            for _ in range(rng.randint(40, 160)):
-                activities.append({"type": "visit", "station_code": station, "grid_code": grid,
-                                   "household_key": f"{grid}-h{rng.randint(1, 900):04d}"})
-            activities += [{"type": "information", "station_code": station, "grid_code": grid}
-                           for _ in range(rng.randint(0, 6))]
-            activities += [{"type": "patrol", "station_code": station, "grid_code": grid,
-                            "participants": rng.randint(3, 25)} for _ in range(rng.randint(1, 4))]
+        profile = PROFILE_OF[station]
+        answers = profiles.satisfactions(profile, len(closed[station]), profiles.rng_for(seed, station, "callbacks"))
+        activities += [{"type": "callback", "station_code": station, "case_id": case, "satisfaction": answer}
+                       for case, answer in zip(closed[station], answers)]
+        work = profiles.rng_for(seed, station, "community")
+        for grid in GRIDS[station]:
+            where = {"station_code": station, "grid_code": grid.code}
+            activities += [{"type": "visit", **where, "household_key": f"{grid.code}-h{household:04d}"}
+                           for household in profiles.visited_households(profile, grid.households, work)]
+            activities += [{"type": "information", **where} for _ in range(work.randint(*profile.information))]
+            activities += [{"type": "patrol", **where, "participants": work.randint(*profile.participants)}
+                           for _ in range(work.randint(*profile.patrols))]
     month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0) - BEIJING
     for n, activity in enumerate(activities):
         offset = rng.uniform(0, max(1.0, (now - month_start).total_seconds() - 60))
@@ -192,8 +234,8 @@ def community_month(client: httpx.Client, closed: dict[str, list[str]], seed: in
         activity |= {"occurred_at": at, "activity_id": str(uuid_of(key))}
     headers = {"Authorization": "Bearer " + token("assessment", ["feed"])}
     recorded = 0
-    for start in range(0, len(activities), 1000):
-        answer = client.post(f"{base_url('assessment')}/v1/community/activities", json=activities[start:start + 1000],
+    for start in range(0, len(activities), 2000):
+        answer = client.post(f"{base_url('assessment')}/v1/community/activities", json=activities[start:start + 2000],
                              headers=headers)
         answer.raise_for_status()
         recorded += answer.json()["recorded"]
@@ -214,10 +256,11 @@ def print_ranking(client: httpx.Client, month: str) -> None:
                              headers=headers).json()
         table = Table(title=f"{month} {ranking['items'][0]['county_name']} 派出所考核排名 "
                             f"(county {county}, rules {ranking['rules_version']})")
-        for column in ("rank", "station", "name", "score", "grade", "candidate", "red line", "tied with"):
+        for column in ("rank", "station", "name", "profile", "score", "grade", "candidate", "red line", "tied with"):
             table.add_column(column)
         for item in ranking["items"]:
-            table.add_row(str(item["rank"] or "—"), item["unit"], item["name"] or "", item["score"] or "—",
+            profile = PROFILE_OF[item["unit"]].name if item["unit"] in PROFILE_OF else ""
+            table.add_row(str(item["rank"] or "—"), item["unit"], item["name"] or "", profile, item["score"] or "—",
                           item["grade"] or "", "★" if item["candidate"] else "", "红线" if item["red_line"] else "",
                           " ".join(item["tied_with"]))
         out.print(table)
@@ -229,7 +272,7 @@ def interrupted(*_) -> None:
 
 def main(replicas: list[str] = typer.Option([], "--replicas", help="consumers per service, e.g. mediation=2"),
          records: int = typer.Option(2000, help="sample 110 records to feed"),
-         cases_per_station: int = typer.Option(12, help="cases the scripted mediator works in each station"),
+         cases_per_station: int = typer.Option(12, help="cases an average station claims (a strong one more)"),
          seed: int = typer.Option(1)) -> None:
     """Run Fengqiao end to end on the local stack until Ctrl-C."""
     counts = {"intake": 1, "mediation": 1, "assessment": 1}
@@ -265,7 +308,7 @@ def main(replicas: list[str] = typer.Option([], "--replicas", help="consumers pe
         with httpx.Client(timeout=30) as client:
             pending = settled(lambda: queue_size(client))
             console.print(f"fengqiao: mediation holds {pending:,} claimable cases of the sample stations")
-            closed = work_cases(client, cases_per_station, today)
+            closed = work_cases(client, cases_per_station, today, seed)
             console.print(f"fengqiao: the scripted mediator closed {sum(map(len, closed.values()))} cases")
             recorded = community_month(client, closed, seed)
             console.print(f"fengqiao: {recorded:,} callbacks, visits, information items and patrols recorded")

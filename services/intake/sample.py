@@ -1,20 +1,26 @@
 """A deterministic, streaming generator of a realistic 110 feed in the fengqiao_json format (NDJSON).
 
 Same n, seed and options give the same lines, byte for byte: all randomness comes from one
-random.Random(seed) and time from `start`, never from the clock. State is bounded (a repeat-caller pool
-and small windows of recent incidents), so a million lines take as little memory as a hundred.
+random.Random(seed) and time from `start`, never from the clock. State is bounded (a repeat-caller pool,
+small windows of recent incidents and a handful of planned civil-to-criminal chains), so a million
+lines take as little memory as a hundred.
+
+The feed covers every station of the sample city. Most addresses are precise (house, building, room:
+services.intake.sample_addresses); repeat disputes come back to the same address or phone; a few
+disputes turn into an intentional injury weeks later (services.intake.sample_chains).
 """
 import json
-import random
-from bisect import bisect
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
+from services.intake import sample_addresses as addresses
+from services.intake import sample_chains as chains
 from services.intake import sample_texts as T
 from services.intake.domain.jurisdiction import Grid, Jurisdictions, Station
+from services.intake.sample_random import SampleRandom
 
 SOURCE = "SAMPLE-CAD"
 BEIJING = timezone(timedelta(hours=8))
@@ -27,7 +33,12 @@ DISPUTE_TYPES, TYPE_CUM = tuple(T.DISPUTES), (25, 40, 50, 60, 70, 76, 84, 92, 10
 CODE_CUM = (40, 75, 95, 100)  # dispute code: the specific type, just "dispute", none, the catch-all "other"
 # Shares of well-formed lines that re-send a recent incident as revision 2, or repeat a line exactly.
 REVISION_SHARE, DUPLICATE_SHARE = 0.05, 0.01
-REPEAT_SHARE, REPEAT_PHONES, RISK_SHARE = 0.10, 50, 0.08
+# Disputes from the pool of repeat callers (their own phone and precise address), and of those the share
+# where someone else of the household calls: the same address from another phone.
+REPEAT_SHARE, REPEAT_PHONES, HOUSEHOLD_SHARE, RISK_SHARE = 0.22, 50, 0.2, 0.08
+# Addresses down to the house: most calls; fewer for crimes, often reported from the street or a
+# landmark and, unlike disputes, rarely from a known household (so they do not look like 民转刑).
+PRECISE_SHARE, CRIME_PRECISE_SHARE = 0.93, 0.55
 # Bounded windows: revisions and duplicates come from recent incidents only, as they do in a real feed.
 PENDING_MAX, RECENT_MAX = 1000, 256
 # Compact and human-readable; one encoder, because json.dumps(..., ensure_ascii=False) builds one per call.
@@ -52,20 +63,6 @@ def _reference() -> tuple[tuple[Station, ...], tuple[tuple[Grid, float, float, f
     return tuple(s for s in places.stations() if s.address_prefixes), tuple(boxes)
 
 
-class _Random(random.Random):
-    """random.Random with lean draws: choice() and randrange() cost several times more per call."""
-
-    def pick(self, seq: Sequence[Any]) -> Any:
-        return seq[int(self.random() * len(seq))]
-
-    def between(self, low: int, high: int) -> int:
-        """An int in [low, high)."""
-        return low + int(self.random() * (high - low))
-
-    def weighted(self, seq: Sequence[Any], cumulative: Sequence[int]) -> Any:
-        return seq[bisect(cumulative, self.random() * cumulative[-1])]
-
-
 class _Fill(dict[str, str]):
     """Template values drawn on first use, so a template pays only for the placeholders it names."""
 
@@ -82,8 +79,9 @@ class _Feed:
     """The generator's state: one Random, the clock, the caller pool and the recent windows."""
 
     def __init__(self, seed: int, start: datetime) -> None:
-        self.rng = r = _Random(seed)
+        self.rng = r = SampleRandom(seed)
         self.stations, self.boxes = _reference()
+        self.by_code = {s.code: s for s in self.stations}
         self.clock = start.timestamp()
         self.day, self.seq, self.date = -1, 0, ""
         self.pending: list[tuple[dict[str, Any], str, int]] = []  # revision-1 incidents awaiting a re-send
@@ -94,7 +92,7 @@ class _Feed:
             "days": lambda: str(r.between(2, 30)), "k": lambda: str(r.between(3, 20)),
             "age": lambda: str(r.between(65, 92)), "company": lambda: r.pick(T.COMPANIES),
             "shop": lambda: r.pick(T.SHOPS), "village": lambda: r.pick(T.VILLAGES)}
-        self.pool = [(self.name(), self.phone(), self.place()) for _ in range(REPEAT_PHONES)]
+        self.pool = [(self.name(), self.phone(), self.place(precise_share=1.0)) for _ in range(REPEAT_PHONES)]
 
     def party(self, surname: str | None = None) -> str:
         return self.rng.pick(T.PARTY_FORMS).format(s=surname or self.rng.pick(T.SURNAMES))
@@ -106,34 +104,36 @@ class _Feed:
     def phone(self) -> str:
         return f"{self.rng.pick(T.MOBILE_PREFIXES)}{self.rng.between(0, 10 ** 9):09d}"
 
-    def address(self, station: Station) -> str:
-        r = self.rng
-        prefix = r.pick(station.address_prefixes)
-        if prefix.endswith("镇"):
-            rest = f"{r.pick(T.VILLAGES)}{r.between(1, 12)}组{r.between(1, 80)}号"
-        else:  # a road prefix is followed by the house number, a street (街道, 社区) by a road first
-            road = "" if prefix.endswith("路") else r.pick(T.ROADS)
-            rest = f"{road}{r.between(1, 200)}号{r.between(1, 8)}单元{r.between(1, 19)}0{r.between(1, 5)}"
-        return (station.city if r.random() < 0.85 else "") + prefix + rest
+    def caller(self) -> tuple[str | None, str]:
+        """A new caller: a name (5% withheld) and a phone."""
+        return self.name() if self.rng.random() < 0.95 else None, self.phone()
 
-    def place(self) -> dict[str, Any]:
-        """One of four placements: station code, point in a grid, prefixed address, or nothing that matches."""
+    def address(self, station: Station, precise: bool) -> str:
+        return (addresses.precise if precise else addresses.coarse)(self.rng, station)
+
+    def place(self, precise_share: float = PRECISE_SHARE) -> dict[str, Any]:
+        """One of four placements: station code, point in a grid, prefixed address, or nothing that matches;
+        the address down to the house with probability precise_share."""
         r, mode = self.rng, self.rng.random()
+        precise = r.random() < precise_share
         if mode < 0.4:
             station = r.pick(self.stations)
-            return {"station_code": station.code, "address_text": self.address(station)}
+            return {"station_code": station.code, "address_text": self.address(station, precise)}
         if mode < 0.7:
             for _ in range(1000):  # rejection sampling: a bbox also covers holes and other grids' triangles
                 grid, west, south, east, north = r.pick(self.boxes)
                 lon, lat = round(r.uniform(west, east), 6), round(r.uniform(south, north), 6)
                 if grid.contains(lon, lat):
-                    landmark = r.pick(T.LANDMARKS)
-                    return {"address_text": landmark and landmark.format(place=r.pick(T.CITY_PLACES)),
-                            "longitude": lon, "latitude": lat}
+                    if precise:  # the address of the grid's station, as the caller gives it
+                        text = self.address(self.by_code[grid.station_code], True)
+                    else:  # where the caller stands, or the point alone
+                        landmark = r.pick(T.LANDMARKS)
+                        text = landmark and landmark.format(place=r.pick(T.CITY_PLACES))
+                    return {"address_text": text, "longitude": lon, "latitude": lat}
             raise ValueError(f"grid {grid.code}: no point found inside its bounding box")
         if mode < 0.9:
-            return {"address_text": self.address(r.pick(self.stations))}
-        return {"address_text": r.pick(T.UNMATCHED).format(k=r.between(100, 999))}
+            return {"address_text": self.address(r.pick(self.stations), precise)}
+        return {"address_text": addresses.unmatched(r, precise)}
 
     def number(self, ts: int) -> str:
         """110-YYYYMMDD-NNNNNN, counting per Beijing day; unique because the clock never goes back."""
@@ -144,13 +144,18 @@ class _Feed:
 
     def incident(self) -> tuple[dict[str, Any], str, int]:
         """A new revision-1 record, its kind and the time of its last event."""
-        r, ts = self.rng, int(self.clock)
-        name, phone, place = r.pick(self.pool) if r.random() < REPEAT_SHARE else (
-            self.name() if r.random() < 0.95 else None, self.phone(), self.place())
+        r = self.rng
+        kind = r.weighted(KINDS, KIND_CUM)
+        if kind == "dispute" and r.random() < REPEAT_SHARE:  # the same flat, the same quarrel, again
+            name, phone, place = r.pick(self.pool)
+            if r.random() < HOUSEHOLD_SHARE:
+                name, phone = self.caller()
+        else:  # crimes never come from the pool: a theft is not the neighbours' quarrel come back
+            name, phone = self.caller()
+            place = self.place(CRIME_PRECISE_SHARE if kind == "crime" else PRECISE_SHARE)
         fill = _Fill(self.fillers)
         if name:  # the text speaks of the caller as the operator would: "王女士", "王某"
             fill["a"] = self.party(name[0])
-        kind = r.weighted(KINDS, KIND_CUM)
         if kind == "dispute":
             dtype = r.weighted(DISPUTE_TYPES, TYPE_CUM)
             text = r.pick(T.DISPUTES[dtype])
@@ -160,6 +165,20 @@ class _Feed:
             code = r.weighted((f"dispute.{dtype}", "dispute", None, "other"), CODE_CUM)
         else:
             text, code = r.pick(T.OTHER_KINDS[kind]), kind if r.random() < 0.85 else None
+        return self.record(kind, name, phone, place, code, text.format_map(fill))
+
+    def chain_incident(self, step: chains.Step) -> tuple[dict[str, Any], str, int]:
+        """A planned line of a civil-to-criminal chain: its dispute, or the injury weeks later."""
+        chain = step.chain
+        if step.crime:
+            return self.record("crime", chain.caller_name, chain.caller_phone, chain.place, "crime", chain.crime_text)
+        return self.record("dispute", chain.caller_name, chain.caller_phone, chain.place,
+                           f"dispute.{chain.dispute_type}", chain.dispute_text)
+
+    def record(self, kind: str, name: str | None, phone: str, place: dict[str, Any], code: str | None,
+               description: str) -> tuple[dict[str, Any], str, int]:
+        """A revision-1 record received now, with the times, number and disposition of its kind."""
+        r, ts = self.rng, int(self.clock)
         dispatched = ts + r.between(20, 300)
         arrived = None if kind in ("help", "other") and r.random() < 0.2 else dispatched + r.between(180, 1800)
         last = (arrived or dispatched) + r.between(600, 6 * 3600)
@@ -168,7 +187,7 @@ class _Feed:
                   "dispatched_at": _iso(dispatched), "arrived_at": arrived and _iso(arrived),
                   "closed_at": closed and _iso(closed), "caller_name": name, "caller_phone": phone, **place,
                   "category_code": code, "category_text": T.CATEGORY_TEXT.get(code or ""),
-                  "description": text.format_map(fill),
+                  "description": description,
                   "disposition": r.pick(T.DISPOSITIONS[kind]) if closed else None}
         return record, kind, last
 
@@ -208,21 +227,24 @@ class _Feed:
 
     def lines(self, n: int, malformed_share: float) -> Iterator[str]:
         r, start, gap = self.rng, self.clock, SPAN_SECONDS / max(n, 1)
+        planned = chains.plan(r, n, gap, self.stations, lambda: (self.name(), self.phone()),
+                              lambda s: self.address(s, True))
         for i in range(n):
             # One random moment in each line's own slice of the month: the clock never goes back and
             # never leaves the month, however small n is.
             self.clock = start + (i + r.random()) * gap
-            if r.random() < malformed_share:
+            step = planned.get(i)
+            if step is None and r.random() < malformed_share:
                 yield self.malformed()
                 continue
-            kind = r.random()
+            kind = 1.0 if step else r.random()  # a chain's line is a new incident, never a re-send
             if kind < DUPLICATE_SHARE and self.recent:
                 yield r.pick(self.recent)
                 continue
             if kind < DUPLICATE_SHARE + REVISION_SHARE and self.pending:
                 line = self.revision()
             else:
-                item = self.incident()
+                item = self.chain_incident(step) if step else self.incident()
                 line = _dumps(item[0])
                 if len(self.pending) < PENDING_MAX:
                     self.pending.append(item)

@@ -16,14 +16,33 @@ CITY_PLACES = ("湖光路", "滨河路", "东关大街", "西山镇", "南桥", 
                "长途汽车站", "步行街", "西山路", "望湖公园", "滨河公园", "新华书店")
 COMPANIES = ("某建筑公司", "某物流公司", "某装饰公司", "某餐饮店", "某电子厂", "某保洁公司", "某家政公司")
 SHOPS = ("某美容院", "某健身房", "某饭店", "某超市", "某手机店", "某培训机构", "某家具城", "某餐馆")
-VILLAGES = ("前进村", "红旗村", "西山村", "河湾村", "柳树村", "新庄村")
+VILLAGES = ("前进村", "红旗村", "西山村", "河湾村", "柳树村", "新庄村", "李家庄村", "王家湾村", "杨树沟村", "大石村",
+            "小河村", "东岗村", "桃园村", "枣林村", "马家坪村", "高桥村", "石板村", "南坡村", "五里铺村", "黄土岭村")
 ROADS = ("湖光路", "望湖路", "东关街", "花园路", "西山路", "南桥路", "滨河路", "建设路", "幸福路", "朝阳路")
-COMMUNITIES = ("幸福小区", "湖光苑", "望湖北里", "东关新村", "滨河花园", "南桥东里", "金色家园")
+COMMUNITIES = ("幸福小区", "湖光苑", "望湖北里", "东关新村", "滨河花园", "南桥东里", "金色家园", "阳光家园",
+               "和平里小区", "电力宿舍", "学府花园")
+# The rest of a precise address after a road, as a CAD operator types it: house number, building (栋,
+# or 号楼, which normalises to 栋), unit and room; a detached house has the number alone.
+HOUSE_FORMS = ("{n}号{b}栋{f}0{r}室", "{n}号{b}栋{u}单元{f}0{r}室", "{n}号{b}栋{f}0{r}室", "{n}号院{b}号楼{u}单元{f}0{r}室",
+               "{n}号{f}0{r}室", "{n}号{b}栋{u}单元{f}0{r}室", "{n}号")
+# After an estate name: building and room, no street number.
+ESTATE_FORMS = ("{b}栋{u}单元{f}0{r}室", "{b}号楼{f}0{r}室", "{b}栋{f}0{r}室")
+# A village house: village, production group (组) and house number.
+VILLAGE_FORMS = ("{village}{g}组{n}号", "{village}{g}组{n}号", "{village}{n}号")
+# Coarse places: a caller who does not know or give the number. After a road or street prefix, or alone.
+COARSE_AFTER_ROAD = ("", "", "与{road}交叉口", "附近", "公交站旁")
+COARSE_AFTER_STREET = ("{road}", "{community}", "{community}附近", "{road}中段")
+COARSE_IN_TOWNSHIP = ("{village}", "", "集市附近", "{village}村口")
+COARSE_IN_COMMUNITY = ("", "附近", "门口")
 # Places that match no address prefix in stations.yaml (and carry no station code or point): the
 # unassigned queue. Some look close to real prefixes on purpose (北城区 without a known street).
+# The roads get a house number in a precise address; the rest are coarse whatever the share.
+UNMATCHED_ROADS = ("示例市东城区人民路", "示例市开发区创业大道", "示例市高新区科技园路", "示例县城关镇解放街",
+                   "示例市北城区青年路", "南城区解放街道和平路", "示例市西城区和平里")
 UNMATCHED = ("示例市东城区人民路", "示例市开发区创业大道", "示例市高新区科技园", "示例县城关镇解放街",
              "京港澳高速示例段K{k}+300处", "示例市北城区青年路", "南城区解放街道", "示例市郊区城乡结合部",
              "示例市西城区和平里")
+# Beside a point: where the caller stands; None is a record with the point alone.
 LANDMARKS = ("{place}附近", "{place}东侧", "{place}公交站旁", "{place}北门", None)
 
 DISPUTES = {
@@ -135,6 +154,36 @@ OTHER_KINDS = {
         "{place}井盖缺失，存在安全隐患",
         "{a}反映{place}路灯不亮",
         "误拨110，经核实无警情",
+    ),
+}
+
+# Civil-to-criminal chains (民转刑): a dispute between {a} (the caller) and {b}, then, weeks later, an
+# intentional injury between the same two, reported by the same caller from the same address. The
+# crime texts name the injury (故意伤害, 砍伤, 捅伤, 打伤) so that the offence is unmistakable.
+CHAIN_DISPUTES = {
+    "neighbour": (
+        "{a}与楼上邻居{b}因卫生间漏水问题多次协商未果，双方发生争吵",
+        "{a}称邻居{b}长期在楼道堆放杂物，双方发生口角并推搡",
+        "{a}与隔壁邻居{b}因深夜噪音问题发生纠纷，{b}扬言要给其好看",
+        "{a}与邻居{b}因院墙界址发生争执，双方互不相让",
+    ),
+    "family": (
+        "{a}称与丈夫{b}因家庭琐事发生争吵，{b}摔砸家中物品",
+        "{a}与丈夫{b}因离婚财产分割发生纠纷，双方情绪激动",
+        "{a}称丈夫{b}酗酒后与其争吵，要求民警到场",
+    ),
+}
+CHAIN_CRIMES = {
+    "neighbour": (
+        "{a}报警称与邻居{b}因邻里纠纷再次发生冲突，{b}持刀将其砍伤，涉嫌故意伤害",
+        "双方因邻里纠纷再次发生冲突，{b}持刀将{a}砍伤，{a}已送医",
+        "{a}称邻居{b}因漏水纠纷上门滋事，用铁棍将其打伤，涉嫌故意伤害",
+        "{a}与邻居{b}因旧怨再次争执，{b}持水果刀将其捅伤，涉嫌故意伤害",
+    ),
+    "family": (
+        "{a}报警称丈夫{b}酒后再次与其发生冲突，持刀将其捅伤，涉嫌故意伤害",
+        "{a}与丈夫{b}因家庭纠纷再次争吵，{b}将{a}打伤致骨折，涉嫌故意伤害",
+        "{a}称丈夫{b}因离婚纠纷持菜刀将其砍伤，涉嫌故意伤害",
     ),
 }
 

@@ -1,6 +1,7 @@
 """Jurisdiction: record station, then grid polygon, then address prefix; the shipped sample data is sound."""
 import json
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -237,11 +238,30 @@ def test_shipped_reference_data_is_consistent(city):
         assert grid.households > 0 and grid.residents >= grid.households
         assert grid.code.startswith(grid.station_code) and grid.officer_id and grid.officer_name
     chinese = [s for s in stations.values() if s.county_code != "MKE"]
-    assert len(chinese) == 4 and len({s.county_code for s in chinese}) == 2
+    counties = Counter(s.county_code for s in chinese)
+    assert counties == {"990101": 8, "990102": 8, "990103": 8}
     assert all(len(s.code) == 9 and s.code.isdigit() and s.code.startswith(s.county_code) for s in chinese)
-    assert all(sum(g.station_code == s.code for g in city.grids()) == 3 for s in chinese)
+    grids_per_station = Counter(g.station_code for g in city.grids())
+    assert all(2 <= grids_per_station[s.code] <= 3 for s in chinese)
+    assert all(grids_per_station[code] == 3 for code in (WANGHU, DONGGUAN, XISHAN, NANQIAO))
+    officers = [g.officer_id for g in city.grids()]
+    assert len(officers) == len(set(officers)), "one officer per grid"
+    assert all(s.address_prefixes and all(p.startswith(s.county_name) for p in s.address_prefixes)
+               for s in chinese)
     assert {f"MKE-D{i}" for i in range(1, 8)} <= set(stations)
     assert city.station("MKE-D3").city == "Milwaukee" and city.station(WANGHU).name == "望湖派出所"
+
+
+def test_no_two_shipped_grids_overlap(city):
+    # A lattice over the whole city, edges included: the half-open rule gives an edge point to one
+    # grid, so two owners can only mean two polygons covering the same ground.
+    west, south, east, north = 116.05, 39.80, 116.65, 40.12
+    steps = 240
+    for i in range(steps + 1):
+        for j in range(steps // 2 + 1):
+            lon, lat = round(west + (east - west) * i / steps, 6), round(south + (north - south) * j * 2 / steps, 6)
+            owners = [g.code for g in city.grids() if g.contains(lon, lat)]
+            assert len(owners) <= 1, (lon, lat, owners)
 
 
 # --- loading bad reference data ---------------------------------------------------------------------

@@ -200,7 +200,7 @@ def test_all_four_placements_appear(incidents: list[DispatchRecord]) -> None:
         if r.point is not None:  # a point is always inside one of the sample grids
             assert assignment.method == "grid" and assignment.grid_code
         if assignment.method == "address":
-            assert r.address_text.startswith(("示例市北城区", "示例市南城区", "北城区", "南城区"))
+            assert r.address_text.startswith(("示例市北城区", "示例市南城区", "示例市西岭县", "北城区", "南城区", "西岭县"))
     assert set(methods) == {"record", "grid", "address", "unassigned"}
     assert min(methods.values()) > 0.05 * len(incidents)
 
@@ -230,3 +230,104 @@ def test_write_puts_one_line_per_record(tmp_path: Path) -> None:
 def test_bad_arguments_are_refused(kw: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         sample.generate(**{"n": 10, "seed": 1, **kw})
+
+
+# --- the sample city: every station, precise addresses, repeats and civil-to-criminal chains --------
+
+HOUSE_NUMBER = re.compile(r"\d+号")
+INJURY = re.compile(r"故意伤害|砍伤|捅伤|打伤|刺伤")
+
+
+def station_of(city: Jurisdictions, r: DispatchRecord) -> str:
+    return city.resolve(station_code=r.station_code, point=r.point, address_text=r.address_text).station_code
+
+
+def chains_in(incidents: list[DispatchRecord]) -> list[tuple[DispatchRecord, DispatchRecord]]:
+    """(dispute, crime) pairs found from the records alone: an injury crime whose caller phone and exact
+    address made an earlier neighbour or family dispute."""
+    classifier = Classifier.load()
+    disputes: dict[tuple[str, str], list[DispatchRecord]] = defaultdict(list)
+    for r in incidents:
+        c = classifier.classify(category=r.category_code, description=r.description, category_text=r.category_text)
+        if r.revision == 1 and c.kind == "dispute" and c.dispute_type in ("neighbour", "family"):
+            disputes[(r.address_text, r.caller_phone)].append(r)
+    return [(earlier, r) for r in incidents
+            if r.revision == 1 and r.category_code == "crime" and INJURY.search(r.description)
+            for earlier in disputes.get((r.address_text, r.caller_phone), ()) if earlier.received_at < r.received_at]
+
+
+def test_every_station_of_the_sample_city_gets_calls(incidents: list[DispatchRecord]) -> None:
+    city = Jurisdictions.load()
+    calls = Counter(station_of(city, r) for r in incidents)
+    stations = [s.code for s in city.stations() if s.county_code != "MKE"]
+    assert len(stations) == 24
+    assert min(calls[code] for code in stations) > 0.01 * len(incidents)
+
+
+def test_most_addresses_are_precise_and_some_are_coarse(incidents: list[DispatchRecord]) -> None:
+    addresses = [r.address_text for r in incidents if r.address_text]
+    assert len(addresses) > 0.95 * len(incidents)
+    precise = [a for a in addresses if HOUSE_NUMBER.search(a)]
+    assert 0.78 <= len(precise) / len(addresses) <= 0.92
+    in_town = [a for a in precise if not re.search("村|组", a)]  # a village house has no flat number
+    assert sum("室" in a for a in in_town) > 0.7 * len(in_town), "a precise address in town mostly names the flat"
+    coarse = [a for a in addresses if not HOUSE_NUMBER.search(a)]
+    assert any(a.endswith("路") for a in coarse) and any(a.endswith("附近") for a in coarse)
+
+
+def test_repeat_disputes_come_back_to_the_same_flat_or_phone(incidents: list[DispatchRecord]) -> None:
+    disputes = [r for r in incidents if r.revision == 1 and (r.category_code or "").startswith("dispute")]
+    by_address: dict[str, set[str]] = defaultdict(set)
+    for r in disputes:
+        if HOUSE_NUMBER.search(r.address_text or ""):
+            by_address[r.address_text].add(r.incident_number)
+    repeated = {a for a, numbers in by_address.items() if len(numbers) >= 3}
+    assert len(repeated) >= 20, "repeat callers call again from their own flat"
+    phones_at = defaultdict(set)
+    for r in disputes:
+        if r.address_text in repeated:
+            phones_at[r.address_text].add(r.caller_phone)
+    assert sum(len(phones) > 1 for phones in phones_at.values()) >= 5, "another of the household calls too"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_handful_of_disputes_turn_into_an_injury_at_two_or_three_stations(seed: int) -> None:
+    incidents = [r for r in map(parse, sample.generate(2000, seed)) if r is not None]
+    pairs = set((d.incident_number, c.incident_number) for d, c in chains_in(incidents))
+    assert 4 <= len(pairs) <= 6, pairs
+    by_number = {r.incident_number: r for r in incidents if r.revision == 1}
+    city = Jurisdictions.load()
+    stations = set()
+    for dispute, crime in (map(by_number.get, pair) for pair in sorted(pairs)):
+        assert timedelta(days=7) <= crime.received_at - dispute.received_at <= timedelta(days=56)
+        assert HOUSE_NUMBER.search(crime.address_text) and crime.caller_phone == dispute.caller_phone
+        assert station_of(city, crime) == station_of(city, dispute) != "unassigned"
+        assert crime.caller_name == dispute.caller_name
+        stations.add(station_of(city, crime))
+    assert 2 <= len(stations) <= 3
+
+
+def test_ordinary_crimes_happen_elsewhere_and_often_in_the_street(incidents: list[DispatchRecord]) -> None:
+    chained = {c.incident_number for _, c in chains_in(incidents)}
+    dispute_places = {r.address_text for r in incidents if (r.category_code or "").startswith("dispute")
+                      and HOUSE_NUMBER.search(r.address_text or "")}
+    crimes = [r for r in incidents if r.revision == 1 and r.category_code == "crime"
+              and r.incident_number not in chained]
+    assert len(crimes) > 200
+    assert sum(r.address_text in dispute_places for r in crimes) <= 0.01 * len(crimes)
+    assert sum(not HOUSE_NUMBER.search(r.address_text or "") for r in crimes) > 0.3 * len(crimes)
+
+
+def test_chains_follow_the_seed() -> None:
+    def chains(seed: int) -> list[tuple[str, str, str]]:
+        incidents = [r for r in map(parse, sample.generate(1500, seed)) if r is not None]
+        return sorted((d.incident_number, c.incident_number, c.address_text) for d, c in chains_in(incidents))
+
+    first = chains(21)
+    assert first and first == chains(21)
+    assert {a for _, _, a in first}.isdisjoint(a for _, _, a in chains(22))
+
+
+def test_a_short_feed_has_no_chains() -> None:
+    incidents = [r for r in map(parse, sample.generate(60, 4, malformed_share=0)) if r is not None]
+    assert len(incidents) >= 55 and not chains_in(incidents)
