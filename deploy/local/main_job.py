@@ -176,11 +176,12 @@ def work_case(client: httpx.Client, station: str, case: str, plan: profiles.Case
                              f"{answer.status_code} {answer.text}")
 
 
-def work_cases(client: httpx.Client, per_station: int, today: date, seed: int) -> dict[str, list[str]]:
+def work_cases(client: httpx.Client, per_station: int, today: date, seed: int,
+               unsettled: list[tuple[str, str]]) -> dict[str, list[str]]:
     """The scripted mediator: strong stations first, then average, then struggling ones; each claims the
     best cases of its queue, as many as its profile says, and works them to the planned end. A deferred
     profile's cases wait until every other station is done, and a few of its claims are left open.
-    Returns the closed case ids of each station."""
+    Returns the closed case ids of each station; (station, case) of every failure goes to `unsettled`."""
     url, closed = base_url("mediation"), {station: [] for station in STATIONS}
     deferred: list[tuple[str, str, profiles.CasePlan]] = []
     for profile in profiles.PROFILES:
@@ -201,10 +202,39 @@ def work_cases(client: httpx.Client, per_station: int, today: date, seed: int) -
                     continue
                 work_case(client, station, case, plans[n], today)
                 closed[station].append(case)
+                unsettled += [(station, case)] if plans[n].outcome != "agreement" else []
     for station, case, plan in deferred:
         work_case(client, station, case, plan, today)
         closed[station].append(case)
+        unsettled += [(station, case)] if plan.outcome != "agreement" else []
     return closed
+
+
+def calls_again(client: httpx.Client, unsettled: list[tuple[str, str]], seed: int) -> int:
+    """A quarrel mediation did not settle comes back: for most failed cases the same caller calls 110 again
+    from the same flat (a repeat dispute), so a station that settles less has more repeats this month.
+    The call comes two days after the first, or at midnight if that is sooner: a rerun the same day posts
+    the same records again (duplicates), not new calls."""
+    rng, records = random.Random(seed), []
+    midnight = (datetime.now(UTC) + BEIJING).replace(hour=0, minute=0, second=0, microsecond=0) - BEIJING
+    for station, case_id in unsettled:
+        if rng.random() >= 0.8:
+            continue
+        case = client.get(f"{base_url('mediation')}/v1/cases/{case_id}", headers=mediator_headers(station)).json()
+        party, first = case.get("party") or {}, datetime.fromisoformat(case["received_at"])
+        at = min(first + timedelta(days=2), midnight.replace(tzinfo=UTC))
+        records.append({"source": case["source"], "incident_number": f"{case['incident_number']}-again",
+                        "received_at": (at if at > first else first + timedelta(minutes=1)).isoformat(),
+                        "station_code": station, "caller_name": party.get("caller_name"),
+                        "caller_phone": party.get("caller_phone"), "address_text": party.get("address_text"),
+                        "category_code": f"dispute.{case['dispute_type']}",
+                        "description": "前次调解未果，双方又因同一纠纷发生争吵，报警人再次求助"})
+    if not records:
+        return 0
+    answer = client.post(f"{base_url('intake')}/v1/dispatch-records/batch", json=records,
+                         headers={"Authorization": "Bearer " + token("intake", ["feed"])})
+    answer.raise_for_status()
+    return answer.json()["summary"].get("accepted", 0)
 
 
 def community_month(client: httpx.Client, closed: dict[str, list[str]], seed: int) -> int:
@@ -247,23 +277,37 @@ def uuid_of(key: str) -> uuid.UUID:
 
 
 def print_ranking(client: httpx.Client, month: str) -> None:
-    """The month's ranking of the sample city's stations, county by county (scores are percentiles
-    within a county), as a bureau would report it upward."""
+    """The month's ranking of the sample city's stations, county by county and, within a county, among the
+    stations of the same cohort (urban, rural), as a bureau would report it upward; then the stations
+    with too little data to rank and the calls no registered station holds."""
     headers = {"Authorization": "Bearer " + token("assessment", ["auditor"])}
-    out = Console(width=120)
+    out = Console(width=140)
+    grades: dict[str, int] = {}
     for county in COUNTIES:
         ranking = client.get(f"{base_url('assessment')}/v1/rankings", params={"month": month, "county": county},
                              headers=headers).json()
-        table = Table(title=f"{month} {ranking['items'][0]['county_name']} 派出所考核排名 "
+        listed = ranking["items"] + ranking["not_rankable"]
+        table = Table(title=f"{month} {listed[0]['county_name'] if listed else county} 派出所考核排名 "
                             f"(county {county}, rules {ranking['rules_version']})")
-        for column in ("rank", "station", "name", "profile", "score", "grade", "candidate", "red line", "tied with"):
+        for column in ("cohort", "rank", "station", "name", "profile", "score", "grade", "candidate", "red line",
+                       "tied with"):
             table.add_column(column)
         for item in ranking["items"]:
             profile = PROFILE_OF[item["unit"]].name if item["unit"] in PROFILE_OF else ""
-            table.add_row(str(item["rank"] or "—"), item["unit"], item["name"] or "", profile, item["score"] or "—",
-                          item["grade"] or "", "★" if item["candidate"] else "", "红线" if item["red_line"] else "",
-                          " ".join(item["tied_with"]))
+            grades[item["grade"]] = grades.get(item["grade"], 0) + 1
+            table.add_row(item["cohort"] or "", str(item["rank"]), item["unit"], item["name"] or "", profile,
+                          item["score"], item["grade"], "★" if item["candidate"] else "",
+                          "红线" if item["red_line"] else "", " ".join(item["tied_with"]))
+        for item in ranking["not_rankable"]:
+            why = item["not_rankable"]
+            table.add_row(item["cohort"] or "", "—", item["unit"], item["name"] or "", "", "not rankable",
+                          why["reason"], "", "", " ".join(why["figures"][:3]))
         out.print(table)
+    quality = ranking["data_quality"]
+    unknown = ", ".join(f"{u['code']} ({u['source']}) {u['calls']}" for u in quality["unknown_codes"]) or "none"
+    out.print(f"grades: {', '.join(f'{g} {n}' for g, n in sorted(grades.items()))}; data quality of {month}: "
+              f"{quality['calls']:,} calls, {quality['without_unit']:,} placed in no station, "
+              f"unknown station codes: {unknown}")
 
 
 def interrupted(*_) -> None:
@@ -298,18 +342,27 @@ def main(replicas: list[str] = typer.Option([], "--replicas", help="consumers pe
             wait_ready(fleet, service)
         console.print(f"fengqiao: {len(fleet.processes)} processes up "
                       f"({', '.join(f'{s} consumers x{n}' for s, n in counts.items())}); logs in {LOGS}/")
-        # The sample feed ends a day before now, so the current month holds most of its records.
-        today = (datetime.now(UTC) + BEIJING).date()
+        # The ranked month is the current one, since the mediator works its cases now: the sample feed
+        # fills it from its first day to the start of today (on the 1st, to a few minutes ago), so the
+        # ranking has the whole feed however early in the month the run starts; a rerun the same day
+        # posts the same records again (duplicates).
+        now = datetime.now(UTC) + BEIJING
+        today, first_day = now.date(), now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        elapsed = (now - first_day).total_seconds() / 86400
+        days = float(int(elapsed)) if elapsed >= 1 else max(elapsed - 10 / 1440, 1 / 1440)
         feed = ROOT / ".local" / "sample-110.ndjson"
         run_step("fengqiao-intake", "sample", "--n", str(records), "--seed", str(seed), "--out", str(feed),
-                 "--start", (today - timedelta(days=31)).isoformat())
+                 "--start", f"{first_day:%Y-%m-%d}", "--days", f"{days:.4f}")
         posted = subprocess.run([str(BIN / "fengqiao-intake"), "post", str(feed)], capture_output=True, text=True)
         console.print(posted.stdout.strip() or posted.stderr.strip())
         with httpx.Client(timeout=30) as client:
             pending = settled(lambda: queue_size(client))
             console.print(f"fengqiao: mediation holds {pending:,} claimable cases of the sample stations")
-            closed = work_cases(client, cases_per_station, today, seed)
+            unsettled: list[tuple[str, str]] = []
+            closed = work_cases(client, cases_per_station, today, seed, unsettled)
             console.print(f"fengqiao: the scripted mediator closed {sum(map(len, closed.values()))} cases")
+            again = calls_again(client, unsettled, seed)
+            console.print(f"fengqiao: {again} callers of unsettled disputes called 110 again")
             recorded = community_month(client, closed, seed)
             console.print(f"fengqiao: {recorded:,} callbacks, visits, information items and patrols recorded")
             month = f"{today:%Y-%m}"

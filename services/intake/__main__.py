@@ -123,11 +123,12 @@ def replay_command(ids: list[int] = typer.Argument(None, help="rejected_records 
 def sample_command(n: int = typer.Option(1000, min=1), seed: int = typer.Option(1),
                    out: Path = typer.Option(Path("sample-110.ndjson"), help="NDJSON file to write"),
                    start: datetime = typer.Option(None, formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"],
-                                                  help="first call's time, Beijing time [default: 2024-05-01]")
+                                                  help="first call's time, Beijing time [default: 2024-05-01]"),
+                   days: float = typer.Option(30.0, min=0.0005, help="days the calls spread over from the start")
                    ) -> None:
-    """Write a realistic sample 110 feed (fengqiao_json NDJSON) with repeats, revisions and bad records
-    (2,000 records span about 30 days from the start)."""
-    sample.write(out, n, seed, start=start)
+    """Write a realistic sample 110 feed (fengqiao_json NDJSON) with repeats, revisions, bad records and a
+    handful of civil-to-criminal chains, spread over `--days` from the start."""
+    sample.write(out, n, seed, start=start, days=days)
     console.print(f"wrote {n:,} records to {out}")
 
 

@@ -78,8 +78,9 @@ class _Fill(dict[str, str]):
 class _Feed:
     """The generator's state: one Random, the clock, the caller pool and the recent windows."""
 
-    def __init__(self, seed: int, start: datetime) -> None:
+    def __init__(self, seed: int, start: datetime, span_seconds: float = SPAN_SECONDS) -> None:
         self.rng = r = SampleRandom(seed)
+        self.span = span_seconds
         self.stations, self.boxes = _reference()
         self.by_code = {s.code: s for s in self.stations}
         self.clock = start.timestamp()
@@ -226,7 +227,7 @@ class _Feed:
         return _dumps(record)
 
     def lines(self, n: int, malformed_share: float) -> Iterator[str]:
-        r, start, gap = self.rng, self.clock, SPAN_SECONDS / max(n, 1)
+        r, start, gap = self.rng, self.clock, self.span / max(n, 1)
         planned = chains.plan(r, n, gap, self.stations, lambda: (self.name(), self.phone()),
                               lambda s: self.address(s, True))
         for i in range(n):
@@ -269,14 +270,16 @@ def _iso(ts: int) -> str:
     return f"{_date(day)}T{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}+08:00"
 
 
-def generate(n: int, seed: int, *, malformed_share: float = 0.02, start: datetime | None = None) -> Iterator[str]:
-    """Yield n NDJSON lines (no newline) of a sample 110 feed; same arguments, same lines."""
-    if n < 0 or not 0 <= malformed_share <= 1:
-        raise ValueError("n must be >= 0 and malformed_share within 0..1")
+def generate(n: int, seed: int, *, malformed_share: float = 0.02, start: datetime | None = None,
+             days: float = SPAN_SECONDS / 86400) -> Iterator[str]:
+    """Yield n NDJSON lines (no newline) of a sample 110 feed spread over `days` from start; same
+    arguments, same lines."""
+    if n < 0 or not 0 <= malformed_share <= 1 or not days > 0:
+        raise ValueError("n must be >= 0, malformed_share within 0..1 and days above 0")
     start = start or DEFAULT_START
     # A naive start is Beijing time, as the fengqiao_json profile reads naive times.
     start = start.replace(tzinfo=BEIJING) if start.tzinfo is None else start
-    return _Feed(seed, start).lines(n, malformed_share)
+    return _Feed(seed, start, days * 86400).lines(n, malformed_share)
 
 
 def write(path: Path, n: int, seed: int, **kw: Any) -> None:

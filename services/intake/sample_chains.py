@@ -1,8 +1,8 @@
 """Civil-to-criminal chains (民转刑) seeded into the sample feed.
 
-A chain is a neighbour or family dispute and, one to eight weeks later, an intentional injury between
-the same two people, reported by the same caller, from the same phone, at the same precise address:
-what the civil-to-criminal figure of a scorecard looks for. A feed holds a handful, at two or three
+A chain is a neighbour or family dispute and, one to eight weeks later (sooner in a feed of a few days),
+an intentional injury between the same two people, reported by the same caller, from the same phone, at
+the same precise address: what the civil-to-criminal figure of a scorecard looks for. A feed holds a handful, at two or three
 stations only, so a ranking shows the red line at some stations and not at others.
 """
 from collections.abc import Callable
@@ -63,9 +63,12 @@ def plan(r: SampleRandom, n: int, line_seconds: float, stations: tuple[Station, 
     """The line index of each chain's dispute and crime; caller() gives a named caller and a phone,
     address() a precise address in a station."""
     # Line i is received within [i, i + 1) * line_seconds of the start: lines gap_min apart are at least
-    # GAP_DAYS[0] apart in time, lines gap_max apart at most GAP_DAYS[1].
-    gap_min = ceil(GAP_DAYS[0] * DAY / line_seconds) + 1
-    gap_max = int(GAP_DAYS[1] * DAY / line_seconds) - 1
+    # GAP_DAYS[0] apart in time, lines gap_max apart at most GAP_DAYS[1]. A feed spanning less than two
+    # weeks (the first days of a month) keeps its chains, closer together: from a tenth to half of it.
+    span_days = n * line_seconds / DAY
+    shortest, longest = GAP_DAYS if span_days >= 2 * GAP_DAYS[0] else (span_days / 10, span_days / 2)
+    gap_min = ceil(shortest * DAY / line_seconds) + 1
+    gap_max = max(int(longest * DAY / line_seconds) - 1, gap_min)
     if n < MIN_LINES or gap_min >= n:
         return {}
     chosen = r.sample(stations, r.between(CHAIN_STATIONS[0], CHAIN_STATIONS[1] + 1))

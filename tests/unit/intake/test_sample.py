@@ -3,7 +3,7 @@ import json
 import re
 import tracemalloc
 from collections import Counter, defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -331,3 +331,13 @@ def test_chains_follow_the_seed() -> None:
 def test_a_short_feed_has_no_chains() -> None:
     incidents = [r for r in map(parse, sample.generate(60, 4, malformed_share=0)) if r is not None]
     assert len(incidents) >= 55 and not chains_in(incidents)
+
+
+def test_a_feed_of_a_few_days_keeps_its_chains_closer_together() -> None:
+    """The main job fills only the days of the current month so far: its chains must still be there."""
+    start = datetime(2026, 12, 1, tzinfo=timezone(timedelta(hours=8)))
+    incidents = [r for r in map(parse, sample.generate(2000, 1, start=start, days=5)) if r is not None]
+    assert max(r.received_at for r in incidents) < start + timedelta(days=5)
+    pairs = list(chains_in(incidents))
+    assert 4 <= len({(d.incident_number, c.incident_number) for d, c in pairs}) <= 6
+    assert all(timedelta(hours=12) <= c.received_at - d.received_at <= timedelta(days=2.5) for d, c in pairs)
