@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Req
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.assessment import activities, dashboard, export, publishing
+from services.assessment import activities, dashboard, export, publishing, repository
 from services.assessment.consumer import facts_consumer_name
 from services.assessment.domain.scoring import Rules
 from services.assessment.facts import UNIT_COLUMNS
@@ -31,14 +31,6 @@ KINDS = {"stations": "station", "grids": "grid", "officers": "officer"}
 MAX_TREND_MONTHS = 36
 MAX_ACTIVITIES = 5000
 COUNTY_OF = "SELECT county_code FROM units WHERE kind = $1 AND code = $2"
-# The month's civil-to-criminal crimes of a unit, each with the dispute it followed (kept by the facts).
-RED_LINE_CHAINS = """
-SELECT source, incident_number, c2c_source, c2c_incident_number FROM incidents
-WHERE month = $1 AND {unit} = $2 AND kind = 'crime' AND c2c_source IS NOT NULL
-ORDER BY received_at, source, incident_number
-"""
-# Which of the codes named exist as registered units of each kind.
-KNOWN_UNITS = "SELECT kind, code FROM units WHERE (kind, code) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
 
 
 def _first_day(month: str) -> date:
@@ -171,7 +163,7 @@ async def get_scorecard(request: Request, principal: Reader, kinds: str, code: s
     red line, each crime and the dispute it followed (ids only)."""
     kind, item = await _unit(request, principal, kinds, code, _first_day(month))
     async with request.app.state.resources.pool.acquire() as conn:
-        chains = await conn.fetch(RED_LINE_CHAINS.format(unit=UNIT_COLUMNS[kind]), _first_day(month), code)
+        chains = await conn.fetch(repository.RED_LINE_CHAINS.format(unit=UNIT_COLUMNS[kind]), _first_day(month), code)
     return {"kind": kind, "unit": code, "month": month, "rules_version": request.app.state.rules.version,
             **{k: v for k, v in _item_json(item).items() if k != "unit"},
             "figures": _figures_json(item),
@@ -233,7 +225,7 @@ async def _refuse_unknown_units(conn, body: list[ActivityData]) -> None:
     """422 naming every activity field that names a station, grid or officer the reference units lack:
     work recorded for a unit that does not exist would count nowhere, or for a made-up one."""
     named = {(kind, getattr(a, name)) for a in body for name, kind in UNIT_FIELDS if getattr(a, name) is not None}
-    rows = await conn.fetch(KNOWN_UNITS, [kind for kind, _ in named], [code for _, code in named]) if named else []
+    rows = await conn.fetch(repository.KNOWN_UNITS, [kind for kind, _ in named], [code for _, code in named]) if named else []
     known = {(row["kind"], row["code"]) for row in rows}
     errors = [{"loc": ["body", index, name], "type": "value_error", "input": getattr(a, name),
                "msg": f"no registered {kind} {getattr(a, name)}"}

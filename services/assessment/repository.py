@@ -1,4 +1,4 @@
-"""SQL of the assessment database: facts from incidents and cases."""
+"""SQL of the assessment database: facts from incidents and cases, and the lookups the API makes."""
 
 # A revision applies only when newer: events of one incident can arrive out of order.
 UPSERT_INCIDENT = """
@@ -109,3 +109,12 @@ MARK_REVISED = """
 UPDATE publications SET revised_at = now()
 WHERE revised_at IS NULL AND month = ANY($1::date[])
 """
+
+# The month's civil-to-criminal crimes of a unit, each with the dispute it followed (kept by the facts).
+RED_LINE_CHAINS = """
+SELECT source, incident_number, c2c_source, c2c_incident_number FROM incidents
+WHERE month = $1 AND {unit} = $2 AND kind = 'crime' AND c2c_source IS NOT NULL
+ORDER BY received_at, source, incident_number
+"""
+# Which of the codes named exist as registered units of each kind.
+KNOWN_UNITS = "SELECT kind, code FROM units WHERE (kind, code) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
