@@ -19,9 +19,9 @@ from rich.table import Table
 from services.intake import consumer, feeder, sample
 from services.intake.api import create_app
 from services.intake.bootstrap import intake_context
-from services.intake.domain.profiles import ProfileError, load_profile
 from services.intake.handlers import replay_rejected
 from services.intake.importer import STATUSES, Summary, import_file
+from services.intake.profile_files import ProfileError, load_profile
 from services.intake.settings import IntakeSettings
 from shared.auth import issue_token
 from shared.cli import service_cli
@@ -37,21 +37,26 @@ console = Console(stderr=True)
 
 @cli.command("import")
 def import_command(file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
-                   profile: str = typer.Option(..., help="feed profile, e.g. milwaukee_cad, cad_csv, fengqiao_json"),
+                   profile: str = typer.Option(..., help="feed profile: a name (milwaukee_cad, cad_csv, ... or one in "
+                                                         "INTAKE_PROFILE_DIRS) or the path of a profile file"),
                    batch_size: int = typer.Option(1000, min=1, max=10_000),
                    rejects: Path = typer.Option(None, help="where rejected records go [default: ./FILE.rejects.ndjson]"),
                    ) -> None:
     """Import a CSV or NDJSON export; rerun the same command to resume an interrupted import."""
-    try:
-        chosen = load_profile(profile)
-    except ProfileError as exc:
-        console.print(f"[red]--profile: {exc}[/red]")
-        raise typer.Exit(2) from exc
     settings = IntakeSettings()
+    chosen = _load_profile(profile, settings)
     configure_logging(settings.service_name, "WARNING")
     rejects = rejects or Path.cwd() / f"{file.name}.rejects.ndjson"
     summary = asyncio.run(_import(settings, file, chosen, batch_size, rejects))
     _print_summary(file, summary)
+
+
+def _load_profile(profile: str, settings: IntakeSettings):
+    try:
+        return load_profile(profile, settings.profile_dirs)
+    except ProfileError as exc:
+        console.print(f"--profile: {exc}", style="red", markup=False, highlight=False)
+        raise typer.Exit(2) from exc
 
 
 async def _import(settings: IntakeSettings, file: Path, profile, batch_size: int, rejects: Path) -> Summary:

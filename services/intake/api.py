@@ -8,9 +8,10 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from services.intake.bootstrap import IntakeContext, build_context
-from services.intake.domain.profiles import FeedProfile, FieldError, ProfileError
+from services.intake.domain.profiles import FeedProfile, FieldError
 from services.intake.handlers import RecordResult, ingest_safely
 from services.intake.parsing import BodyError, RawInput, parse_array, parse_ndjson, parse_one
+from services.intake.profile_files import ProfileError
 from services.intake.settings import IntakeSettings
 from shared.app import context_with_relay, create_service_app
 from shared.auth import Principal, require_role

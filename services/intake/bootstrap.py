@@ -7,7 +7,8 @@ import asyncpg
 
 from services.intake.domain.classification import Classifier
 from services.intake.domain.jurisdiction import Jurisdictions
-from services.intake.domain.profiles import FeedProfile, load_profile
+from services.intake.domain.profiles import FeedProfile
+from services.intake.profile_files import load_profile
 from services.intake.settings import IntakeSettings
 from shared.kafka.producer import EventProducer
 from shared.resources import Resources, open_resources
@@ -28,7 +29,7 @@ class IntakeContext:
     def profile(self, name: str) -> FeedProfile:
         """A feed profile by name, loaded once (ProfileError when unknown)."""
         if name not in self.profiles:
-            self.profiles[name] = load_profile(name)
+            self.profiles[name] = load_profile(name, self.settings.profile_dirs, allow_path=False)
         return self.profiles[name]
 
 

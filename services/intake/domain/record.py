@@ -34,6 +34,10 @@ class DispatchRecord(BaseModel):
     category_text: str | None = Field(default=None, max_length=200)
     description: str | None = Field(default=None, max_length=5000, description="Free text, usually Chinese")
     disposition: str | None = Field(default=None, max_length=200)
+    received_at_derived_from: str | None = Field(
+        default=None, max_length=200,
+        description="set when the feed had no call-received time for this record and received_at was taken "
+                    "from another field (its name), as the feed profile's fallback says; absent when read directly")
 
     @field_validator("received_at", "dispatched_at", "arrived_at", "closed_at")
     @classmethod
