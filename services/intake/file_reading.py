@@ -31,8 +31,9 @@ def _lines(path: Path, on_bytes: Callable[[int], None]) -> Iterator[tuple[int, b
 
 
 def read_records(path: Path, profile: FeedProfile | str,
-                 on_bytes: Callable[[int], None] = lambda n: None) -> Iterator[RawInput]:
-    """The file's records in order, each with its line number as position (profile: or its format)."""
+                 on_bytes: Callable[[int], None] = lambda n: None, keep_raw: bool = True) -> Iterator[RawInput]:
+    """The file's records in order, each with its line number as position (profile: or its format).
+    keep_raw=False leaves a valid CSV row's raw_text empty: a dry run never stores it."""
     if (profile if isinstance(profile, str) else profile.format) == "json":
         for number, line in _lines(path, on_bytes):
             if line.strip():
@@ -66,6 +67,6 @@ def read_records(path: Path, profile: FeedProfile | str,
         else:
             # Kept as a JSON object, so a rejected row can be replayed through the same profile.
             value = dict(zip(header, row, strict=True))
-            yield RawInput(position, json.dumps(value, ensure_ascii=False), value)
+            yield RawInput(position, json.dumps(value, ensure_ascii=False) if keep_raw else "", value)
 
 
