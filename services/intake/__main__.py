@@ -1,5 +1,6 @@
 """fengqiao-intake: the intake service's command line (`fengqiao-intake --help`)."""
 import asyncio
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -16,12 +17,16 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from services.intake import consumer, feeder, sample
+from services.intake import check_report, consumer, feeder, sample
 from services.intake.api import create_app
 from services.intake.bootstrap import intake_context
-from services.intake.domain.profiles import ProfileError, load_profile
+from services.intake.domain.classification import Classifier
+from services.intake.domain.jurisdiction import Jurisdictions
+from services.intake.dry_run import check_file
 from services.intake.handlers import replay_rejected
 from services.intake.importer import STATUSES, Summary, import_file
+from services.intake.profile_files import ProfileError, load_profile
+from services.intake.scaffold import detect_format, scaffold_profile
 from services.intake.settings import IntakeSettings
 from shared.auth import issue_token
 from shared.cli import service_cli
@@ -37,21 +42,26 @@ console = Console(stderr=True)
 
 @cli.command("import")
 def import_command(file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
-                   profile: str = typer.Option(..., help="feed profile, e.g. milwaukee_cad, cad_csv, fengqiao_json"),
+                   profile: str = typer.Option(..., help="feed profile: a name (milwaukee_cad, cad_csv, ... or one in "
+                                                         "INTAKE_PROFILE_DIRS) or the path of a profile file"),
                    batch_size: int = typer.Option(1000, min=1, max=10_000),
                    rejects: Path = typer.Option(None, help="where rejected records go [default: ./FILE.rejects.ndjson]"),
                    ) -> None:
     """Import a CSV or NDJSON export; rerun the same command to resume an interrupted import."""
-    try:
-        chosen = load_profile(profile)
-    except ProfileError as exc:
-        console.print(f"[red]--profile: {exc}[/red]")
-        raise typer.Exit(2) from exc
     settings = IntakeSettings()
+    chosen = _load_profile(profile, settings)
     configure_logging(settings.service_name, "WARNING")
     rejects = rejects or Path.cwd() / f"{file.name}.rejects.ndjson"
     summary = asyncio.run(_import(settings, file, chosen, batch_size, rejects))
     _print_summary(file, summary)
+
+
+def _load_profile(profile: str, settings: IntakeSettings):
+    try:
+        return load_profile(profile, settings.profile_dirs)
+    except ProfileError as exc:
+        console.print(f"--profile: {exc}", style="red", markup=False, highlight=False)
+        raise typer.Exit(2) from exc
 
 
 async def _import(settings: IntakeSettings, file: Path, profile, batch_size: int, rejects: Path) -> Summary:
@@ -84,6 +94,66 @@ def _print_summary(file: Path, summary: Summary) -> None:
         console.print(f"resumed after record {summary.resumed_from:,} of an interrupted run")
     if summary.counts.get("rejected"):
         console.print(f"rejected records with reasons: {summary.rejects_path}")
+
+
+@cli.command("check")
+def check_command(file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
+                  profile: str = typer.Option(..., help="a profile name or the path of a profile file"),
+                  as_json: bool = typer.Option(False, "--json", help="print the report as JSON on stdout"),
+                  top: int = typer.Option(10, min=1, help="how many rejection reasons and conflicts to list"),
+                  max_rejected: float = typer.Option(None, min=0, max=1, help="fail past this share of rows rejected"),
+                  max_unplaced: float = typer.Option(None, min=0, max=1,
+                                                     help="fail past this share of records without a station"),
+                  max_conflicts: int = typer.Option(None, min=0, help="fail past this many conflicts in the file"),
+                  max_unmapped: float = typer.Option(None, min=0, max=1,
+                                                     help="fail past this share of records whose code is unmapped"),
+                  ) -> None:
+    """Dry run: what an import of FILE would decide, row by row, with no database, no Kafka and nothing
+    written. Exits 1 past a threshold (for the integrator's CI), 2 on a bad profile."""
+    settings = IntakeSettings()
+    chosen = _load_profile(profile, settings)
+    report = check_file(file, chosen, Classifier.load(), Jurisdictions.load())
+    limits = check_report.Thresholds(max_rejected, max_unplaced, max_conflicts, max_unmapped)
+    failed = check_report.breaches(report, limits)
+    if as_json:
+        typer.echo(check_report.as_json(report, top, failed).decode())
+    else:
+        check_report.show(report, Console(), top, failed)
+    if failed:
+        raise typer.Exit(1)
+
+
+profile_cli = typer.Typer(help="Feed profiles: write a starter profile for a new export.", no_args_is_help=True)
+cli.add_typer(profile_cli, name="profile")
+
+
+@profile_cli.command("scaffold")
+def scaffold_command(file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
+                     name: str = typer.Option(None, help="the profile's name [default: from the file name]"),
+                     out: Path = typer.Option(None, help="where to write it [default: ./NAME.yaml]"),
+                     file_format: str = typer.Option(None, "--format", help="csv or json [default: detected]"),
+                     force: bool = typer.Option(False, help="overwrite an existing file")) -> None:
+    """Write a starter profile for a CSV or NDJSON export: columns found, a guessed mapping, and a code
+    table of every distinct code with the classification rules' suggestion, for a person to review."""
+    name = name or _profile_name(file)
+    out = out or Path.cwd() / f"{name}.yaml"
+    if out.exists() and not force:
+        console.print(f"{out} exists; pass --force to overwrite it", style="red", markup=False)
+        raise typer.Exit(2)
+    text = scaffold_profile(file, name=name, classifier=Classifier.load(), fmt=file_format or detect_format(file))
+    out.write_text(text, encoding="utf-8")
+    try:
+        loaded = load_profile(str(out))
+    except ProfileError as exc:  # the scaffold's own promise: what it writes loads
+        console.print(str(exc), style="red", markup=False)
+        raise typer.Exit(1) from exc
+    console.print(f"wrote {out}: profile {loaded.name}, {len(loaded.fields)} fields, {len(loaded.categories)} codes; "
+                  f"review it, then: fengqiao-intake check {file} --profile {out}", markup=False)
+
+
+def _profile_name(file: Path) -> str:
+    stem = re.sub(r"[^a-z0-9_]+", "_", file.stem.lower()).strip("_") or "feed"
+    return stem if stem[0].isalpha() else f"feed_{stem}"[:63]
 
 
 @cli.command("post")

@@ -5,12 +5,13 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from services.intake.bootstrap import IntakeContext, build_context
-from services.intake.domain.profiles import FeedProfile, FieldError, ProfileError
+from services.intake.domain.profiles import FeedProfile, FieldError
 from services.intake.handlers import RecordResult, ingest_safely
 from services.intake.parsing import BodyError, RawInput, parse_array, parse_ndjson, parse_one
+from services.intake.profile_files import ProfileError
 from services.intake.settings import IntakeSettings
 from shared.app import context_with_relay, create_service_app
 from shared.auth import Principal, require_role
@@ -34,7 +35,9 @@ class Result(BaseModel):
     """What happened to one record."""
 
     position: str
-    status: str
+    status: str = Field(description="accepted, duplicate (the same revision again, same content), superseded (a "
+                                    "lower revision), conflict (the same revision with different content: kept as "
+                                    "rejected, the stored one stands) or rejected")
     source: str | None = None
     incident_number: str | None = None
     revision: int | None = None
@@ -80,7 +83,8 @@ def _profile(ctx: IntakeContext, name: str) -> FeedProfile | JSONResponse:
 
 
 @router.post("/dispatch-records", response_model=Result,
-             responses={422: {"description": "rejected: field paths and reasons"}})
+             responses={409: {"description": "conflict: this revision was accepted before with other content"},
+                        422: {"description": "rejected: field paths and reasons"}})
 async def post_record(request: Request, _caller: FeedCaller, profile: ProfileName = "fengqiao_json"):
     """Accept one record; answers after it is durable. A rejected record is kept for replay."""
     ctx = _context(request)
@@ -90,6 +94,9 @@ async def post_record(request: Request, _caller: FeedCaller, profile: ProfileNam
     [result] = await ingest_safely(ctx, [parse_one(await request.body(), "body")], profile=chosen, channel="http")
     if result.status == "rejected":
         return _unprocessable(_problems(result.errors, ["body"]), result=_result(result))
+    if result.status == "conflict":
+        return JSONResponse({"detail": [p.model_dump() | {"type": "conflict"} for p in _problems(result.errors, ["body"])],
+                             "result": _result(result)}, status_code=409)
     return JSONResponse(_result(result))
 
 

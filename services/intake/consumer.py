@@ -8,9 +8,10 @@ harmless: an accepted record comes back as a duplicate, a rejected one keeps its
 from aiokafka.structs import ConsumerRecord
 
 from services.intake.bootstrap import IntakeContext, intake_context
-from services.intake.domain.profiles import FieldError, ProfileError
+from services.intake.domain.profiles import FieldError
 from services.intake.handlers import ingest_safely, relay_outbox
 from services.intake.parsing import RawInput, parse_one
+from services.intake.profile_files import ProfileError
 from services.intake.settings import IntakeSettings
 from shared.events.intake import RAW_TOPIC
 from shared.kafka.consumer import ConsumerRunner

@@ -14,7 +14,7 @@ import structlog
 
 from services.intake import repository
 from services.intake.bootstrap import IntakeContext
-from services.intake.domain.dedup import Outcome, decide
+from services.intake.domain.dedup import Outcome, content_hash, decide
 from services.intake.domain.profiles import FeedProfile, FieldError, Mapped, map_record
 from services.intake.domain.record import DispatchRecord
 from services.intake.domain.triage import repeat_keys, triage
@@ -28,7 +28,7 @@ from shared.outbox import OutboxRow
 log = structlog.get_logger(__name__)
 
 Channel = Literal["http", "kafka", "file", "replay"]
-Status = Literal["accepted", "duplicate", "superseded", "rejected"]
+Status = Literal["accepted", "duplicate", "superseded", "conflict", "rejected"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,7 @@ async def ingest(ctx: IntakeContext, inputs: Sequence[RawInput], *, profile: Fee
         await repository.lock_incidents(conn, keys)
         stored = await repository.stored_revisions(conn, keys)
         repeats = await _RepeatCallers.load(conn, ctx, [m.record for m in mapped if m.record])
+        classifier = ctx.classifier_for(profile)
         rows: dict[tuple[str, str], tuple] = {}
         superseded: dict[tuple[str, str], int] = {}
         rejected_rows = []
@@ -80,18 +81,32 @@ async def ingest(ctx: IntakeContext, inputs: Sequence[RawInput], *, profile: Fee
                                              ctx.settings.topic_prefix))
                 continue
             record, key = m.record, (m.record.source, m.record.incident_number)
-            revision, kind_before = stored.get(key, (None, None))
-            outcome = decide(revision, record.revision)
+            revision, kind_before, hash_before = stored.get(key, (None, None, None))
+            digest = content_hash(record)
+            outcome = decide(revision, record.revision, hash_before, digest)
+            if outcome is Outcome.CONFLICT:
+                # The same revision saying something else: neither is silently dropped. The stored one
+                # stands; this one is kept as rejected, with the reason, for an operator to resolve.
+                errors = [FieldError("revision", f"conflict: revision {record.revision} of incident "
+                                                 f"{record.incident_number} from {record.source} was already "
+                                                 "accepted with different content; send a higher revision "
+                                                 "to change it")]
+                results.append(RecordResult(raw.position, "conflict", *key, record.revision, errors=errors))
+                kept = storable(raw.raw_text)
+                rejected_rows.append((channel, profile.name, raw.position, kept, [e.__dict__ for e in errors]))
+                outbox.append(rejected_event(channel, profile.name, raw.position, kept, errors,
+                                             ctx.settings.topic_prefix))
+                continue
             if outcome in (Outcome.DUPLICATE, Outcome.SUPERSEDED):
                 if outcome is Outcome.SUPERSEDED:
                     superseded[key] = superseded.get(key, 0) + 1
                 results.append(RecordResult(raw.position, outcome.value, *key, record.revision))
                 continue
             keys_of_record = repeats.keys_of(record)
-            facts = triage(record, m.code, classifier=ctx.classifier, jurisdictions=ctx.jurisdictions,
+            facts = triage(record, m.code, classifier=classifier, jurisdictions=ctx.jurisdictions,
                            keys=keys_of_record, repeat_caller=repeats.seen_before(record, keys_of_record[1]))
-            stored[key] = (record.revision, facts.classification.kind)
-            rows[key] = _record_row(record, facts)
+            stored[key] = (record.revision, facts.classification.kind, digest)
+            rows[key] = _record_row(record, facts, profile, digest)
             outbox += incident_events(record, facts, outcome, ctx.settings.topic_prefix, kind_before=kind_before)
             results.append(RecordResult(
                 raw.position, "accepted", *key, record.revision, outcome.value,
@@ -141,11 +156,12 @@ def _count(progress: ImportProgress, results: list[RecordResult]) -> None:
         progress.counts[result.status] = progress.counts.get(result.status, 0) + 1
 
 
-def _record_row(record: DispatchRecord, facts) -> tuple:
+def _record_row(record: DispatchRecord, facts, profile: FeedProfile, digest: str) -> tuple:
     c, a = facts.classification, facts.assignment
     return (record.source, record.incident_number, record.revision, record.received_at,
             a.station_code, a.grid_code, c.kind, c.dispute_type, c.crime_type, list(facts.risk_flags),
-            facts.address_key, facts.address_precision, facts.phone_hmac, record.model_dump(mode="json"))
+            facts.address_key, facts.address_precision, facts.phone_hmac, record.model_dump(mode="json"),
+            profile.name, profile.version, digest, c.needs_review, record.received_at_derived_from)
 
 
 async def replay_rejected(ctx: IntakeContext, *, ids: list[int] | None = None,

@@ -4,20 +4,20 @@ The file is read as bytes, line by line, so memory stays constant and a line tha
 is rejected on its own. Each batch commits with the import's position (the ordinal of the next
 record), so a killed import restarts at the first record not yet committed.
 """
-import csv
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from services.intake import repository
 from services.intake.bootstrap import IntakeContext
-from services.intake.domain.profiles import FeedProfile, FieldError
+from services.intake.domain.profiles import FeedProfile
+from services.intake.file_reading import read_records
 from services.intake.handlers import ImportProgress, RecordResult, ingest_safely, relay_outbox
-from services.intake.parsing import RawInput, decode_text, parse_one
+from services.intake.parsing import RawInput
 
-STATUSES = ("accepted", "duplicate", "superseded", "rejected")
+STATUSES = ("accepted", "duplicate", "superseded", "conflict", "rejected")
 
 
 @dataclass
@@ -39,51 +39,6 @@ def file_id(path: Path, profile: FeedProfile) -> str:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     return f"{profile.name}:{path.stat().st_size}:{digest.hexdigest()[:32]}"
-
-
-def _lines(path: Path, on_bytes: Callable[[int], None]) -> Iterator[tuple[int, bytes]]:
-    with path.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            on_bytes(len(line))
-            yield number, line
-
-
-def read_records(path: Path, profile: FeedProfile, on_bytes: Callable[[int], None]) -> Iterator[RawInput]:
-    """The file's records in order, each with its line number as position."""
-    if profile.format == "json":
-        for number, line in _lines(path, on_bytes):
-            if line.strip():
-                yield parse_one(line.rstrip(b"\r\n"), f"line {number}")
-        return
-    decoded: dict[int, str] = {}
-
-    def text_lines() -> Iterator[str]:
-        for number, line in _lines(path, on_bytes):
-            if number == 1:
-                line = line.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark, as spreadsheet exports write
-            text, error = decode_text(line)
-            if error:
-                decoded[number] = error.message
-            yield text
-
-    reader = csv.reader(text_lines())
-    header = next(reader, None) or []
-    start = reader.line_num + 1
-    for row in reader:
-        position, start = f"line {start}", reader.line_num + 1
-        if not row:
-            continue  # a blank line is no record
-        raw_text = ",".join(row)
-        problems = [decoded.pop(n) for n in sorted(decoded) if n < start]
-        if problems:
-            yield RawInput(position, raw_text, parse_error=FieldError("<encoding>", problems[0]))
-        elif len(row) != len(header):
-            yield RawInput(position, raw_text, parse_error=FieldError(
-                "<columns>", f"{len(row)} columns where the header has {len(header)}"))
-        else:
-            # Kept as a JSON object, so a rejected row can be replayed through the same profile.
-            value = dict(zip(header, row, strict=True))
-            yield RawInput(position, json.dumps(value, ensure_ascii=False), value)
 
 
 async def import_file(ctx: IntakeContext, path: Path, profile: FeedProfile, *, rejects_path: Path,

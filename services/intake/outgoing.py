@@ -50,7 +50,8 @@ def incident_events(record: DispatchRecord, facts: Triage, outcome: Outcome, pre
         "risk_flags": list(facts.risk_flags),
         "confidence": c.confidence, "rules_version": c.rules_version, "category_code": record.category_code,
         "disposition": record.disposition, "address_key": facts.address_key,
-        "address_precision": facts.address_precision, "caller_phone_hmac": facts.phone_hmac}
+        "address_precision": facts.address_precision, "caller_phone_hmac": facts.phone_hmac,
+        "needs_review": c.needs_review, "received_at_derived_from": record.received_at_derived_from}
     incident_type = "incident.accepted" if outcome is Outcome.NEW else "incident.updated"
     rows = [_fast_row(prefix + INCIDENT_TOPIC, incident_type, record, a.station_code, incident)]
     was_dispute = outcome is Outcome.UPDATE and kind_before == "dispute"

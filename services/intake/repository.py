@@ -15,7 +15,7 @@ FROM (SELECT DISTINCT hashtextextended(s || '/' || n, 0) & 1023 AS k
 """
 
 STORED_REVISIONS = """
-SELECT source, incident_number, revision, kind
+SELECT source, incident_number, revision, kind, content_hash
 FROM dispatch_records
 WHERE (source, incident_number) IN (SELECT * FROM unnest($1::text[], $2::text[]))
 """
@@ -29,14 +29,17 @@ WHERE phone_hmac = ANY($1::text[]) AND received_at >= $2 AND received_at < $3
 UPSERT_RECORD = """
 INSERT INTO dispatch_records (source, incident_number, revision, received_at, station_code, grid_code,
                               kind, dispute_type, crime_type, risk_flags, address_key, address_precision,
-                              phone_hmac, record)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                              phone_hmac, record, profile, profile_version, content_hash, needs_review,
+                              received_at_derived_from)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
 ON CONFLICT (source, incident_number) DO UPDATE SET
     revision = EXCLUDED.revision, received_at = EXCLUDED.received_at,
     station_code = EXCLUDED.station_code, grid_code = EXCLUDED.grid_code, kind = EXCLUDED.kind,
     dispute_type = EXCLUDED.dispute_type, crime_type = EXCLUDED.crime_type, risk_flags = EXCLUDED.risk_flags,
     address_key = EXCLUDED.address_key, address_precision = EXCLUDED.address_precision,
-    phone_hmac = EXCLUDED.phone_hmac,
+    phone_hmac = EXCLUDED.phone_hmac, profile = EXCLUDED.profile, profile_version = EXCLUDED.profile_version,
+    content_hash = EXCLUDED.content_hash, needs_review = EXCLUDED.needs_review,
+    received_at_derived_from = EXCLUDED.received_at_derived_from,
     record = EXCLUDED.record, updated_at = now()
 WHERE dispatch_records.revision < EXCLUDED.revision
 """
@@ -78,10 +81,10 @@ async def lock_incidents(conn: asyncpg.Connection, keys: Sequence[tuple[str, str
 
 
 async def stored_revisions(conn: asyncpg.Connection,
-                           keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, str]]:
-    """The stored (revision, kind) of each incident that exists."""
+                           keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, str, str | None]]:
+    """The stored (revision, kind, content hash) of each incident that exists."""
     rows = await conn.fetch(STORED_REVISIONS, [k[0] for k in keys], [k[1] for k in keys])
-    return {(r["source"], r["incident_number"]): (r["revision"], r["kind"]) for r in rows}
+    return {(r["source"], r["incident_number"]): (r["revision"], r["kind"], r["content_hash"]) for r in rows}
 
 
 async def earlier_calls(conn: asyncpg.Connection, hmacs: Sequence[str], since: datetime,

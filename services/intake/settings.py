@@ -1,6 +1,10 @@
 """Settings of the intake service, read from INTAKE_* environment variables."""
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import SettingsConfigDict
+import os
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from shared.settings import ServiceSettings
 
@@ -21,7 +25,19 @@ class IntakeSettings(ServiceSettings):
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, description="largest request body, by Content-Length")
     repeat_caller_days: int = Field(default=30, ge=1, description="earlier calls within this window flag a repeat caller")
     raw_profile: str = Field(default="fengqiao_json", description="profile of dispatch.raw.v1 messages without a header")
+    profile_dirs: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="folders of more feed profiles (<name>.yaml), separated like PATH; searched before the "
+                    "shipped ones, by the API's ?profile=, the dispatch.raw.v1 consumer and the CLI")
     outbox_relay_seconds: float = Field(default=5.0, gt=0, description="how often leftover events are republished")
+
+    @field_validator("profile_dirs", mode="before")
+    @classmethod
+    def _split_dirs(cls, value: object) -> object:
+        # One environment variable, folders separated as in PATH (":" here, ";" on Windows).
+        if isinstance(value, str):
+            return [Path(part) for part in value.split(os.pathsep) if part.strip()]
+        return value
 
     @model_validator(mode="after")
     def _no_local_secret_in_production(self) -> "IntakeSettings":

@@ -61,6 +61,8 @@ def _case_json(case: dict[str, Any]) -> dict[str, Any]:
         "station_code": case["station_code"], "grid_code": case["grid_code"], "channel": case["channel"],
         "state": state.value, "state_label": STATE_LABELS_ZH[state], "dispute_type": case["dispute_type"],
         "risk_flags": list(case["risk_flags"]), "high_risk": case["high_risk"],
+        # Intake decided this is a dispute on weak evidence: check it is one before working it.
+        "needs_review": case["needs_review"],
         "received_at": case["received_at"].isoformat(), "claim_due_at": case["claim_due_at"].isoformat(),
         "claimed_by": case["claimed_by"], "claimed_at": case["claimed_at"] and case["claimed_at"].isoformat(),
         "sessions": case["sessions"], "version": case["version"], "party": case.get("party"),

@@ -183,7 +183,8 @@ async def _open_cases(conn: asyncpg.Connection, ctx: MediationContext,
         [d.officer_id for d, _ in disputes], [r.channel for r in routes], [d.dispute_type for d, _ in disputes],
         [_json(d.risk_flags) for d, _ in disputes], [r.high_risk for r in routes], [d.address_key for d, _ in disputes],
         [d.caller_phone_hmac for d, _ in disputes], [_party(d) for d, _ in disputes],
-        [d.received_at for d, _ in disputes], [now + r.claim_within for r in routes])
+        [d.received_at for d, _ in disputes], [now + r.claim_within for r in routes],
+        [d.needs_review for d, _ in disputes])
     return {row["id"]: row for row in rows}
 
 
@@ -201,7 +202,8 @@ async def _update_cases(conn: asyncpg.Connection, ctx: MediationContext,
     rows = await conn.fetch(
         repository.UPDATE_FACTS, [case["id"] for _, case in updates], [d.revision for d, _ in updates],
         [d.dispute_type for d, _ in updates], [_json(d.risk_flags) for d, _ in updates], [r.high_risk for r in routes],
-        [_party(d) for d, _ in updates], [d.grid_code for d, _ in updates], [d.officer_id for d, _ in updates], dues)
+        [_party(d) for d, _ in updates], [d.grid_code for d, _ in updates], [d.officer_id for d, _ in updates], dues,
+        [d.needs_review for d, _ in updates])
     return {row["id"]: row for row in rows}
 
 

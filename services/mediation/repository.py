@@ -7,7 +7,7 @@ import asyncpg
 CASE_COLUMNS = """id, source, incident_number, revision, station_code, grid_code, officer_id, channel, state,
     dispute_type, risk_flags, high_risk, address_key, phone_hmac, party, received_at, claim_due_at,
     claimed_by, claimed_at, sessions, had_agreement, handoff_pending, escalated, version, created_at, updated_at,
-    agreement, confirmation_due, court_case_number, ruling_number, escalations"""
+    agreement, confirmation_due, court_case_number, ruling_number, escalations, needs_review"""
 
 CASES_BY_INCIDENT = f"""
 SELECT {CASE_COLUMNS} FROM cases
@@ -23,15 +23,16 @@ _FLAGS = "ARRAY(SELECT jsonb_array_elements_text({}::jsonb))"
 # missing from the answer), so the caller can apply its dispute to that case instead.
 INSERT_CASES = f"""
 INSERT INTO cases (id, source, incident_number, revision, station_code, grid_code, officer_id, channel, state,
-                   dispute_type, risk_flags, high_risk, address_key, phone_hmac, party, received_at, claim_due_at)
+                   dispute_type, risk_flags, high_risk, address_key, phone_hmac, party, received_at, claim_due_at,
+                   needs_review)
 SELECT d.id, d.source, d.incident_number, d.revision, d.station_code, d.grid_code, d.officer_id, d.channel, 'pending',
        d.dispute_type, {_FLAGS.format("d.risk_flags")}, d.high_risk, d.address_key, d.phone_hmac, d.party,
-       d.received_at, d.claim_due_at
+       d.received_at, d.claim_due_at, d.needs_review
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[],
             $9::text[], $10::text[], $11::boolean[], $12::text[], $13::text[], $14::jsonb[], $15::timestamptz[],
-            $16::timestamptz[])
+            $16::timestamptz[], $17::boolean[])
      AS d (id, source, incident_number, revision, station_code, grid_code, officer_id, channel, dispute_type,
-           risk_flags, high_risk, address_key, phone_hmac, party, received_at, claim_due_at)
+           risk_flags, high_risk, address_key, phone_hmac, party, received_at, claim_due_at, needs_review)
 ON CONFLICT DO NOTHING
 RETURNING {CASE_COLUMNS}
 """
@@ -43,10 +44,11 @@ UPDATE_FACTS = f"""
 UPDATE cases AS c
 SET revision = d.revision, dispute_type = d.dispute_type, risk_flags = {_FLAGS.format("d.risk_flags")},
     high_risk = d.high_risk, party = d.party, grid_code = d.grid_code, officer_id = d.officer_id,
-    claim_due_at = d.claim_due_at, version = c.version + 1, updated_at = now()
+    claim_due_at = d.claim_due_at, needs_review = d.needs_review, version = c.version + 1, updated_at = now()
 FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::boolean[], $6::jsonb[], $7::text[], $8::text[],
-            $9::timestamptz[])
-     AS d (id, revision, dispute_type, risk_flags, high_risk, party, grid_code, officer_id, claim_due_at)
+            $9::timestamptz[], $10::boolean[])
+     AS d (id, revision, dispute_type, risk_flags, high_risk, party, grid_code, officer_id, claim_due_at,
+           needs_review)
 WHERE c.id = d.id
 RETURNING {_RETURNING_CASES}
 """

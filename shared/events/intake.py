@@ -47,6 +47,8 @@ class IncidentData(_Frozen):
     risk_flags: list[str] = Field(default_factory=list)
     confidence: float
     rules_version: str
+    needs_review: bool = Field(default=False, description="the text decided this on weak evidence (one keyword, "
+                                                          "or none, and no code): a person should check it")
     category_code: str | None = None
     disposition: str | None = None
     address_key: str | None = None
@@ -54,6 +56,9 @@ class IncidentData(_Frozen):
         default=None, description="how precise the address behind address_key is; repeats and civil-to-criminal "
                                   "links use only room- and building-level keys (None: not computed, never links)")
     caller_phone_hmac: str | None = None
+    received_at_derived_from: str | None = Field(
+        default=None, description="set when the feed had no call-received time and received_at was taken from "
+                                  "this field instead (e.g. dispatched_at), as the feed profile's fallback says")
 
 
 class DisputeData(IncidentData):

@@ -1,4 +1,12 @@
-"""Classify a dispatch record (kind, dispute type, crime type, risk flags) under a versioned rules file."""
+"""Classify a dispatch record (kind, dispute type, crime type, risk flags) under a versioned rules file.
+
+Two vocabularies decide together: Chinese keywords, found as substrings, and English phrases, found
+as whole words after the CAD shorthand is expanded (services/intake/domain/word_matching.py). Their
+hits count alike. A code the feed's table maps wins; otherwise the text decides, and the confidence
+says on what evidence: the code table, then a pattern (a phrase of several words naming the call
+type), then several keywords, then one, then nothing. A dispute decided on one keyword or none is
+marked for review.
+"""
 import pathlib
 import re
 import unicodedata
@@ -8,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from services.intake.domain.word_matching import PhraseMatcher, Tokeniser, parse_phrase
 from shared.events.intake import CRIME_TYPES
 
 DISPUTE_TYPES = ("neighbour", "family", "labour", "property_management", "consumer", "land",
@@ -16,9 +25,18 @@ KINDS = ("dispute", "crime", "help", "traffic", "other")
 RISK_FLAGS = ("weapon", "threat", "self_harm", "domestic_violence", "repeat_caller")
 
 # Located next to the code rather than via importlib.resources: rules/ is data, not a package.
-DEFAULT_RULES = pathlib.Path(__file__).resolve().parent.parent / "rules" / "classification.v2.yaml"
-CONFIDENCE_KEYS = ("code_type", "code_type_agree", "code_kind", "code_kind_agree",
-                   "keywords_base", "keywords_step", "keywords_max", "nothing")
+DEFAULT_RULES = pathlib.Path(__file__).resolve().parent.parent / "rules" / "classification.v3.yaml"
+CONFIDENCE_KEYS = ("code_type", "code_type_agree", "code_kind", "code_kind_agree", "pattern",
+                   "keywords_base", "keywords_step", "keywords_max", "nothing", "review_below")
+# Kinds that are no dispute and have words of their own; "other" (police business) only in English.
+WORD_KINDS = ("crime", "help", "traffic", "other")
+# The table group of each such kind: "other" is also a dispute type, so its kind words group apart.
+KIND_GROUPS = {"crime": "crime", "help": "help", "traffic": "traffic", "other": "other_kind"}
+_KIND_GROUP_NAMES = frozenset(KIND_GROUPS.values())
+# Any Latin letter: only then is the text tokenised for the English rules.
+_LATIN = re.compile(r"[a-z]")
+# Results are kept for texts up to this long: CAD call types repeat, free text rarely does.
+_MEMO_CHARS, _MEMO_LIMIT = 256, 100_000
 # A separator no keyword contains: blanked text must not join its neighbours into a new match.
 _GAP = "\x00"
 # Full-width punctuation common in the centres' text, each with the ASCII character NFKC makes of it.
@@ -36,6 +54,7 @@ class Classification:
     confidence: float
     rules_version: str
     matched: tuple[str, ...]
+    needs_review: bool = False  # a dispute the text decided on weak evidence (one keyword, or none)
 
 
 def _normalise(text: str) -> str:
@@ -150,6 +169,7 @@ class Classifier:
         if not isinstance(rules, dict) or not isinstance(rules.get("version"), str) or not rules["version"]:
             raise ValueError("rules: a non-empty 'version' string is required")
         self.version: str = rules["version"]
+        self.rules = rules  # as read, for with_keywords()
         # Per code: (kind, dispute type, crime type); a code's `type` is a dispute type for a
         # dispute and a crime type for a crime.
         self._codes: dict[str, tuple[str, str | None, str | None]] = {}
@@ -170,12 +190,15 @@ class Classifier:
         self._implies = {f: t for f, t in (rules.get("implies") or {}).items()}
         if any(f not in self._risks or t not in DISPUTE_TYPES for f, t in self._implies.items()):
             raise ValueError("implies: maps a risk flag with keywords to a dispute type")
-        self._kind_order = tuple(rules.get("kind_order") or ("crime", "help", "traffic", "dispute"))
-        if sorted(self._kind_order) != sorted(("crime", "help", "traffic", "dispute")):
-            raise ValueError("kind_order: must list crime, help, traffic and dispute once each")
+        self._kind_order = tuple(rules.get("kind_order") or ("crime", "help", "traffic", "other", "dispute"))
+        if sorted(set(self._kind_order) - {"other"}) != sorted(("crime", "help", "traffic", "dispute")) \
+                or len(set(self._kind_order)) != len(self._kind_order):
+            raise ValueError("kind_order: must list crime, help, traffic and dispute once each (and other, optionally)")
         self._conf = {k: float((rules.get("confidence") or {}).get(k, -1)) for k in CONFIDENCE_KEYS}
         if not all(0 <= v <= 1 for v in self._conf.values()):
             raise ValueError(f"confidence: needs {CONFIDENCE_KEYS}, each within 0..1")
+        self._english(rules.get("english") or {})
+        self._memo: dict[tuple, Classification] = {}
 
         # Compiled once here. Kind, generic and type keywords compete for the same text, in this
         # group order; risk keywords are read separately because 家暴 must count both as a family
@@ -204,9 +227,101 @@ class Classifier:
         with open(path or DEFAULT_RULES, encoding="utf-8") as handle:
             return cls(yaml.safe_load(handle))
 
+    def _english(self, section: dict[str, Any]) -> None:
+        """Compile the English rules: whole-word phrases after the CAD shorthand is expanded."""
+        if not isinstance(section, dict):
+            raise ValueError("english: expected a mapping")
+        abbreviations: dict[str, tuple[str, ...]] = {}
+        for short, full in (section.get("abbreviations") or {}).items():
+            if not isinstance(full, str) or not full.strip():
+                raise ValueError(f"english.abbreviations.{short}: expected the words it stands for")
+            abbreviations[_normalise(str(short)).strip()] = tuple(w for w in parse_phrase(full).words)
+        kinds = {KIND_GROUPS[k]: words for k, words in _table(section.get("kinds"), WORD_KINDS, "english.kinds").items()}
+        types = _table(section.get("dispute_types"), DISPUTE_TYPES, "english.dispute_types")
+        risks = _table(section.get("risk_flags"), RISK_FLAGS[:-1], "english.risk_flags")
+        crimes = _table(section.get("crime_types"), CRIME_TYPES[:-1], "english.crime_types")
+        generic = _words(section.get("dispute_generic"), "english.dispute_generic")
+        try:
+            self._en_main = PhraseMatcher({**kinds, "dispute": generic, **types}, "word")
+            self._en_risk = PhraseMatcher(risks, "risk")
+            self._en_crime = PhraseMatcher(crimes, "crime")
+            self._en_ignore = PhraseMatcher({"ignore": _words(section.get("ignore"), "english.ignore")}, "ignore")
+        except ValueError as exc:
+            raise ValueError(f"english: {exc}") from None
+        vocabulary = set()
+        for matcher in (self._en_main, self._en_risk, self._en_crime, self._en_ignore):
+            vocabulary |= matcher.vocabulary
+        self._tokeniser = Tokeniser(abbreviations, vocabulary)
+        # Where an English group sorts among the Chinese ones, so merged hits break ties alike.
+        names = [*self._kinds, "dispute", *self._types]
+        names += [n for n in (*KIND_GROUPS.values(), "dispute", *DISPUTE_TYPES) if n not in names]
+        self._position = {name: i for i, name in enumerate(names)}
+        self._risk_position = {name: i for i, name in enumerate([*self._risks, *RISK_FLAGS])}
+        self._crime_position = {name: i for i, name in enumerate([*self._crime_types, *CRIME_TYPES])}
+
+    def with_keywords(self, extra: dict[str, Any]) -> "Classifier":
+        """These rules plus a feed's own words (a profile's `keywords`): Latin-script words join the
+        English tables, others the Chinese ones. Same version: the words are the profile's, and each
+        record keeps the profile's name and version beside the rules version."""
+        if not any(extra.get(k) for k in ("kinds", "dispute", "dispute_types", "risk_flags")):
+            return self
+        rules = yaml.safe_load(yaml.safe_dump(self.rules, allow_unicode=True))  # a deep copy of plain data
+        english = rules.setdefault("english", {})
+
+        def add(section: str, group: str | None, words: list[str]) -> None:
+            for word in words:
+                target = english if word.isascii() else rules
+                if group is None:
+                    target.setdefault(section, []).append(word)
+                else:
+                    target.setdefault(section, {}).setdefault(group, []).append(word)
+
+        for group, words in (extra.get("kinds") or {}).items():
+            if group == "other" and not all(w.isascii() for w in words):
+                raise ValueError("keywords.kinds.other: Chinese rules have no words for other")
+            add("kinds", group, words)
+        add("dispute_generic", None, extra.get("dispute") or [])
+        for group, words in (extra.get("dispute_types") or {}).items():
+            add("dispute_types", group, words)
+        for group, words in (extra.get("risk_flags") or {}).items():
+            add("risk_flags", group, words)
+        return Classifier(rules)
+
+    def _latin(self, text: str) -> tuple[list, list, list[str | None]]:
+        """English hits (main, risk) of a normalised text, and its tokens left for crime types."""
+        tokens: list[str | None] = list(self._tokeniser.tokens(text))
+        if not tokens:
+            return [], [], []
+        self._en_ignore.scan(tokens)  # negations and look-alikes ("no weapons", "civil process") go first
+        kept = list(tokens)
+        main = [(self._position[name], 10_000 + p, name, label) for _, p, name, label in self._en_main.scan(tokens)]
+        risks = [(self._risk_position[name], 10_000 + p, name, label)
+                 for _, p, name, label in self._en_risk.scan(list(kept))]
+        return main, risks, kept
+
+    def _is_pattern(self, label: str) -> bool:
+        return label.startswith("word:") and label.split(":", 2)[2] in self._en_main.patterns
+
     def classify(self, *, category: str | None, description: str | None,
                  category_text: str | None = None, repeat_caller: bool = False) -> Classification:
         """Kind, dispute type, crime type, risk flags and confidence for one record; never raises on content."""
+        memo_key = None
+        if len(description or "") + len(category_text or "") <= _MEMO_CHARS and (
+                category is None or isinstance(category, str)):
+            # The rules are immutable and a CAD export repeats its call types: decide each once.
+            memo_key = (category, description, category_text, repeat_caller)
+            known = self._memo.get(memo_key)
+            if known is not None:
+                return known
+        result = self._classify(category, description, category_text, repeat_caller)
+        if memo_key is not None:
+            if len(self._memo) >= _MEMO_LIMIT:
+                self._memo.clear()
+            self._memo[memo_key] = result
+        return result
+
+    def _classify(self, category: str | None, description: str | None, category_text: str | None,
+                  repeat_caller: bool) -> Classification:
         text = _normalise(f"{description or ''}\n{category_text or ''}")
         # Which of the characters that start a keyword or an ignored phrase the text holds. It stays
         # a superset after blanking, which only takes characters away (and adds _GAP, which starts
@@ -218,6 +333,13 @@ class Classifier:
         code = self._codes.get(key) if key else None
         found = self._main.scan(text, chars) if chars else []
         risks = self._risk.scan(text, chars) if chars else []
+        words: list[str | None] = []
+        if _LATIN.search(text):
+            en_found, en_risks, words = self._latin(text)
+            if en_found:
+                found = sorted(found + en_found)
+            if en_risks:
+                risks = sorted(risks + en_risks)
 
         # Hits per group, in table order: the kinds, "dispute" (the generic words), the types.
         counts: dict[str, int] = {}
@@ -238,17 +360,21 @@ class Classifier:
                 best_type, type_hits = name, n
         # A kind scores its own hits; dispute scores the generic and type words, and the hits of
         # the risk flags that imply a type.
-        disputes = len(found) - sum(counts.get(k, 0) for k in self._kinds) + implied_hits
+        disputes = len(found) - sum(counts.get(g, 0) for g in KIND_GROUPS.values()) + implied_hits
         best_kind, kind_hits = None, 0
         for k in self._kind_order:
-            n = disputes if k == "dispute" else counts.get(k, 0)
+            n = disputes if k == "dispute" else counts.get(KIND_GROUPS[k], 0)
             if n > kind_hits:
                 best_kind, kind_hits = k, n
 
         kind, code_type, code_crime = code if code else (best_kind or "other", None, None)
         crime_type, crimes = None, []
         if kind == "crime":
-            crimes = self._crime.scan(text, chars) if chars and not code_crime else []
+            if not code_crime:
+                crimes = self._crime.scan(text, chars) if chars else []
+                if words:
+                    crimes = sorted(crimes + [(self._crime_position[n], 10_000 + p, n, label)
+                                              for _, p, n, label in self._en_crime.scan(words)])
             crime_type = code_crime or _most_hits(crimes) or "other"
         dispute_type = (code_type or implied or best_type or "other") if kind == "dispute" else None
         c = self._conf
@@ -256,10 +382,14 @@ class Classifier:
             confidence = c["code_type_agree"] if best_type == code_type else c["code_type"]
         elif code:
             confidence = c["code_kind_agree"] if best_kind == kind else c["code_kind"]
+        elif best_kind and self._has_pattern(found, kind):
+            confidence = c["pattern"]
         elif best_kind:  # then kind is best_kind
             confidence = min(c["keywords_max"], c["keywords_base"] + c["keywords_step"] * (kind_hits - 1))
         else:
             confidence = c["nothing"]
+        confidence = round(max(0.0, min(1.0, confidence)), 4)
+        needs_review = kind == "dispute" and code is None and confidence < c["review_below"]
 
         matched = [f"code:{key}"] if code else []
         matched += [label for _, _, _, label in found]
@@ -267,8 +397,16 @@ class Classifier:
         matched += [label for _, _, _, label in risks]
         if repeat_caller:
             matched.append("risk:repeat_caller")
-        return Classification(kind, dispute_type, crime_type, frozenset(flags),
-                              round(max(0.0, min(1.0, confidence)), 4), self.version, tuple(matched))
+        return Classification(kind, dispute_type, crime_type, frozenset(flags), confidence, self.version,
+                              tuple(matched), needs_review)
+
+    def _has_pattern(self, found: list[tuple[int, int, str, str]], kind: str) -> bool:
+        """Whether a phrase of several words among the winning kind's hits names it."""
+        for _, _, name, label in found:
+            mine = name == KIND_GROUPS[kind] if kind in KIND_GROUPS else name not in _KIND_GROUP_NAMES
+            if mine and self._is_pattern(label):
+                return True
+        return False
 
     def _blank_ignored(self, text: str, chars: set[str]) -> str:
         """The text with every ignored phrase, in file order, replaced by _GAP."""

@@ -1,5 +1,10 @@
-"""Deduplication by (source, incident number) and revision."""
+"""Deduplication by (source, incident number) and revision, and conflicts within a revision."""
+import hashlib
 from enum import StrEnum
+
+import orjson
+
+from services.intake.domain.record import DispatchRecord
 
 
 class Outcome(StrEnum):
@@ -9,14 +14,26 @@ class Outcome(StrEnum):
     UPDATE = "update"          # higher revision: accepted, emits an update
     DUPLICATE = "duplicate"    # same revision again: nothing emitted
     SUPERSEDED = "superseded"  # lower revision arriving late: ignored and counted
+    CONFLICT = "conflict"      # same revision, other content: rejected and kept, never a plain duplicate
 
 
-def decide(stored_revision: int | None, incoming_revision: int) -> Outcome:
-    """The outcome of a record given the revision already stored (None when unseen)."""
+def content_hash(record: DispatchRecord) -> str:
+    """A digest of everything the record says, to tell a re-send from a different record."""
+    body = orjson.dumps(record.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(body).hexdigest()[:32]
+
+
+def decide(stored_revision: int | None, incoming_revision: int, stored_hash: str | None = None,
+           incoming_hash: str | None = None) -> Outcome:
+    """The outcome of a record given the revision already stored (None when unseen) and, for the same
+    revision, whether the content is the same (a hash that is unknown, as for rows stored before
+    hashes were kept, cannot show a conflict)."""
     if stored_revision is None:
         return Outcome.NEW
     if incoming_revision > stored_revision:
         return Outcome.UPDATE
     if incoming_revision == stored_revision:
+        if stored_hash is not None and incoming_hash is not None and stored_hash != incoming_hash:
+            return Outcome.CONFLICT
         return Outcome.DUPLICATE
     return Outcome.SUPERSEDED

@@ -1,4 +1,5 @@
 """The canonical 110 dispatch record every feed profile maps to."""
+import re
 from datetime import UTC, datetime, timedelta
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -7,6 +8,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo
 FUTURE_TOLERANCE = timedelta(minutes=10)
 # No 110 record predates this; earlier years are typos that would also overflow date arithmetic.
 EARLIEST_YEAR = 1900
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _TEXT_FIELDS = ("source", "incident_number", "caller_name", "caller_phone", "address_text", "station_code",
                 "category_code", "category_text", "description", "disposition")
 
@@ -34,6 +36,10 @@ class DispatchRecord(BaseModel):
     category_text: str | None = Field(default=None, max_length=200)
     description: str | None = Field(default=None, max_length=5000, description="Free text, usually Chinese")
     disposition: str | None = Field(default=None, max_length=200)
+    received_at_derived_from: str | None = Field(
+        default=None, max_length=200,
+        description="set when the feed had no call-received time for this record and received_at was taken "
+                    "from another field (its name), as the feed profile's fallback says; absent when read directly")
 
     @field_validator("received_at", "dispatched_at", "arrived_at", "closed_at")
     @classmethod
@@ -54,7 +60,8 @@ class DispatchRecord(BaseModel):
     @classmethod
     def _storable_text(cls, value: str | None) -> str | None:
         # PostgreSQL text cannot hold NUL; a lone surrogate is not text at all.
-        if value is not None and ("\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value)):
+        # ASCII text holds no surrogate; the regular expression looks at the rest at C speed.
+        if value is not None and ("\x00" in value or (not value.isascii() and _SURROGATE.search(value))):
             raise ValueError("contains a NUL character or a lone surrogate")
         return value
 

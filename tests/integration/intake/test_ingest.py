@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from services.intake.domain.profiles import load_profile
 from services.intake.handlers import ingest
+from services.intake.profile_files import load_profile
 from shared.events.intake import DISPUTE_TOPIC, INCIDENT_TOPIC, REJECTED_TOPIC
 from tests.integration.intake.helpers import inputs, read_topic, record
 

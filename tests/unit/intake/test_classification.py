@@ -139,14 +139,14 @@ def test_realistic_descriptions(classifier: Classifier, description: str, kind: 
     result = classifier.classify(category=None, description=description)
     got = (result.kind, result.dispute_type, set(result.risk_flags))
     assert got == (kind, dispute_type, flags), result.matched
-    assert 0.3 <= result.confidence <= 0.85  # keywords alone never reach what the code can
+    assert 0.3 <= result.confidence <= 0.7  # keywords alone never reach a pattern or what the code can
 
 
 def test_matched_names_the_rules_that_fired(classifier: Classifier) -> None:
     result = classifier.classify(category="dispute.neighbour", description="楼上漏水，男子持菜刀上门")
     assert result.matched == ("code:dispute.neighbour", "keyword:neighbour:漏水", "keyword:neighbour:楼上",
                               "risk:weapon:菜刀")
-    assert result == Classification("dispute", "neighbour", None, frozenset({"weapon"}), 0.95, "classification.v2",
+    assert result == Classification("dispute", "neighbour", None, frozenset({"weapon"}), 0.95, "classification.v3",
                                     result.matched)
 
 
@@ -203,7 +203,9 @@ def test_keyword_confidence_grows_with_hits_and_is_capped(classifier: Classifier
     one = classifier.classify(category=None, description="邻居来了")
     two = classifier.classify(category=None, description="邻居家漏水")
     many = classifier.classify(category=None, description="楼上邻居装修噪音漏水扰民，双方争吵")
-    assert (one.confidence, two.confidence, many.confidence) == (0.5, 0.6, 0.85)
+    assert (one.confidence, two.confidence, many.confidence) == (0.5, 0.6, 0.7)
+    # A dispute on one keyword is marked for a person's review; two suffice.
+    assert (one.needs_review, two.needs_review, many.needs_review) == (True, False, False)
 
 
 def test_longer_keyword_consumes_its_text(classifier: Classifier) -> None:
@@ -225,7 +227,7 @@ def test_category_code_is_trimmed_and_case_folded(classifier: Classifier) -> Non
 
 def test_rules_version_comes_from_the_file(classifier: Classifier) -> None:
     version = yaml.safe_load(DEFAULT_RULES.read_text(encoding="utf-8"))["version"]
-    assert version == "classification.v2"
+    assert version == "classification.v3"
     assert classifier.classify(category=None, description="").rules_version == version
 
 
@@ -365,7 +367,7 @@ def test_classify_never_raises_and_stays_in_the_enums(classifier: Classifier, ca
     assert ("repeat_caller" in result.risk_flags) == repeat_caller
     assert 0.0 <= result.confidence <= 1.0
     assert (result.crime_type in CRIME_TYPES) if result.kind == "crime" else result.crime_type is None
-    assert result.rules_version == "classification.v2"
+    assert result.rules_version == "classification.v3"
     assert all(isinstance(m, str) for m in result.matched)
 
 
@@ -390,6 +392,7 @@ def _reference_hits(text: str, table: dict[str, tuple[str, ...]]) -> dict[str, l
 
 def _reference_classify(self: Classifier, *, category: str | None, description: str | None,
                         category_text: str | None = None, repeat_caller: bool = False) -> Classification:
+    """The Chinese rules only: texts with Latin letters are left to test_english_rules.py."""
     text = unicodedata.normalize("NFKC", f"{description or ''}\n{category_text or ''}").lower()
     for phrase in self._ignore:
         text = text.replace(phrase, "\x00")
@@ -427,6 +430,8 @@ def _reference_classify(self: Classifier, *, category: str | None, description: 
         confidence = min(c["keywords_max"], c["keywords_base"] + c["keywords_step"] * (counts[kind] - 1))
     else:
         confidence = c["nothing"]
+    confidence = round(max(0.0, min(1.0, confidence)), 4)
+    needs_review = kind == "dispute" and code is None and confidence < c["review_below"]
     matched = [f"code:{key}"] if code else []
     matched += [f"keyword:{k}:{w}" for k, hits in kind_hits.items() for w in hits]
     matched += [f"keyword:dispute:{w}" for w in generic]
@@ -434,16 +439,19 @@ def _reference_classify(self: Classifier, *, category: str | None, description: 
     matched += [f"crime:{t}:{w}" for t, hits in crime_hits.items() for w in hits]
     matched += [f"risk:{f}:{w}" for f, hits in risk_hits.items() for w in hits]
     matched += ["risk:repeat_caller"] if repeat_caller else []
-    return Classification(kind, dispute_type, crime_type, frozenset(flags), round(max(0.0, min(1.0, confidence)), 4),
-                          self.version, tuple(matched))
+    return Classification(kind, dispute_type, crime_type, frozenset(flags), confidence, self.version,
+                          tuple(matched), needs_review)
 
 
 _SHIPPED = yaml.safe_load(DEFAULT_RULES.read_text(encoding="utf-8"))
+# The shipped rules without the English section: what _reference_classify models. The English rules
+# are tested on their own (test_english_rules.py); here random text must not wander into them.
+CHINESE_ONLY = Classifier({**_SHIPPED, "english": {}})
 _RULE_WORDS = sorted({w for section in ("kinds", "dispute_types", "risk_flags", "crime_types")
                       for ws in _SHIPPED[section].values()
                       for w in ws} | set(_SHIPPED["dispute_generic"]) | set(_SHIPPED["ignore"]))
 # Fillers: separators, _GAP itself, full-width forms, a combining mark, and characters that start keywords.
-_FILLER = st.sampled_from(list("，：；（）！？。、 \n\x00a1Ａ\u0301") + sorted({w[0] for w in _RULE_WORDS}))
+_FILLER = st.sampled_from(list("，：；（）！？。、 \n\x001１\u0301") + sorted({w[0] for w in _RULE_WORDS}))
 RULE_TEXT = st.lists(st.sampled_from(_RULE_WORDS) | _FILLER | st.text(max_size=3), max_size=25).map("".join)
 
 
@@ -459,11 +467,11 @@ def test_compiled_tables_find_what_checking_every_keyword_finds(classifier: Clas
 @settings(max_examples=500, deadline=None)
 @given(category=st.none() | CODES | st.text(max_size=10), description=st.none() | RULE_TEXT,
        category_text=st.none() | RULE_TEXT, repeat_caller=st.booleans())
-def test_classify_matches_the_reference(classifier: Classifier, category: str | None, description: str | None,
+def test_classify_matches_the_reference(category: str | None, description: str | None,
                                        category_text: str | None, repeat_caller: bool) -> None:
     args = dict(category=category, description=description, category_text=category_text,
                 repeat_caller=repeat_caller)
-    assert classifier.classify(**args) == _reference_classify(classifier, **args)
+    assert CHINESE_ONLY.classify(**args) == _reference_classify(CHINESE_ONLY, **args)
 
 
 # Rules over a four-letter alphabet (and _GAP) so that keywords overlap, contain each other, repeat
@@ -480,7 +488,7 @@ def test_overlapping_rules_match_the_reference(data: st.DataObject, ignore: list
         chosen = data.draw(st.lists(st.sampled_from(names), unique=True, max_size=4))
         return {name: data.draw(TINY_WORDS) for name in chosen}
 
-    rules = {**_SHIPPED, "ignore": ignore, "kinds": groups(("crime", "help", "traffic")),
+    rules = {**_SHIPPED, "english": {}, "ignore": ignore, "kinds": groups(("crime", "help", "traffic")),
              "dispute_generic": data.draw(st.none() | TINY_WORDS), "dispute_types": groups(DISPUTE_TYPES),
              "risk_flags": groups(RISK_FLAGS[:-1]), "crime_types": groups(CRIME_TYPES[:-1]),
              "kind_order": data.draw(st.permutations(
@@ -509,7 +517,7 @@ def test_normalising_is_nfkc_and_lower_case(text: str) -> None:
 ])
 def test_blanking_order_and_gaps_match_the_reference(ignore: list[str], generic: list[str], text: str,
                                                       matched: tuple[str, ...]) -> None:
-    fast = Classifier({**_SHIPPED, "ignore": ignore, "dispute_generic": generic})
+    fast = Classifier({**_SHIPPED, "english": {}, "ignore": ignore, "dispute_generic": generic})
     args = dict(category=None, description=text, category_text=None, repeat_caller=False)
     assert fast.classify(**args).matched == matched
     assert fast.classify(**args) == _reference_classify(fast, **args)

@@ -8,7 +8,8 @@ import yaml
 
 from services.intake.domain.classification import DEFAULT_RULES, Classifier
 from services.intake.domain.dedup import Outcome, decide
-from services.intake.domain.profiles import ProfileError, load_profile, map_record
+from services.intake.domain.profiles import map_record
+from services.intake.profile_files import ProfileError, load_profile
 
 MILWAUKEE = Path(__file__).resolve().parents[3] / "services" / "intake" / "samples" / "milwaukee_calls_2018-05-01_to_14.csv"
 
@@ -32,6 +33,8 @@ def test_every_shipped_profile_loads_and_an_unknown_one_lists_the_known():
     for name in ("fengqiao_json", "cad_csv", "nena_eido", "milwaukee_cad"):
         assert load_profile(name).name == name
     with pytest.raises(ProfileError, match="known profiles: cad_csv, fengqiao_json, milwaukee_cad, nena_eido"):
+        load_profile("../etc/passwd", allow_path=False)
+    with pytest.raises(ProfileError, match="does not exist"):
         load_profile("../etc/passwd")
 
 
