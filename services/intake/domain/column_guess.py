@@ -89,8 +89,10 @@ def _numbers_within(values: Sequence[str], low: float, high: float) -> bool:
 # words of one entry ("call type" needs both), or its letters squashed together equal them.
 NAME_HINTS: dict[str, tuple[tuple[str, ...], ...]] = {
     "incident_number": (("incident", "number"), ("incident", "id"), ("incident", "no"), ("event", "number"),
-                        ("event", "id"), ("call", "number"), ("call", "id"), ("cad", "number"), ("case", "number"),
-                        ("inci", "id"), ("cfs",), ("incident",), ("id",)),
+                        ("event", "id"), ("event", "no"), ("call", "number"), ("call", "id"), ("call", "no"),
+                        ("call", "num"), ("cad", "number"), ("case", "number"), ("case", "no"), ("case", "id"),
+                        ("report", "number"), ("report", "no"), ("inc", "number"), ("inc", "no"), ("inc", "num"),
+                        ("inci", "id"), ("cfs",), ("incident",), ("id",), ("number",), ("no",), ("num",)),
     "received_at": (("received",), ("call", "time"), ("call", "date"), ("create",), ("created",), ("open",),
                     ("opened",), ("reported",), ("entry", "time"), ("time",), ("date",), ("datetime",)),
     "dispatched_at": (("dispatch",), ("dispatched",), ("assigned",)),

@@ -121,3 +121,14 @@ def test_scaffold_reads_ndjson_paths_and_unnamed_columns(tmp_path):
     out2 = tmp_path / "unnamed.yaml"
     assert CliRunner().invoke(cli, ["profile", "scaffold", str(unnamed), "--out", str(out2)]).exit_code == 0
     assert "column_2" in out2.read_text("utf-8")
+
+
+@pytest.mark.parametrize("name", ["CallNo", "Call Number", "EVENT_NO", "ReportNumber", "inc_num", "CFS"])
+def test_scaffold_finds_the_id_column_by_the_names_cad_exports_use(tmp_path, name):
+    export = tmp_path / "calls.csv"
+    export.write_text(f"{name},Received,Type\nA-1,03/02/2023 14:05,NOISE COMPLAINT\n"
+                      "A-2,03/02/2023 14:10,DOMESTIC DISTURBANCE\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["profile", "scaffold", str(export), "--out", str(tmp_path / "p.yaml")])
+    assert result.exit_code == 0, result.output
+    assert yaml.safe_load((tmp_path / "p.yaml").read_text(encoding="utf-8"))["fields"]["incident_number"] == {
+        "path": name}
