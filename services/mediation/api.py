@@ -25,28 +25,28 @@ from services.mediation.handlers import CaseConflict, CaseNotFound, MediationCon
 from services.mediation.settings import MediationSettings
 from shared.app import context_with_relay, create_service_app
 from shared.auth import Principal, require_role
+from shared.error_messages import register
+from shared.errors import english, error_response
 
 router = APIRouter(prefix="/v1", tags=["cases"])
 Caller = Annotated[Principal, Depends(require_role("mediator", "lawyer", "court_liaison", "station_chief", "auditor"))]
 
-_MESSAGES = {
+register({
     "not_found": ("案件不存在或无权查看", "no such case, or not one you may see"),
     "forbidden": ("当前角色无权执行此操作", "your role may not do this"),
     "empty": ("没有可认领的案件", "no case to claim"),
     "bad_cursor": ("分页游标无效", "invalid cursor"),
     "stale": ("案件已被他人修改，请刷新后重试", "the case changed since you read it: reload and retry"),
     "no_handoff": ("移交请求不存在", "no such handoff"),
-}
+})
 
 
 def _english(request: Request) -> bool:
-    return request.headers.get("accept-language", "").lower().startswith("en")
+    return english(request)
 
 
 def _error(request: Request, status: int, key: str, **extra: Any) -> JSONResponse:
-    zh, en = _MESSAGES[key]
-    return JSONResponse({"detail": {"code": key, "message": en if _english(request) else zh, **extra}},
-                        status_code=status)
+    return error_response(request, status, key, **extra)
 
 
 def _ctx(request: Request) -> MediationContext:
