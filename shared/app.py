@@ -7,7 +7,7 @@ import structlog
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from shared import outbox
+from shared import errors, outbox
 from shared.http import TELEMETRY, instrument, operations_router
 from shared.kafka.exactly_once import INFRASTRUCTURE_ERRORS
 from shared.resources import Resources, open_resources
@@ -56,6 +56,7 @@ def create_service_app(settings: ServiceSettings, *, title: str, routers: Sequen
 
     app = FastAPI(title=title, lifespan=lifespan, telemetry=TELEMETRY)
     instrument(app, settings.service_name)
+    errors.install(app)
 
     def checks():
         resources: Resources = app.state.resources

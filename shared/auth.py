@@ -4,9 +4,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import jwt
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict
+
+from shared.errors import ApiError
 
 ROLES = ("feed", "mediator", "lawyer", "court_liaison", "station_chief", "auditor")
 _ALGORITHM = "HS256"
@@ -34,6 +36,8 @@ def issue_token(secret: str, *, subject: str, roles: list[str], stations: list[s
     unknown = set(roles) - set(ROLES)
     if unknown:
         raise ValueError(f"unknown roles {sorted(unknown)}; known: {', '.join(ROLES)}")
+    if ttl <= timedelta(0):
+        raise ValueError(f"the token's lifetime must be positive, not {ttl}")  # it would be born expired
     now = datetime.now(UTC)
     claims = {"sub": subject, "roles": list(roles), "stations": list(stations), "channels": list(channels),
               "iat": now, "exp": now + ttl}
@@ -56,16 +60,15 @@ def require_role(*allowed: str) -> Callable[..., Principal]:
     def dependency(request: Request,
                    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
         if credentials is None:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a bearer token is required",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise ApiError(401, "unauthorized", headers={"WWW-Authenticate": "Bearer"})
         secret = request.app.state.resources.settings.jwt_secret.get_secret_value()
         try:
             principal = verify_token(secret, credentials.credentials)
         except AuthError as exc:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, f"invalid token: {exc}",
-                                headers={"WWW-Authenticate": "Bearer"}) from exc
+            # Why a token failed (expired, wrong key) is the issuer's business, not the caller's.
+            raise ApiError(401, "invalid_token", headers={"WWW-Authenticate": "Bearer"}) from exc
         if not principal.roles & set(allowed):
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"needs one of the roles: {', '.join(allowed)}")
+            raise ApiError(403, "forbidden_role", params={"roles": ", ".join(allowed)}, allowed_roles=list(allowed))
         return principal
 
     return dependency

@@ -58,11 +58,16 @@ def service_cli(*, settings_factory: Callable[[], ServiceSettings], package: str
                       role: list[str] = typer.Option(..., help="feed, mediator, lawyer, ..."),
                       station: list[str] = typer.Option([], help="station codes the holder acts for"),
                       channel: list[str] = typer.Option([], help="mediation channels, when narrower than the role"),
-                      hours: int = typer.Option(12)) -> None:
+                      hours: int = typer.Option(12, help="lifetime, positive")) -> None:
         """Issue a signed bearer token for local use."""
         settings = settings_factory()
-        typer.echo(issue_token(settings.jwt_secret.get_secret_value(), subject=subject, roles=role,
-                               stations=station, channels=channel, ttl=timedelta(hours=hours)))
+        try:
+            token = issue_token(settings.jwt_secret.get_secret_value(), subject=subject, roles=role,
+                                stations=station, channels=channel, ttl=timedelta(hours=hours))
+        except ValueError as exc:  # a mistyped role or lifetime: one line, not a traceback
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        typer.echo(token)
 
     @cli.command("api")
     def api_command(host: str = typer.Option(None), port: int = typer.Option(None)) -> None:

@@ -4,7 +4,7 @@ import uuid
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,8 +17,17 @@ from services.assessment.ranking import Item, MonthRanking, month_ranking
 from services.assessment.settings import AssessmentSettings
 from shared.app import context_with_relay, create_service_app
 from shared.auth import Principal, require_role
+from shared.error_messages import register
+from shared.errors import ApiError, FieldErrors
 from shared.events.community import ActivityData
 
+register({
+    "unknown_unit_kind": ("未知的单位类型 {kind}，应为 {kinds} 之一", "unknown kind of unit {kind}; expected one of {kinds}"),
+    "no_unit_month": ("{month} 没有该单位（{kind} {code}）的数据，或无权查看", "no {kind} {code} in {month}"),
+    "no_unit_between": ("{first} 至 {last} 没有该单位（{kind} {code}）的数据，或无权查看",
+                        "no {kind} {code} between {first} and {last}"),
+    "foreign_station": ("令牌不包含这些派出所：{stations}", "not a station of this token: {stations}"),
+})
 router = APIRouter(prefix="/v1", tags=["assessment"])
 Reader = Annotated[Principal, Depends(require_role("station_chief", "auditor"))]
 Publisher = Annotated[Principal, Depends(require_role("auditor"))]
@@ -146,13 +155,13 @@ def _allowed(principal: Principal, item: Item) -> bool:
 async def _unit(request: Request, principal: Principal, kinds: str, code: str, month: date) -> tuple[str, Item]:
     """The unit ranked in its county (the rank that matters to it), or in the city if it is not registered."""
     if kinds not in KINDS:
-        raise HTTPException(404, f"unknown kind of unit {kinds!r}; expected one of {', '.join(KINDS)}")
+        raise ApiError(404, "unknown_unit_kind", params={"kind": kinds, "kinds": ", ".join(KINDS)})
     kind = KINDS[kinds]
     async with request.app.state.resources.pool.acquire() as conn:
         county = await conn.fetchval(COUNTY_OF, kind, code)
     item = (await _ranking(request, month, kind, county)).item(code)
     if item is None or not _allowed(principal, item):
-        raise HTTPException(404, f"no {kind} {code} in {month:%Y-%m}")
+        raise ApiError(404, "no_unit_month", params={"kind": kind, "code": code, "month": f"{month:%Y-%m}"})
     return kind, item
 
 
@@ -179,14 +188,15 @@ async def get_trend(request: Request, principal: Reader, kinds: str, code: str,
     """Score, grade, rank (in the county) and figures of a unit month by month, from..to inclusive."""
     months = months_between(_first_day(first), _first_day(last))
     if not months or len(months) > MAX_TREND_MONTHS:
-        raise HTTPException(422, [{"loc": ["query", "to"], "type": "value_error",
-                                   "msg": f"to must be from or later, at most {MAX_TREND_MONTHS} months on"}])
+        raise FieldErrors([{"loc": ["query", "to"], "type": "value_error",
+                            "msg": f"to must be from or later, at most {MAX_TREND_MONTHS} months on",
+                            "msg_zh": f"须不早于 from，且最多晚 {MAX_TREND_MONTHS} 个月"}])
     kind, items = KINDS.get(kinds), []
     for month in months:
         try:
             _, item = await _unit(request, principal, kinds, code, month)
-        except HTTPException as exc:
-            if exc.status_code != 404 or kind is None:
+        except ApiError as exc:
+            if exc.status != 404 or kind is None:
                 raise
             items.append({"month": f"{month:%Y-%m}", "score": None, "rank": None, "grade": None, "figures": None})
             continue
@@ -194,7 +204,7 @@ async def get_trend(request: Request, principal: Reader, kinds: str, code: str,
         items.append({"month": f"{month:%Y-%m}", "score": None if r.score is None else str(r.score),
                       "rank": r.rank, "grade": r.grade, "figures": _figures_json(item)})
     if all(i["figures"] is None for i in items):
-        raise HTTPException(404, f"no {kind} {code} between {first} and {last}")
+        raise ApiError(404, "no_unit_between", params={"kind": kind, "code": code, "first": first, "last": last})
     return {"kind": kind, "unit": code, "from": first, "to": last, "items": items}
 
 
@@ -206,7 +216,7 @@ async def record_activities(request: Request, principal: Recorder,
     activity_id so a retry counts once; the answer says which were new and which already recorded."""
     if "feed" not in principal.roles:
         if foreign := sorted({a.station_code for a in body} - principal.stations):
-            raise HTTPException(403, f"not a station of this token: {', '.join(foreign)}")
+            raise ApiError(403, "foreign_station", params={"stations": ", ".join(foreign)}, stations=foreign)
     resources = request.app.state.resources
     async with resources.pool.acquire() as conn:
         await _refuse_unknown_units(conn, body)
@@ -217,6 +227,7 @@ async def record_activities(request: Request, principal: Recorder,
             "items": [{"activity_id": str(i), "status": "recorded" if i in new else "duplicate"} for i, _ in pairs]}
 
 
+_KIND_ZH = {"station": "派出所", "grid": "网格", "officer": "民警"}
 # The fields of an activity that name a unit, and the kind of unit each names.
 UNIT_FIELDS = (("station_code", "station"), ("grid_code", "grid"), ("officer_id", "officer"))
 
@@ -228,11 +239,11 @@ async def _refuse_unknown_units(conn, body: list[ActivityData]) -> None:
     rows = await conn.fetch(repository.KNOWN_UNITS, [kind for kind, _ in named], [code for _, code in named]) if named else []
     known = {(row["kind"], row["code"]) for row in rows}
     errors = [{"loc": ["body", index, name], "type": "value_error", "input": getattr(a, name),
-               "msg": f"no registered {kind} {getattr(a, name)}"}
+               "msg": f"no registered {kind} {getattr(a, name)}", "msg_zh": f"没有登记的{_KIND_ZH[kind]} {getattr(a, name)}"}
               for index, a in enumerate(body) for name, kind in UNIT_FIELDS
               if getattr(a, name) is not None and (kind, getattr(a, name)) not in known]
     if errors:
-        raise HTTPException(422, errors[:100])
+        raise FieldErrors(errors[:100])
 
 
 def create_app(settings: AssessmentSettings) -> FastAPI:

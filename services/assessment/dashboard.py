@@ -2,8 +2,10 @@
 from functools import cache
 from pathlib import Path
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from fastapi.responses import Response
+
+from shared.errors import ApiError
 
 router = APIRouter(tags=["dashboard"])
 FOLDER = Path(__file__).resolve().with_name("dashboard")
@@ -34,5 +36,5 @@ def dashboard_page() -> Response:
 def dashboard_asset(name: str) -> Response:
     """The page's script or stylesheet; any other name is 404, so no other file can be read."""
     if name not in ASSETS:
-        raise HTTPException(404, f"no dashboard asset {name!r}")
+        raise ApiError(404, "no_route")
     return Response(_read(name), media_type=ASSETS[name], headers=HEADERS)

@@ -44,12 +44,16 @@ SELECT {unit} AS unit,
            FILTER (WHERE closed_in AND created_at IS NOT NULL) AS close_hours,
        coalesce(sum(sla_breaches) FILTER (WHERE month = $1), 0) AS sla_breaches,
        count(*) FILTER (WHERE month = $1 AND confirmation_requested) AS confirmations_requested,
-       count(*) FILTER (WHERE month = $1 AND confirmation_requested AND confirmed) AS confirmations_confirmed
+       count(*) FILTER (WHERE month = $1 AND confirmation_requested AND confirmed) AS confirmations_confirmed,
+       count(*) FILTER (WHERE due_in) AS agreements_due,
+       count(*) FILTER (WHERE due_in AND breaches > 0) AS agreements_breached
 FROM (SELECT *, closed_at >= ($1::timestamp AT TIME ZONE $2)
-                AND closed_at < (($1 + interval '1 month')::timestamp AT TIME ZONE $2) AS closed_in
+                AND closed_at < (($1 + interval '1 month')::timestamp AT TIME ZONE $2) AS closed_in,
+             coalesce(date_trunc('month', performance_date)::date = $1, false) AS due_in
       FROM cases
       WHERE (month = $1 OR (closed_at >= ($1::timestamp AT TIME ZONE $2)
-                            AND closed_at < (($1 + interval '1 month')::timestamp AT TIME ZONE $2)))
+                            AND closed_at < (($1 + interval '1 month')::timestamp AT TIME ZONE $2))
+             OR date_trunc('month', performance_date)::date = $1)
         AND {unit} IS NOT NULL) AS c
 GROUP BY {unit}
 """

@@ -1,5 +1,6 @@
 """Assessment's event handlers: incidents, case events and community activities become facts, each once."""
 from collections.abc import Sequence
+from datetime import date
 
 import asyncpg
 
@@ -31,7 +32,13 @@ def _case_row(event: Envelope, d: CaseEventData, zone: str) -> tuple:
             at if kind == "case.created" else None, at if kind == "case.claimed" else None,
             at if kind == "case.closed" else None, kind == "case.agreement_reached", kind == "case.referred",
             kind == "case.confirmation_requested", kind == "case.confirmation_confirmed",
-            int(kind == "case.breach_reported"), int(breach))
+            int(kind == "case.breach_reported"), int(breach), _performance_date(kind, d))
+
+
+def _performance_date(kind: str, d: CaseEventData) -> date | None:
+    """When an agreement is to be performed (breach_rate counts the agreements due in a month)."""
+    value = d.details.get("performance_date") if kind == "case.agreement_reached" else None
+    return date.fromisoformat(value) if isinstance(value, str) else None
 
 
 async def _relink(conn: asyncpg.Connection, incidents: list[IncidentData], before: list, rules: LinkRules) -> None:

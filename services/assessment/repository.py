@@ -71,9 +71,9 @@ WHERE i.source = l.source AND i.incident_number = l.incident_number
 UPSERT_CASE = """
 INSERT INTO cases AS c (case_id, source, incident_number, month, received_at, station_code, grid_code, officer_id,
                         channel, state, sequence, created_at, first_claimed_at, closed_at, agreement, referred,
-                        confirmation_requested, confirmed, breaches, sla_breaches)
+                        confirmation_requested, confirmed, breaches, sla_breaches, performance_date)
 VALUES ($1, $2, $3, date_trunc('month', $4::timestamptz AT TIME ZONE $5)::date, $4, $6, $7, $8, $9, $10, $11,
-        $12, $13, $14, $15, $16, $17, $18, $19, $20)
+        $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
 ON CONFLICT (case_id) DO UPDATE SET
     channel = CASE WHEN EXCLUDED.sequence > c.sequence THEN EXCLUDED.channel ELSE c.channel END,
     state = CASE WHEN EXCLUDED.sequence > c.sequence THEN EXCLUDED.state ELSE c.state END,
@@ -87,7 +87,8 @@ ON CONFLICT (case_id) DO UPDATE SET
     confirmation_requested = c.confirmation_requested OR EXCLUDED.confirmation_requested,
     confirmed = c.confirmed OR EXCLUDED.confirmed,
     breaches = c.breaches + EXCLUDED.breaches,
-    sla_breaches = c.sla_breaches + EXCLUDED.sla_breaches
+    sla_breaches = c.sla_breaches + EXCLUDED.sla_breaches,
+    performance_date = coalesce(EXCLUDED.performance_date, c.performance_date)
 """
 
 # A re-sent activity (same id, from the API or the topic) counts once; the ids returned are the new ones.

@@ -15,11 +15,20 @@ from services.intake.profile_files import ProfileError
 from services.intake.settings import IntakeSettings
 from shared.app import context_with_relay, create_service_app
 from shared.auth import Principal, require_role
+from shared.error_messages import register
+from shared.errors import error_response, invalid_fields
+from shared.events.intake import incident_id
 
 router = APIRouter(prefix="/v1", tags=["dispatch records"])
 FeedCaller = Annotated[Principal, Depends(require_role("feed"))]
 ProfileName = Annotated[str, Query(description="feed profile of the body's format",
                                    examples=["fengqiao_json", "nena_eido", "cad_csv"])]
+register({
+    "body_too_large": ("请求体过大，请拆分后重发（{reason}）", "the body is too large: {reason}"),
+    "batch_too_large": ("一批记录过多，请拆分后重发（{reason}）", "too many records in one batch: {reason}"),
+    "record_conflict": ("同一警情同一版本的内容与已收记录不同：已作为拒收记录保存，原记录不变",
+                        "the same incident and revision with other content: kept as rejected, the stored one stands"),
+})
 _NDJSON = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 
 
@@ -40,6 +49,8 @@ class Result(BaseModel):
                                     "rejected, the stored one stands) or rejected")
     source: str | None = None
     incident_number: str | None = None
+    incident_id: str | None = Field(default=None, description="the incident's stable id, the same for every revision: "
+                                                             "mediation finds the incident's case by it")
     revision: int | None = None
     change: str | None = None
     station_code: str | None = None
@@ -62,24 +73,29 @@ def _problems(errors: list[FieldError], prefix: list[str | int]) -> list[Problem
 def _result(r: RecordResult) -> dict[str, Any]:
     # Plain dicts, not models: a batch answers 10,000 of them and re-validating costs more than ingesting.
     answer = {k: v for k, v in r.__dict__.items() if k != "errors"}
+    answer["incident_id"] = str(incident_id(r.source, r.incident_number)) if r.source and r.incident_number else None
     answer["errors"] = [{"loc": ["body", *e.field.split(".")], "msg": e.message, "type": "rejected"}
                         for e in r.errors]
     return answer
 
 
-def _unprocessable(problems: list[Problem], **extra: Any) -> JSONResponse:
-    return JSONResponse({"detail": [p.model_dump() for p in problems], **extra}, status_code=422)
+def _unprocessable(request: Request, problems: list[Problem], **extra: Any) -> JSONResponse:
+    return invalid_fields(request, [p.model_dump() for p in problems], **extra)
+
+
+def _too_large(request: Request, problem: Problem) -> JSONResponse:
+    return error_response(request, 413, problem.type, params={"reason": problem.msg}, errors=[problem.model_dump()])
 
 
 def _context(request: Request) -> IntakeContext:
     return request.app.state.intake
 
 
-def _profile(ctx: IntakeContext, name: str) -> FeedProfile | JSONResponse:
+def _profile(request: Request, ctx: IntakeContext, name: str) -> FeedProfile | JSONResponse:
     try:
         return ctx.profile(name)
     except ProfileError as exc:
-        return _unprocessable([Problem(loc=["query", "profile"], msg=str(exc), type="unknown_profile")])
+        return _unprocessable(request, [Problem(loc=["query", "profile"], msg=str(exc), type="unknown_profile")])
 
 
 @router.post("/dispatch-records", response_model=Result,
@@ -88,15 +104,16 @@ def _profile(ctx: IntakeContext, name: str) -> FeedProfile | JSONResponse:
 async def post_record(request: Request, _caller: FeedCaller, profile: ProfileName = "fengqiao_json"):
     """Accept one record; answers after it is durable. A rejected record is kept for replay."""
     ctx = _context(request)
-    chosen = _profile(ctx, profile)
+    chosen = _profile(request, ctx, profile)
     if isinstance(chosen, JSONResponse):
         return chosen
     [result] = await ingest_safely(ctx, [parse_one(await request.body(), "body")], profile=chosen, channel="http")
     if result.status == "rejected":
-        return _unprocessable(_problems(result.errors, ["body"]), result=_result(result))
+        return _unprocessable(request, _problems(result.errors, ["body"]), result=_result(result))
     if result.status == "conflict":
-        return JSONResponse({"detail": [p.model_dump() | {"type": "conflict"} for p in _problems(result.errors, ["body"])],
-                             "result": _result(result)}, status_code=409)
+        return error_response(request, 409, "record_conflict",
+                              errors=[p.model_dump() | {"type": "conflict"} for p in _problems(result.errors, ["body"])],
+                              result=_result(result))
     return JSONResponse(_result(result))
 
 
@@ -106,14 +123,13 @@ async def post_record(request: Request, _caller: FeedCaller, profile: ProfileNam
 async def post_batch(request: Request, _caller: FeedCaller, profile: ProfileName = "fengqiao_json"):
     """Accept a JSON array or NDJSON (application/x-ndjson) of records; a result per record."""
     ctx = _context(request)
-    chosen = _profile(ctx, profile)
+    chosen = _profile(request, ctx, profile)
     if isinstance(chosen, JSONResponse):
         return chosen
     declared = int(request.headers.get("content-length") or 0)
     if declared > ctx.settings.max_body_bytes:
-        return JSONResponse({"detail": [Problem(loc=["body"], type="body_too_large", msg=(
-            f"{declared} bytes; the limit is {ctx.settings.max_body_bytes}: split the batch")).model_dump()]},
-            status_code=413)
+        return _too_large(request, Problem(loc=["body"], type="body_too_large", msg=(
+            f"{declared} bytes; the limit is {ctx.settings.max_body_bytes}: split the batch")))
     body = await request.body()
     try:
         if request.headers.get("content-type", "").split(";")[0].strip() in _NDJSON:
@@ -125,12 +141,11 @@ async def post_batch(request: Request, _caller: FeedCaller, profile: ProfileName
         text = body.decode("utf-8", errors="replace")
         await ingest_safely(ctx, [RawInput("body", text, parse_error=FieldError(exc.field, str(exc)))],
                      profile=chosen, channel="http")
-        return _unprocessable([Problem(loc=["body"], msg=str(exc), type="malformed_body")])
+        return _unprocessable(request, [Problem(loc=["body"], msg=str(exc), type="malformed_body")])
     limit = ctx.settings.max_batch_records
     if len(inputs) > limit:
-        return JSONResponse({"detail": [Problem(loc=["body"], type="batch_too_large", msg=(
-            f"{len(inputs)} records in one batch; the limit is {limit}: split the batch")).model_dump()]},
-            status_code=413)
+        return _too_large(request, Problem(loc=["body"], type="batch_too_large", msg=(
+            f"{len(inputs)} records in one batch; the limit is {limit}: split the batch")))
     results = await ingest_safely(ctx, inputs, profile=chosen, channel="http") if inputs else []
     return Response(orjson.dumps({"summary": dict(Counter(r.status for r in results)),
                                   "results": [_result(r) for r in results]}), media_type="application/json")

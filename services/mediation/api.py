@@ -1,161 +1,226 @@
 """HTTP edge of mediation: the claim queue and cases, for mediators, lawyers, court liaisons and chiefs.
 
-Error messages are in Simplified Chinese, in English with `Accept-Language: en`.
+Every refusal has the one error shape (shared/errors.py): a code, a message in Simplified Chinese (English
+with `Accept-Language: en`), and what would allow the action (roles, states, the endpoints allowed now).
+Times are answered with the stations' offset; times sent without one are refused.
 """
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, Field
 
-from services.mediation import casework, handlers, repository
+from services.mediation import casework, handlers, parties, repository, search
 from services.mediation.bootstrap import build_context
 from services.mediation.casework import VersionMismatch
-from services.mediation.domain.lifecycle import (
-    STATE_LABELS_ZH,
-    Action,
-    HandoffAction,
-    State,
-    allowed_actions,
-    next_state,
-)
+from services.mediation.domain.endpoints import ENDPOINT_OF, available, labels_zh, states_allowing
+from services.mediation.domain.lifecycle import STATE_LABELS_ZH, Action, HandoffAction, State, next_state
 from services.mediation.handlers import CaseConflict, CaseNotFound, MediationContext, NotAllowed
 from services.mediation.settings import MediationSettings
+from services.mediation.views import (
+    ERRORS,
+    CaseOut,
+    CasePage,
+    CaseWithTimeline,
+    HandoffLists,
+    HandoffSent,
+    case_json,
+    handoff_json,
+    local,
+    zone,
+)
 from shared.app import context_with_relay, create_service_app
 from shared.auth import Principal, require_role
+from shared.error_messages import register
+from shared.errors import ApiError, error_response
 
-router = APIRouter(prefix="/v1", tags=["cases"])
-Caller = Annotated[Principal, Depends(require_role("mediator", "lawyer", "court_liaison", "station_chief", "auditor"))]
-
-_MESSAGES = {
+register({
     "not_found": ("案件不存在或无权查看", "no such case, or not one you may see"),
-    "forbidden": ("当前角色无权执行此操作", "your role may not do this"),
+    "forbidden": ("当前角色无权执行此操作，需要以下角色之一：{roles}", "your role may not do this; it needs one of: {roles}"),
+    "claimers_only": ("只有调解员、律师和法院联络员可以认领和处理案件",
+                      "only mediators, lawyers and court liaisons claim and work cases"),
+    "holder_only": ("只有案件的认领人（{holder}）可以执行此操作", "only the case's holder ({holder}) may do this"),
+    "court_only": ("只有法院联络员可以作出司法确认决定", "only a court liaison confirms or rejects"),
+    "holder_or_chief": ("只有认领人（{holder}）或所长可以撤回案件", "only the holder ({holder}) or the station chief withdraws"),
+    "breach_roles": ("当前角色不能报告不履行协议", "your role may not report a breach"),
+    "receiver_only": ("只有接收方（{roles}）可以答复此移交", "only the receiving side ({roles}) answers this handoff"),
+    "party_search_roles": ("按电话查找案件需要能查看当事人信息的角色：{roles}",
+                           "searching by phone needs a role that sees party data: {roles}"),
     "empty": ("没有可认领的案件", "no case to claim"),
     "bad_cursor": ("分页游标无效", "invalid cursor"),
+    "bad_phone": ("电话号码无效", "not a phone number"),
     "stale": ("案件已被他人修改，请刷新后重试", "the case changed since you read it: reload and retry"),
     "no_handoff": ("移交请求不存在", "no such handoff"),
-}
+    "no_party": ("该当事人不存在", "no such party"),
+    "not_claimable": ("案件当前为“{state_zh}”{holder_zh}，不能认领", "the case is {state}{holder_en}: it cannot be claimed"),
+    "illegal_transition": ("不能对“{state_zh}”的案件执行“{action_zh}”；该操作需案件处于：{states_zh}；当前可执行：{allowed_zh}",
+                           "cannot {action} a case that is {state}; it needs the case {states}; allowed now: {allowed}"),
+    "handoff_waiting": ("案件的移交正等待对方答复，期间不能处理", "a handoff of this case waits for an answer"),
+    "handoff_settled": ("该移交已答复，不能再次答复", "this handoff is already answered"),
+    "case_closed": ("案件已结案或撤回，不能再处理", "the case is closed or withdrawn"),
+    "answer_by_confirmation": ("这是司法确认申请：请通过 POST /v1/cases/{case_id}/confirmation 作出确认或驳回",
+                               "this is a confirmation request: decide it with POST /v1/cases/{case_id}/confirmation"),
+})
 
-
-def _english(request: Request) -> bool:
-    return request.headers.get("accept-language", "").lower().startswith("en")
-
-
-def _error(request: Request, status: int, key: str, **extra: Any) -> JSONResponse:
-    zh, en = _MESSAGES[key]
-    return JSONResponse({"detail": {"code": key, "message": en if _english(request) else zh, **extra}},
-                        status_code=status)
+router = APIRouter(prefix="/v1", tags=["cases"], responses=ERRORS)
+Caller = Annotated[Principal, Depends(require_role("mediator", "lawyer", "court_liaison", "station_chief", "auditor"))]
 
 
 def _ctx(request: Request) -> MediationContext:
     return request.app.state.mediation
 
 
-def _case_json(case: dict[str, Any]) -> dict[str, Any]:
-    state = State(case["state"])
-    actions = allowed_actions(state, had_agreement=case["had_agreement"])
-    return {
-        "id": str(case["id"]), "source": case["source"], "incident_number": case["incident_number"],
-        "station_code": case["station_code"], "grid_code": case["grid_code"], "channel": case["channel"],
-        "state": state.value, "state_label": STATE_LABELS_ZH[state], "dispute_type": case["dispute_type"],
-        "risk_flags": list(case["risk_flags"]), "high_risk": case["high_risk"],
-        # Intake decided this is a dispute on weak evidence: check it is one before working it.
-        "needs_review": case["needs_review"],
-        "received_at": case["received_at"].isoformat(), "claim_due_at": case["claim_due_at"].isoformat(),
-        "claimed_by": case["claimed_by"], "claimed_at": case["claimed_at"] and case["claimed_at"].isoformat(),
-        "sessions": case["sessions"], "version": case["version"], "party": case.get("party"),
-        "escalated": case["escalated"], "escalations": list(case["escalations"]),
-        "agreement": case.get("agreement"), "court_case_number": case.get("court_case_number"),
-        "ruling_number": case.get("ruling_number"), "handoff_pending": case["handoff_pending"],
-        "confirmation_due": case["confirmation_due"] and case["confirmation_due"].isoformat(),
-        "allowed_actions": [a.value for a in actions]}
+def _tz(request: Request):
+    return zone(_ctx(request).settings.time_zone)
+
+
+def _render(request: Request, caller: Principal, case: Any, case_parties: list | None = None) -> dict[str, Any]:
+    body = case_json(dict(case), _tz(request), subject=caller.subject, roles=caller.roles, parties=case_parties)
+    if not parties.may_read(caller):
+        body["party"] = None
+    return body
 
 
 def _with_etag(body: dict[str, Any], version: int, status: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers={"ETag": f'"{version}"'})
 
 
-def _conflict(request: Request, exc: CaseConflict) -> JSONResponse:
+def _conflict(request: Request, caller: Principal, exc: CaseConflict) -> JSONResponse:
+    """409: why, the state and holder, what the caller may do now, and where the refused action would be allowed."""
     state = State(exc.state)
-    holder_zh = f"，由 {exc.holder} 认领" if exc.holder else ""
-    message = str(exc) if _english(request) else f"案件当前为“{STATE_LABELS_ZH[state]}”{holder_zh}"
-    return JSONResponse({"detail": {
-        "code": "conflict", "message": message, "state": state.value, "holder": exc.holder,
-        "allowed_actions": [a.value for a in exc.allowed],
-        "allowed_next_states": sorted({next_state(state, a, had_agreement=True).value for a in exc.allowed})}},
-        status_code=409)
+    now = available(exc.case, subject=caller.subject, roles=caller.roles)
+    action = exc.action
+    states = states_allowing(action) if action else []
+    refused = ENDPOINT_OF.get(action, action.value) if action else ""
+    params = {"state": state.value, "state_zh": STATE_LABELS_ZH[state], "case_id": str(exc.case["id"]),
+              "holder_zh": f"，由 {exc.holder} 认领" if exc.holder else "",
+              "holder_en": f", held by {exc.holder}" if exc.holder else "",
+              "action": refused, "action_zh": labels_zh([refused]) if refused in _LABELLED else refused,
+              "states": " or ".join(states) or "none", "states_zh": "、".join(STATE_LABELS_ZH[State(s)] for s in states)
+              or "无", "allowed": ", ".join(now) or "nothing", "allowed_zh": labels_zh(now)}
+    return error_response(request, 409, exc.code, params=params, state=state.value, holder=exc.holder,
+                          allowed_actions=now, allowed_in_states=states,
+                          allowed_next_states=sorted({next_state(state, a, had_agreement=True).value
+                                                      for a in exc.allowed}))
 
 
-async def _guarded(request: Request, work) -> Any:
+_LABELLED = frozenset(ENDPOINT_OF.values())
+
+
+async def _guarded(request: Request, caller: Principal, work) -> Any:
     """Run a handler call and turn its domain errors into 403/404/409/412 answers."""
     try:
         return await work
-    except NotAllowed:
-        return _error(request, 403, "forbidden")
+    except NotAllowed as exc:
+        return error_response(request, 403, exc.code, params={"roles": ", ".join(exc.roles), "holder": exc.holder},
+                              allowed_roles=list(exc.roles), holder=exc.holder)
     except CaseNotFound:
-        return _error(request, 404, "not_found")
+        return error_response(request, 404, "not_found")
     except CaseConflict as exc:
-        return _conflict(request, exc)
+        return _conflict(request, caller, exc)
     except VersionMismatch as exc:
-        return _error(request, 412, "stale", version=exc.current)
-    except LookupError:
-        return _error(request, 404, "no_handoff")
+        return error_response(request, 412, "stale", version=exc.current)
+    except LookupError as exc:
+        return error_response(request, 404, "no_party" if str(exc).startswith("no party") else "no_handoff")
 
 
-@router.get("/queue")
+@router.get("/queue", response_model=CasePage)
 async def get_queue(request: Request, caller: Caller, cursor: str | None = None,
                     limit: Annotated[int, Query(ge=1, le=500)] = 50):
     """Claimable cases of my stations and channels: high risk first, then oldest; cursor-paginated."""
     try:
         after = handlers.parse_cursor(cursor) if cursor else None
     except (ValueError, TypeError):
-        return _error(request, 422, "bad_cursor")
-    rows = await _guarded(request, handlers.queue(_ctx(request), caller, after=after, limit=limit))
+        raise ApiError(422, "bad_cursor") from None
+    rows = await _guarded(request, caller, handlers.queue(_ctx(request), caller, after=after, limit=limit))
     if isinstance(rows, JSONResponse):
         return rows
-    items = [_case_json(dict(r) | {"party": None}) for r in rows]
-    return {"items": items, "next_cursor": handlers.cursor_of(rows[-1]) if len(rows) == limit else None}
+    items = [_render(request, caller, dict(r) | {"party": None}) for r in rows]
+    return JSONResponse({"items": items,
+                         "next_cursor": handlers.cursor_of(rows[-1]) if len(rows) == limit else None})
 
 
-@router.post("/cases/{case_id}/claim")
+@router.get("/cases", response_model=CasePage)
+async def get_cases(
+        request: Request, caller: Caller,
+        mine: Annotated[bool, Query(description="cases I hold, handed off or closed: any I worked")] = False,
+        state: Annotated[list[State] | None, Query(description="one or more states")] = None,
+        channel: str | None = None, escalated: bool | None = None,
+        overdue_confirmation: Annotated[bool, Query(description="agreements past the 30 days for confirmation")] = False,
+        incident_number: str | None = None, source: str | None = None,
+        incident_id: Annotated[uuid.UUID | None, Query(description="as intake answered it")] = None,
+        phone: Annotated[str | None, Query(description="the caller's or a party's phone, matched by HMAC")] = None,
+        received_from: AwareDatetime | None = None, received_to: AwareDatetime | None = None,
+        cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50):
+    """Find cases I may see: mine, by state, channel, escalation (the chief's list), overdue confirmation,
+    incident (number, source, or intake's incident_id), a caller's or party's phone, or the time received;
+    newest first, cursor-paginated. Searches by roles that see party data are audited."""
+    try:
+        after = search.parse_cursor(cursor) if cursor else None
+    except (ValueError, TypeError):
+        raise ApiError(422, "bad_cursor") from None
+    filters = search.Filters(mine=mine, states=tuple(s.value for s in state) if state else None, channel=channel,
+                             escalated=escalated, overdue_confirmation=overdue_confirmation,
+                             incident_number=incident_number, source=source, incident_id=incident_id, phone=phone,
+                             received_from=received_from, received_to=received_to)
+    try:
+        rows = await _guarded(request, caller, search.search(_ctx(request), caller, filters, after=after, limit=limit))
+    except search.BadPhone:
+        raise ApiError(422, "bad_phone", errors=[{"loc": ["query", "phone"], "type": "bad_phone"}]) from None
+    if isinstance(rows, JSONResponse):
+        return rows
+    shown = None
+    if parties.may_read(caller) and rows:
+        async with _ctx(request).pool.acquire() as conn:
+            shown = await parties.of_cases(conn, [r["id"] for r in rows])
+    items = [_render(request, caller, r, shown[r["id"]] if shown else None) for r in rows]
+    return JSONResponse({"items": items, "next_cursor": search.cursor_of(rows[-1]) if len(rows) == limit else None})
+
+
+@router.post("/cases/{case_id}/claim", response_model=CaseOut)
 async def post_claim(request: Request, case_id: uuid.UUID, caller: Caller):
     """Claim a case. Of concurrent claimers exactly one wins; the others get 409 naming the holder."""
-    case = await _guarded(request, handlers.claim(_ctx(request), caller, case_id))
-    return case if isinstance(case, JSONResponse) else _with_etag(_case_json(dict(case)), case["version"])
+    case = await _guarded(request, caller, handlers.claim(_ctx(request), caller, case_id))
+    return case if isinstance(case, JSONResponse) else _with_etag(_render(request, caller, case), case["version"])
 
 
-@router.post("/queue/claim-next")
+@router.post("/queue/claim-next", response_model=CaseOut)
 async def post_claim_next(request: Request, caller: Caller):
     """Claim the best available case for me; 404 when the queue is empty."""
-    case = await _guarded(request, handlers.claim_next(_ctx(request), caller))
+    case = await _guarded(request, caller, handlers.claim_next(_ctx(request), caller))
     if isinstance(case, JSONResponse):
         return case
     if case is None:
-        return _error(request, 404, "empty")
-    return _with_etag(_case_json(dict(case)), case["version"])
+        return error_response(request, 404, "empty")
+    return _with_etag(_render(request, caller, case), case["version"])
 
 
-@router.post("/cases/{case_id}/release")
+@router.post("/cases/{case_id}/release", response_model=CaseOut)
 async def post_release(request: Request, case_id: uuid.UUID, caller: Caller):
     """Give my claimed case back to the queue."""
-    case = await _guarded(request, handlers.release(_ctx(request), caller, case_id))
-    return case if isinstance(case, JSONResponse) else _with_etag(_case_json(dict(case)), case["version"])
+    case = await _guarded(request, caller, handlers.release(_ctx(request), caller, case_id))
+    return case if isinstance(case, JSONResponse) else _with_etag(_render(request, caller, case), case["version"])
 
 
-@router.get("/cases/{case_id}")
+@router.get("/cases/{case_id}", response_model=CaseWithTimeline)
 async def get_case(request: Request, case_id: uuid.UUID, caller: Caller):
-    """A case with its full timeline; the ETag is its version."""
-    found = await _guarded(request, handlers.case_with_timeline(_ctx(request), caller, case_id))
+    """A case with its parties and full timeline; the ETag is its version. Whoever worked the case keeps
+    seeing it after handing it on; parties only for the roles that work or supervise cases."""
+    found = await _guarded(request, caller, handlers.case_with_timeline(_ctx(request), caller, case_id))
     if isinstance(found, JSONResponse):
         return found
     case, timeline = found
-    for entry in timeline:
-        entry["at"] = entry["at"].isoformat()
     if request.headers.get("if-none-match") == f'"{case["version"]}"':
         return Response(status_code=304, headers={"ETag": f'"{case["version"]}"'})
-    return _with_etag(_case_json(case) | {"timeline": timeline}, case["version"])
+    for entry in timeline:
+        entry["at"] = local(entry["at"], _tz(request))
+    shown = None
+    if parties.may_read(caller):
+        async with _ctx(request).pool.acquire() as conn:
+            shown = (await parties.of_cases(conn, [case_id]))[case_id]
+    return _with_etag(_render(request, caller, case, shown) | {"timeline": timeline}, case["version"])
 
 
 def _if_match(request: Request) -> int | None:
@@ -164,33 +229,54 @@ def _if_match(request: Request) -> int | None:
 
 
 class SessionIn(BaseModel):
-    """A mediation session."""
+    """A mediation session; `at` with its offset (Beijing time: +08:00)."""
 
-    at: datetime
+    model_config = {"json_schema_extra": {"examples": [
+        {"at": "2024-05-02T10:00:00+08:00", "participants": ["王小明", "李四"], "notes": "双方到场，同意协商"}]}}
+
+    at: AwareDatetime
     participants: list[str] = Field(min_length=1)
     notes: str = Field(default="", max_length=5000)
 
 
-class OutcomeIn(BaseModel):
-    """How mediation ended: an agreement with its terms, a failure with a reason, or a withdrawal."""
+class AgreementIn(BaseModel):
+    """An agreement: its terms, the date it takes effect and the date by which it is to be performed."""
 
-    type: Literal["agreement", "failure", "withdrawal"]
-    terms: str | None = Field(default=None, max_length=10000)
-    effective_date: date | None = None
-    performance_date: date | None = None
+    type: Literal["agreement"]
+    terms: str = Field(min_length=1, max_length=10000)
+    effective_date: date
+    performance_date: date
+
+
+class FailureIn(BaseModel):
+    """Mediation failed, and why."""
+
+    type: Literal["failure"]
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class WithdrawalIn(BaseModel):
+    """The parties withdrew."""
+
+    type: Literal["withdrawal"]
     reason: str | None = Field(default=None, max_length=2000)
 
-    @model_validator(mode="after")
-    def _complete(self) -> "OutcomeIn":
-        if self.type == "agreement" and not (self.terms and self.effective_date):
-            raise ValueError("an agreement needs its terms and effective_date")
-        if self.type == "failure" and not self.reason:
-            raise ValueError("a failure needs a reason")
-        return self
+
+OutcomeIn = Annotated[AgreementIn | FailureIn | WithdrawalIn, Field(discriminator="type")]
+_OUTCOME_EXAMPLES = {
+    "agreement": {"value": {"type": "agreement", "terms": "楼上住户负责维修并赔偿2000元",
+                            "effective_date": "2024-05-02", "performance_date": "2024-05-20"}},
+    "failure": {"value": {"type": "failure", "reason": "双方分歧较大"}},
+    "withdrawal": {"value": {"type": "withdrawal", "reason": "当事人自行和解"}},
+}
 
 
 class DecisionIn(BaseModel):
     """A court liaison's decision on judicial confirmation."""
+
+    model_config = {"json_schema_extra": {"examples": [
+        {"decision": "confirmed", "ruling_number": "(2024)北01民特45号"},
+        {"decision": "rejected", "reason": "协议内容违反法律规定"}]}}
 
     decision: Literal["confirmed", "rejected"]
     ruling_number: str | None = Field(default=None, max_length=100)
@@ -200,12 +286,18 @@ class DecisionIn(BaseModel):
 class NoteIn(BaseModel):
     """A reason, for referral, closing, withdrawal or a reported breach."""
 
+    model_config = {"json_schema_extra": {"examples": [{"reason": "对方未按期赔偿"}]}}
+
     reason: str | None = Field(default=None, max_length=2000)
     to: str | None = Field(default=None, max_length=200, description="for a referral: where to")
 
 
 class HandoffIn(BaseModel):
     """Send the case to another channel or organisation."""
+
+    model_config = {"json_schema_extra": {"examples": [
+        {"to_channel": "lawyer", "reason": "涉及工资计算，请值班律师协助"},
+        {"to_channel": "court", "to_organisation": "示例市北城区人民法院", "court_case_number": "(2024)北01民诉前调123号"}]}}
 
     to_channel: Literal["station_officer", "peoples_mediator", "lawyer", "court", "law_enforcement"]
     to_organisation: str | None = Field(default=None, max_length=200)
@@ -214,76 +306,110 @@ class HandoffIn(BaseModel):
 
 
 class AnswerIn(BaseModel):
-    """Accept or reject a handoff."""
+    """Accept or reject a handoff; a rejection says why (the sender sees it)."""
+
+    model_config = {"json_schema_extra": {"examples": [{"decision": "reject", "reason": "材料不全，请补充工资欠条"},
+                                                       {"decision": "accept"}]}}
 
     decision: Literal["accept", "reject"]
     reason: str | None = Field(default=None, max_length=2000)
 
 
 async def _act(request: Request, caller: Principal, case_id: uuid.UUID, action: Action, payload: dict):
-    case = await _guarded(request, casework.act(_ctx(request), caller, case_id, action, payload,
-                                                if_match=_if_match(request)))
-    return case if isinstance(case, JSONResponse) else _with_etag(_case_json(dict(case)), case["version"])
+    case = await _guarded(request, caller, casework.act(_ctx(request), caller, case_id, action, payload,
+                                                        if_match=_if_match(request)))
+    return case if isinstance(case, JSONResponse) else _with_etag(_render(request, caller, case), case["version"])
 
 
-@router.post("/cases/{case_id}/sessions")
+@router.post("/cases/{case_id}/sessions", response_model=CaseOut)
 async def post_session(request: Request, case_id: uuid.UUID, caller: Caller, body: SessionIn):
-    """Record a mediation session (time, participants, notes)."""
+    """Record a mediation session (time with its offset, participants, notes)."""
     return await _act(request, caller, case_id, Action.RECORD_SESSION, body.model_dump(mode="json"))
 
 
-@router.post("/cases/{case_id}/outcome")
-async def post_outcome(request: Request, case_id: uuid.UUID, caller: Caller, body: OutcomeIn):
-    """Record the outcome: agreement (terms, effective and performance dates), failure or withdrawal."""
+@router.post("/cases/{case_id}/outcome", response_model=CaseOut)
+async def post_outcome(request: Request, case_id: uuid.UUID, caller: Caller,
+                       body: Annotated[OutcomeIn, Body(openapi_examples=_OUTCOME_EXAMPLES)]):
+    """Record the outcome: an agreement (terms, effective and performance dates, all required), a failure
+    (with its reason) or a withdrawal."""
     action = {"agreement": Action.REACH_AGREEMENT, "failure": Action.FAIL, "withdrawal": Action.WITHDRAW}[body.type]
     return await _act(request, caller, case_id, action, body.model_dump(mode="json"))
 
 
-@router.post("/cases/{case_id}/confirmation-request")
+@router.post("/cases/{case_id}/confirmation-request", response_model=CaseOut)
 async def post_confirmation_request(request: Request, case_id: uuid.UUID, caller: Caller):
-    """Ask the court to confirm the agreement; due 30 days after it took effect (overdue is flagged)."""
+    """Ask the court to confirm the agreement: the request goes to the court liaisons of the case's station
+    (their GET /v1/handoffs), due 30 days after the agreement took effect (overdue is flagged). The holder
+    keeps the case; the court's decision shows on it (state, ruling_number, last_handoff)."""
     return await _act(request, caller, case_id, Action.REQUEST_CONFIRMATION, {})
 
 
-@router.post("/cases/{case_id}/confirmation")
+@router.post("/cases/{case_id}/confirmation", response_model=CaseOut)
 async def post_confirmation(request: Request, case_id: uuid.UUID, caller: Caller, body: DecisionIn):
-    """The court liaison confirms (with the ruling number) or rejects."""
+    """The court liaison confirms (with the ruling number) or rejects (with the reason)."""
     action = Action.CONFIRM if body.decision == "confirmed" else Action.REJECT_CONFIRMATION
     return await _act(request, caller, case_id, action, body.model_dump(mode="json"))
 
 
-@router.post("/cases/{case_id}/handoffs", status_code=201)
+@router.post("/cases/{case_id}/parties", response_model=CaseOut, status_code=201)
+async def post_party(request: Request, case_id: uuid.UUID, caller: Caller, body: parties.PartyIn):
+    """Add a party (the holder): applicant, respondent or other, with name, phone and optional ID number."""
+    return await _save_party(request, caller, case_id, body, None, 201)
+
+
+@router.put("/cases/{case_id}/parties/{position}", response_model=CaseOut)
+async def put_party(request: Request, case_id: uuid.UUID, position: int, caller: Caller, body: parties.PartyIn):
+    """Correct a party (the holder); position 0 is the caller."""
+    return await _save_party(request, caller, case_id, body, position, 200)
+
+
+async def _save_party(request: Request, caller: Principal, case_id: uuid.UUID, body: parties.PartyIn,
+                      position: int | None, status: int):
+    saved = await _guarded(request, caller, parties.save(_ctx(request), caller, case_id, body, position))
+    if isinstance(saved, JSONResponse):
+        return saved
+    case, case_parties = saved
+    return _with_etag(_render(request, caller, case, case_parties), case["version"], status)
+
+
+@router.post("/cases/{case_id}/handoffs", status_code=201, response_model=HandoffSent)
 async def post_handoff(request: Request, case_id: uuid.UUID, caller: Caller, body: HandoffIn):
-    """Hand the case to the court, a lawyer, back to the station, or to the law-enforcement team."""
-    found = await _guarded(request, casework.request_handoff(_ctx(request), caller, case_id, **body.model_dump()))
+    """Hand the case to the court, a lawyer, back to the station, or to the law-enforcement team. The
+    receiver sees the case while deciding; you keep seeing it after, and its answer shows on the case
+    (last_handoff) and in your GET /v1/handoffs (sent)."""
+    found = await _guarded(request, caller,
+                           casework.request_handoff(_ctx(request), caller, case_id, **body.model_dump()))
     if isinstance(found, JSONResponse):
         return found
     handoff_id, case = found
-    return _with_etag({"handoff_id": str(handoff_id), "case": _case_json(dict(case))}, case["version"], 201)
+    return _with_etag({"handoff_id": str(handoff_id), "case": _render(request, caller, case)}, case["version"], 201)
 
 
-@router.get("/handoffs")
-async def get_handoffs(request: Request, caller: Caller):
-    """Handoffs waiting for my channels and stations."""
-    rows = await _ctx(request).pool.fetch(repository.PENDING_HANDOFFS, sorted(caller.stations),
-                                          sorted(handlers._channels(caller) | (
-                                              {"law_enforcement"} if "station_chief" in caller.roles else set())))
-    return {"items": [{k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in dict(r).items()} for r in rows]}
+@router.get("/handoffs", response_model=HandoffLists)
+async def get_handoffs(request: Request, caller: Caller, sent_limit: Annotated[int, Query(ge=0, le=200)] = 20):
+    """`items`: handoffs and confirmation requests waiting for my channels at my stations; `sent`: the ones
+    I sent, newest first, with their answers (a rejection's reason, a ruling number)."""
+    pool, tz = _ctx(request).pool, _tz(request)
+    receives = handlers._channels(caller) | ({"law_enforcement"} if "station_chief" in caller.roles else set())
+    waiting = await pool.fetch(repository.PENDING_HANDOFFS, sorted(caller.stations), sorted(receives))
+    sent = await pool.fetch(repository.SENT_HANDOFFS, caller.subject, sorted(caller.stations), sent_limit)
+    return JSONResponse({"items": [handoff_json(r, tz) for r in waiting], "sent": [handoff_json(r, tz) for r in sent]})
 
 
-@router.post("/handoffs/{handoff_id}/answer")
+@router.post("/handoffs/{handoff_id}/answer", response_model=CaseOut)
 async def post_handoff_answer(request: Request, handoff_id: uuid.UUID, caller: Caller, body: AnswerIn):
-    """The receiving side accepts (becoming the holder) or rejects with a reason."""
-    case = await _guarded(request, casework.answer_handoff(_ctx(request), caller, handoff_id,
-                                                           HandoffAction(body.decision), body.reason))
-    return case if isinstance(case, JSONResponse) else _with_etag(_case_json(dict(case)), case["version"])
+    """The receiving side accepts (becoming the holder) or rejects with a reason (back to the sender)."""
+    case = await _guarded(request, caller, casework.answer_handoff(_ctx(request), caller, handoff_id,
+                                                                   HandoffAction(body.decision), body.reason))
+    return case if isinstance(case, JSONResponse) else _with_etag(_render(request, caller, case), case["version"])
 
 
-# Last: its path parameter would otherwise shadow /handoffs.
-@router.post("/cases/{case_id}/{step}")
+# Last: its path parameter would otherwise shadow /handoffs and /parties.
+@router.post("/cases/{case_id}/{step}", response_model=CaseOut)
 async def post_step(request: Request, case_id: uuid.UUID, caller: Caller,
                     step: Literal["refer", "close", "withdraw", "breach"], body: NoteIn | None = None):
-    """Refer a failed case, close a case, withdraw it, or report a breach of its agreement (reopens it)."""
+    """Refer a failed case, close a case, withdraw it, or report a breach of its agreement: the case goes
+    back to the queue and is escalated to the station chief (GET /v1/cases?escalated=true)."""
     action = {"refer": Action.REFER, "close": Action.CLOSE, "withdraw": Action.WITHDRAW,
               "breach": Action.REPORT_BREACH}[step]
     return await _act(request, caller, case_id, action, (body or NoteIn()).model_dump(exclude_none=True))
@@ -293,3 +419,4 @@ def create_app(settings: MediationSettings) -> FastAPI:
     """The mediation API; its lifespan opens the pool and producer and starts the event relay."""
     return create_service_app(settings, title="Fengqiao mediation: dispute cases", routers=[router],
                               service_lifespan=context_with_relay("mediation", build_context))
+

@@ -11,19 +11,20 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from services.mediation import repository
-from services.mediation.domain.access import CLAIMING_ROLES, channels_for, may_see
+from services.mediation.domain.access import CLAIMING_ROLES, channels_for
+from services.mediation.domain.endpoints import BREACH_ROLES, ROLES_FOR
 from services.mediation.domain.lifecycle import (
+    TERMINAL,
     Action,
     HandoffAction,
     HandoffState,
     IllegalTransition,
     State,
-    allowed_actions,
     may_work,
     next_handoff_state,
     next_state,
 )
-from services.mediation.handlers import CaseConflict, MediationContext, NotAllowed, _channels, _record, _visible_case
+from services.mediation.handlers import CaseConflict, MediationContext, NotAllowed, _record, _visible_case, sees
 from shared.auth import Principal
 
 # The application for judicial confirmation is due within 30 days of the agreement taking effect.
@@ -40,12 +41,20 @@ EVENT_OF = {
 _HOLDER_ACTIONS = frozenset({Action.RECORD_SESSION, Action.REACH_AGREEMENT, Action.FAIL, Action.REFER,
                              Action.REQUEST_CONFIRMATION, Action.CLOSE})
 _COURT_ACTIONS = frozenset({Action.CONFIRM, Action.REJECT_CONFIRMATION})
+# Who receives a handoff to each channel (for the 403 that names them).
+_RECEIVERS = {"station_officer": ("mediator",), "peoples_mediator": ("mediator",), "lawyer": ("lawyer",),
+              "court": ("court_liaison",), "law_enforcement": ("station_chief",)}
 
+# $9: an escalation reason the action raises (a breach goes to the station chief), recorded once.
 UPDATE_AFTER = f"""
 UPDATE cases SET state = $2, sessions = sessions + $3, had_agreement = $4, agreement = coalesce($5, agreement),
     confirmation_due = coalesce($6, confirmation_due), ruling_number = coalesce($7, ruling_number),
     claimed_by = CASE WHEN $8 THEN NULL ELSE claimed_by END,
-    claimed_at = CASE WHEN $8 THEN NULL ELSE claimed_at END, version = version + 1, updated_at = now()
+    claimed_at = CASE WHEN $8 THEN NULL ELSE claimed_at END,
+    escalated = escalated OR $9::text IS NOT NULL,
+    escalations = CASE WHEN $9::text IS NULL OR $9::text = ANY(escalations) THEN escalations
+                       ELSE escalations || $9::text END,
+    version = version + 1, updated_at = now()
 WHERE id = $1
 RETURNING {repository.CASE_COLUMNS}
 """
@@ -68,6 +77,7 @@ class Change:
     confirmation_due: date | None = None
     ruling_number: str | None = None
     unclaim: bool = False
+    escalate: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
 
@@ -75,20 +85,15 @@ def _authorise(principal: Principal, action: Action, case: Any) -> None:
     roles = principal.roles
     if action in _COURT_ACTIONS:
         if "court_liaison" not in roles:
-            raise NotAllowed("only a court liaison confirms or rejects")
+            raise NotAllowed("court_only", roles=ROLES_FOR[action])
     elif action is Action.WITHDRAW:
         if case["claimed_by"] != principal.subject and "station_chief" not in roles:
-            raise NotAllowed("the holder or the station chief withdraws a case")
+            raise NotAllowed("holder_or_chief", roles=ROLES_FOR[action], holder=case["claimed_by"])
     elif action is Action.REPORT_BREACH:
-        if not roles & {"mediator", "lawyer", "court_liaison", "station_chief"}:
-            raise NotAllowed("no role that reports a breach")
+        if not roles & BREACH_ROLES:
+            raise NotAllowed("breach_roles", roles=BREACH_ROLES)
     elif action in _HOLDER_ACTIONS and case["claimed_by"] != principal.subject:
-        raise NotAllowed("only the holder of the case works it")
-
-
-def _conflict(case: Any, message: str) -> CaseConflict:
-    return CaseConflict(message, state=case["state"], holder=case["claimed_by"],
-                        allowed=allowed_actions(State(case["state"]), had_agreement=case["had_agreement"]))
+        raise NotAllowed("holder_only", roles=CLAIMING_ROLES, holder=case["claimed_by"])
 
 
 def plan(action: Action, case: Any, payload: dict[str, Any], today: date) -> Change:
@@ -107,7 +112,8 @@ def plan(action: Action, case: Any, payload: dict[str, Any], today: date) -> Cha
         return Change(ruling_number=payload.get("ruling_number"),
                       details={"ruling_number": payload.get("ruling_number"), "reason": payload.get("reason")})
     if action is Action.REPORT_BREACH:
-        return Change(unclaim=True, details={"reason": payload.get("reason")})
+        # Back to the queue, and up to the station chief: a broken agreement is the chief's to follow.
+        return Change(unclaim=True, escalate="breach", details={"reason": payload.get("reason"), "escalated": True})
     return Change(details={k: v for k, v in payload.items() if k in ("reason", "to")})
 
 
@@ -120,21 +126,57 @@ async def act(ctx: MediationContext, principal: Principal, ident: Any, action: A
         if if_match is not None and if_match != case["version"]:
             raise VersionMismatch(case["version"])
         state = State(case["state"])
-        if action is not Action.REPORT_BREACH and not may_work(state, case["handoff_pending"]):
-            if case["handoff_pending"]:
-                raise _conflict(case, "a handoff of this case waits for an answer")
+        if action is not Action.REPORT_BREACH and case["handoff_pending"] and state not in TERMINAL:
+            raise CaseConflict("handoff_waiting", case, action)
         try:
             after = next_state(state, action, had_agreement=case["had_agreement"])
         except IllegalTransition as exc:
-            raise _conflict(case, str(exc)) from exc
+            raise CaseConflict("illegal_transition", case, action) from exc
         change = plan(action, case, payload, datetime.now(UTC).date())
         # A reopened case starts a new round: its earlier agreement no longer closes it.
         had_agreement = (case["had_agreement"] or action is Action.REACH_AGREEMENT) and action is not Action.REPORT_BREACH
         updated = await conn.fetchrow(UPDATE_AFTER, ident, after.value, change.sessions, had_agreement,
-                                      change.agreement, change.confirmation_due, change.ruling_number, change.unclaim)
+                                      change.agreement, change.confirmation_due, change.ruling_number, change.unclaim,
+                                      change.escalate)
+        if action is Action.REQUEST_CONFIRMATION:
+            updated = await _send_to_court(conn, principal, updated, change)
+        elif action in _COURT_ACTIONS:
+            updated = await _settle_confirmation(conn, principal, updated, action, payload)
         await _record(conn, ctx, principal, updated, action=action.value, event_type=EVENT_OF[action],
                       from_state=state.value, details=change.details)
         return updated
+
+
+# --- judicial confirmation: a handoff to the court of the case's station -----------------------
+
+def _handoff_summary(handoff_id: Any, purpose: str, to_channel: str, state: str, *, by: str,
+                     reason: str | None = None, ruling_number: str | None = None) -> dict[str, Any]:
+    """What the case shows of its latest handoff: both sides see where it went and the answer."""
+    return {"id": str(handoff_id), "purpose": purpose, "to_channel": to_channel, "state": state, "by": by,
+            "reason": reason, "ruling_number": ruling_number}
+
+
+async def _send_to_court(conn, principal: Principal, case: Any, change: Change):
+    """The request is the handoff: it waits in the court liaisons' list of the case's station, and the court
+    decides on the case itself (POST /confirmation). The holder keeps the case meanwhile."""
+    handoff_id = uuid.uuid4()
+    await conn.execute(repository.INSERT_HANDOFF, handoff_id, case["id"], "confirmation", case["channel"], "court",
+                       None, case["court_case_number"], None, principal.subject)
+    change.details["handoff_id"] = str(handoff_id)
+    summary = _handoff_summary(handoff_id, "confirmation", "court", "requested", by=principal.subject)
+    return await conn.fetchrow(repository.SET_HANDOFF, case["id"], False, summary, None)
+
+
+async def _settle_confirmation(conn, principal: Principal, case: Any, action: Action, payload: dict[str, Any]):
+    """The court's decision answers the confirmation request; the mediator sees it on the case and in her list."""
+    waiting = await conn.fetchrow(repository.PENDING_CONFIRMATION, case["id"])
+    if waiting is None:  # requested before confirmation requests were handoffs: nothing to answer
+        return case
+    state = "accepted" if action is Action.CONFIRM else "rejected"
+    await conn.execute(repository.DECIDE_HANDOFF, waiting["id"], state, payload.get("reason"), principal.subject)
+    summary = _handoff_summary(waiting["id"], "confirmation", "court", state, by=principal.subject,
+                               reason=payload.get("reason"), ruling_number=payload.get("ruling_number"))
+    return await conn.fetchrow(repository.SET_HANDOFF, case["id"], False, summary, None)
 
 
 # --- handoffs --------------------------------------------------------------------------------
@@ -147,18 +189,17 @@ async def request_handoff(ctx: MediationContext, principal: Principal, ident: An
     async with ctx.pool.acquire() as conn, conn.transaction():
         case = await _visible_case(conn, principal, ident, for_update=True)
         if case["claimed_by"] != principal.subject:
-            raise NotAllowed("only the holder hands a case over")
+            raise NotAllowed("holder_only", roles=CLAIMING_ROLES, holder=case["claimed_by"])
+        if case["handoff_pending"]:
+            raise CaseConflict("handoff_waiting", case)
         if not may_work(State(case["state"]), case["handoff_pending"]):
-            raise _conflict(case, "the case is closed or already waits for a handoff")
+            raise CaseConflict("case_closed", case)
         handoff_id = uuid.uuid4()
-        await conn.execute(
-            "INSERT INTO handoffs (id, case_id, from_channel, to_channel, to_organisation, court_case_number, reason,"
-            " requested_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", handoff_id, ident, case["channel"],
-            to_channel, to_organisation, court_case_number, reason, principal.subject)
-        updated = await conn.fetchrow(
-            f"UPDATE cases SET handoff_pending = true, court_case_number = coalesce($2, court_case_number),"
-            f" version = version + 1, updated_at = now() WHERE id = $1 RETURNING {repository.CASE_COLUMNS}",
-            ident, court_case_number)
+        await conn.execute(repository.INSERT_HANDOFF, handoff_id, ident, "transfer", case["channel"], to_channel,
+                           to_organisation, court_case_number, reason, principal.subject)
+        summary = _handoff_summary(handoff_id, "transfer", to_channel, "requested", by=principal.subject,
+                                   reason=reason)
+        updated = await conn.fetchrow(repository.SET_HANDOFF, ident, True, summary, court_case_number)
         await _record(conn, ctx, principal, updated, action="handoff_requested", event_type="case.handoff_requested",
                       from_state=case["state"], details={"handoff_id": str(handoff_id), "to_channel": to_channel,
                                                          "court_case_number": court_case_number})
@@ -169,11 +210,10 @@ async def answer_handoff(ctx: MediationContext, principal: Principal, handoff_id
                          reason: str | None):
     """The receiving side accepts (and becomes the holder, in its channel) or rejects with a reason."""
     async with ctx.pool.acquire() as conn, conn.transaction():
-        handoff = await conn.fetchrow("SELECT * FROM handoffs WHERE id = $1 FOR UPDATE", handoff_id)
+        handoff = await conn.fetchrow(repository.HANDOFF_FOR_UPDATE, handoff_id)
         if handoff is None:
             raise LookupError(str(handoff_id))
-        case = await conn.fetchrow(f"SELECT {repository.CASE_COLUMNS} FROM cases WHERE id = $1 FOR UPDATE",
-                                   handoff["case_id"])
+        case = await conn.fetchrow(repository.CASE_BY_ID_FOR_UPDATE, handoff["case_id"])
         # Receiving means working the channel, not just reading it: chiefs and auditors read every
         # channel but receive only law-enforcement handoffs (chiefs).
         works = channels_for(principal.roles & CLAIMING_ROLES, principal.channels)
@@ -182,22 +222,22 @@ async def answer_handoff(ctx: MediationContext, principal: Principal, handoff_id
         if case["station_code"] not in principal.stations:
             raise LookupError(str(handoff_id))  # another station's handoff: as if it did not exist
         if not receiving:
-            if may_see(roles=principal.roles, stations=principal.stations, channels=_channels(principal),
-                       case_station=case["station_code"], case_channel=case["channel"]):
-                raise NotAllowed("only the receiving channel answers a handoff")
+            if sees(principal, case):
+                raise NotAllowed("receiver_only", roles=_RECEIVERS.get(handoff["to_channel"], ()))
             raise LookupError(str(handoff_id))
+        if handoff["purpose"] == "confirmation":
+            raise CaseConflict("answer_by_confirmation", case)
         try:
             after = next_handoff_state(HandoffState(handoff["state"]), decision)
         except IllegalTransition as exc:
-            raise _conflict(case, str(exc)) from exc
-        await conn.execute("UPDATE handoffs SET state = $2, reason = coalesce($3, reason), decided_by = $4,"
-                           " decided_at = now() WHERE id = $1", handoff_id, after.value, reason, principal.subject)
+            raise CaseConflict("handoff_settled", case) from exc
+        await conn.execute(repository.DECIDE_HANDOFF, handoff_id, after.value, reason, principal.subject)
         accepted = after is HandoffState.ACCEPTED
-        updated = await conn.fetchrow(
-            f"UPDATE cases SET handoff_pending = false, channel = CASE WHEN $2 THEN $3 ELSE channel END,"
-            f" claimed_by = CASE WHEN $2 THEN $4 ELSE claimed_by END, version = version + 1, updated_at = now()"
-            f" WHERE id = $1 RETURNING {repository.CASE_COLUMNS}",
-            case["id"], accepted, handoff["to_channel"], principal.subject)
+        # A rejection goes back to the sender with its reason: the case shows it, and so does her list.
+        summary = _handoff_summary(handoff_id, "transfer", handoff["to_channel"], after.value, by=principal.subject,
+                                   reason=reason)
+        updated = await conn.fetchrow(repository.ANSWER_HANDOFF, case["id"], accepted, handoff["to_channel"],
+                                      principal.subject, summary)
         await _record(conn, ctx, principal, updated, action=f"handoff_{after.value}",
                       event_type=f"case.handoff_{after.value}", from_state=case["state"],
                       details={"handoff_id": str(handoff_id), "reason": reason, "to_channel": handoff["to_channel"]})

@@ -13,7 +13,7 @@ import asyncpg
 import orjson
 
 from services.mediation import repository
-from services.mediation.domain.access import channels_for, may_claim, may_see
+from services.mediation.domain.access import CLAIMING_ROLES, READING_ROLES, channels_for, may_claim, may_see
 from services.mediation.domain.lifecycle import TERMINAL, Action, State, allowed_actions
 from services.mediation.domain.routing import Router
 from services.mediation.outgoing import case_event, case_id, public_details
@@ -21,7 +21,7 @@ from services.mediation.settings import MediationSettings
 from shared import outbox
 from shared.auth import Principal
 from shared.events.envelope import Envelope
-from shared.events.intake import DisputeData
+from shared.events.intake import DisputeData, incident_id
 from shared.kafka.producer import EventProducer
 from shared.outbox import OutboxRow
 
@@ -45,15 +45,22 @@ class CaseNotFound(LookupError):
 
 
 class NotAllowed(PermissionError):
-    """The caller's role may not do this (403)."""
+    """The caller may not do this (403): `code` names the rule, `roles` the roles that would be allowed."""
+
+    def __init__(self, code: str, *, roles: Sequence[str] = (), holder: str | None = None) -> None:
+        super().__init__(code)
+        self.code, self.roles, self.holder = code, tuple(sorted(roles)), holder
 
 
 class CaseConflict(Exception):
-    """The case is not in a state that allows the action (409)."""
+    """The case is not in a state that allows the action (409): `code` says why, `case` is the row as it is,
+    `action` the refused one (None for a handoff that waits or is settled)."""
 
-    def __init__(self, message: str, *, state: str, allowed: Sequence[Action], holder: str | None) -> None:
-        super().__init__(message)
-        self.state, self.allowed, self.holder = state, tuple(allowed), holder
+    def __init__(self, code: str, case: Any, action: Action | None = None) -> None:
+        super().__init__(f"{code}: case is {case['state']}")
+        self.code, self.case, self.action = code, case, action
+        self.state, self.holder = case["state"], case["claimed_by"]
+        self.allowed = allowed_actions(State(case["state"]), had_agreement=case["had_agreement"])
 
 
 # --- from intake.dispute.v1 ------------------------------------------------------------------
@@ -184,7 +191,14 @@ async def _open_cases(conn: asyncpg.Connection, ctx: MediationContext,
         [_json(d.risk_flags) for d, _ in disputes], [r.high_risk for r in routes], [d.address_key for d, _ in disputes],
         [d.caller_phone_hmac for d, _ in disputes], [_party(d) for d, _ in disputes],
         [d.received_at for d, _ in disputes], [now + r.claim_within for r in routes],
-        [d.needs_review for d, _ in disputes])
+        [d.needs_review for d, _ in disputes], [incident_id(d.source, d.incident_number) for d, _ in disputes])
+    made = {(d.source, d.incident_number): d for d, _ in disputes}
+    callers = [(row["id"], made[row["source"], row["incident_number"]]) for row in rows]
+    callers = [(ident, d) for ident, d in callers if d.caller_name or d.caller_phone]
+    if callers:
+        await conn.execute(repository.INSERT_CALLER_PARTIES, [ident for ident, _ in callers],
+                           [d.caller_name for _, d in callers], [d.caller_phone for _, d in callers],
+                           [d.caller_phone_hmac for _, d in callers])
     return {row["id"]: row for row in rows}
 
 
@@ -213,27 +227,37 @@ def _channels(principal: Principal) -> frozenset[str]:
     return channels_for(principal.roles, principal.channels)
 
 
+def sees(principal: Principal, case: Any) -> bool:
+    """Whether the caller may see this case row (domain/access.py, may_see)."""
+    handoff = case["last_handoff"] or {}
+    return may_see(roles=principal.roles, stations=principal.stations, channels=_channels(principal),
+                   case_station=case["station_code"], case_channel=case["channel"], subject=principal.subject,
+                   worked_by=case["worked_by"], handoff_to=handoff.get("to_channel"))
+
+
 async def _visible_case(conn: asyncpg.Connection, principal: Principal, ident: Any, *, for_update: bool = False):
     case = await conn.fetchrow(repository.CASE_BY_ID_FOR_UPDATE if for_update else repository.CASE_BY_ID, ident)
-    if case is None or not may_see(roles=principal.roles, stations=principal.stations, channels=_channels(principal),
-                                   case_station=case["station_code"], case_channel=case["channel"]):
+    if case is None or not sees(principal, case):
         raise CaseNotFound(str(ident))
     return case
 
 
 async def _record(conn: asyncpg.Connection, ctx: MediationContext, principal: Principal, case, *,
-                  action: str, event_type: str, from_state: str, details: dict | None = None) -> None:
-    """Timeline, audit and outgoing event of one API change, inside its transaction."""
+                  action: str, event_type: str | None, from_state: str, details: dict | None = None) -> None:
+    """Timeline, audit and outgoing event of one API change, inside its transaction (no event for a change
+    that is only personal data, such as a party's phone: mediation.case.v1 carries none)."""
     await repository.add_timeline(conn, [(case["id"], principal.subject, action, from_state, case["state"], details or {})])
+    await conn.execute(repository.ADD_WORKER, case["id"], principal.subject)
     await conn.execute(repository.INSERT_AUDIT, principal.subject, sorted(principal.roles), action, case["id"],
                        "ok", details or {})
-    await outbox.write(conn, [case_event(case, event_type, actor=principal.subject,
-                                         prefix=ctx.settings.topic_prefix, details=public_details(details or {}))])
+    if event_type is not None:
+        await outbox.write(conn, [case_event(case, event_type, actor=principal.subject,
+                                             prefix=ctx.settings.topic_prefix, details=public_details(details or {}))])
 
 
 def _require_claimer(principal: Principal) -> None:
     if not may_claim(principal.roles):
-        raise NotAllowed("only mediators, lawyers and court liaisons claim cases")
+        raise NotAllowed("claimers_only", roles=CLAIMING_ROLES)
 
 
 async def claim(ctx: MediationContext, principal: Principal, ident: Any):
@@ -243,12 +267,7 @@ async def claim(ctx: MediationContext, principal: Principal, ident: Any):
         _require_claimer(principal)
         case = await conn.fetchrow(repository.CLAIM, ident, principal.subject)
         if case is None:
-            current = await conn.fetchrow(repository.CASE_BY_ID, ident)
-            raise CaseConflict(f"case is {current['state']}" + (
-                f", held by {current['claimed_by']}" if current["claimed_by"] else ""),
-                state=current["state"], allowed=allowed_actions(State(current["state"]),
-                                                                had_agreement=current["had_agreement"]),
-                holder=current["claimed_by"])
+            raise CaseConflict("not_claimable", await conn.fetchrow(repository.CASE_BY_ID, ident), Action.CLAIM)
         await _record(conn, ctx, principal, case, action=Action.CLAIM, event_type="case.claimed",
                       from_state=State.PENDING)
         return case
@@ -272,12 +291,10 @@ async def release(ctx: MediationContext, principal: Principal, ident: Any):
         current = await _visible_case(conn, principal, ident)
         _require_claimer(principal)
         if current["claimed_by"] not in (None, principal.subject):
-            raise NotAllowed("only the holder releases a case")
+            raise NotAllowed("holder_only", roles=CLAIMING_ROLES, holder=current["claimed_by"])
         case = await conn.fetchrow(repository.RELEASE, ident, principal.subject)
         if case is None:
-            raise CaseConflict(f"case is {current['state']}, held by {current['claimed_by'] or 'nobody'}",
-                               state=current["state"], holder=current["claimed_by"],
-                               allowed=allowed_actions(State(current["state"]), had_agreement=current["had_agreement"]))
+            raise CaseConflict("illegal_transition", current, Action.RELEASE)
         await _record(conn, ctx, principal, case, action=Action.RELEASE, event_type="case.released",
                       from_state=State.CLAIMED)
         return case
@@ -285,8 +302,8 @@ async def release(ctx: MediationContext, principal: Principal, ident: Any):
 
 async def queue(ctx: MediationContext, principal: Principal, *, after: tuple | None, limit: int) -> list:
     """Claimable cases for the caller's stations and channels, high risk first, then oldest."""
-    if not principal.roles & {"mediator", "lawyer", "court_liaison", "station_chief", "auditor"}:
-        raise NotAllowed("no role that reads the queue")
+    if not principal.roles & READING_ROLES:
+        raise NotAllowed("forbidden", roles=READING_ROLES)
     start = after or (False, datetime.min.replace(tzinfo=UTC) + timedelta(days=1), "00000000-0000-0000-0000-000000000000")
     return await ctx.pool.fetch(repository.QUEUE, sorted(principal.stations), sorted(_channels(principal)),
                                 *start, limit)

@@ -7,7 +7,8 @@ import asyncpg
 CASE_COLUMNS = """id, source, incident_number, revision, station_code, grid_code, officer_id, channel, state,
     dispute_type, risk_flags, high_risk, address_key, phone_hmac, party, received_at, claim_due_at,
     claimed_by, claimed_at, sessions, had_agreement, handoff_pending, escalated, version, created_at, updated_at,
-    agreement, confirmation_due, court_case_number, ruling_number, escalations, needs_review"""
+    agreement, confirmation_due, court_case_number, ruling_number, escalations, needs_review, worked_by,
+    last_handoff, incident_id"""
 
 CASES_BY_INCIDENT = f"""
 SELECT {CASE_COLUMNS} FROM cases
@@ -24,15 +25,15 @@ _FLAGS = "ARRAY(SELECT jsonb_array_elements_text({}::jsonb))"
 INSERT_CASES = f"""
 INSERT INTO cases (id, source, incident_number, revision, station_code, grid_code, officer_id, channel, state,
                    dispute_type, risk_flags, high_risk, address_key, phone_hmac, party, received_at, claim_due_at,
-                   needs_review)
+                   needs_review, incident_id)
 SELECT d.id, d.source, d.incident_number, d.revision, d.station_code, d.grid_code, d.officer_id, d.channel, 'pending',
        d.dispute_type, {_FLAGS.format("d.risk_flags")}, d.high_risk, d.address_key, d.phone_hmac, d.party,
-       d.received_at, d.claim_due_at, d.needs_review
+       d.received_at, d.claim_due_at, d.needs_review, d.incident_id
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[],
             $9::text[], $10::text[], $11::boolean[], $12::text[], $13::text[], $14::jsonb[], $15::timestamptz[],
-            $16::timestamptz[], $17::boolean[])
+            $16::timestamptz[], $17::boolean[], $18::uuid[])
      AS d (id, source, incident_number, revision, station_code, grid_code, officer_id, channel, dispute_type,
-           risk_flags, high_risk, address_key, phone_hmac, party, received_at, claim_due_at, needs_review)
+           risk_flags, high_risk, address_key, phone_hmac, party, received_at, claim_due_at, needs_review, incident_id)
 ON CONFLICT DO NOTHING
 RETURNING {CASE_COLUMNS}
 """
@@ -60,15 +61,97 @@ FROM unnest($1::uuid[], $2::bigint[]) AS d (id, revision)
 WHERE c.id = d.id
 """
 
+# The caller of each new case is its first party (position 0), as intake named them.
+INSERT_CALLER_PARTIES = """
+INSERT INTO case_parties (case_id, position, role, name, phone, phone_hmac, updated_by)
+SELECT p.case_id, 0, 'applicant', p.name, p.phone, p.phone_hmac, 'system'
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS p (case_id, name, phone, phone_hmac)
+ON CONFLICT DO NOTHING
+"""
+
+PARTIES = """
+SELECT case_id, position, role, name, phone, id_number FROM case_parties WHERE case_id = ANY($1::uuid[])
+ORDER BY case_id, position
+"""
+
+# A new party goes after the last one.
+ADD_PARTY = """
+INSERT INTO case_parties (case_id, position, role, name, phone, phone_hmac, id_number, updated_by)
+SELECT $1, coalesce(max(position) + 1, 0), $2, $3, $4, $5, $6, $7 FROM case_parties WHERE case_id = $1
+RETURNING position
+"""
+
+CORRECT_PARTY = """
+UPDATE case_parties SET role = $3, name = $4, phone = $5, phone_hmac = $6, id_number = $7, updated_by = $8,
+    updated_at = now()
+WHERE case_id = $1 AND position = $2
+RETURNING position
+"""
+
+BUMP_VERSION = f"UPDATE cases SET version = version + 1, updated_at = now() WHERE id = $1 RETURNING {CASE_COLUMNS}"
+
 CASE_BY_ID = f"SELECT {CASE_COLUMNS} FROM cases WHERE id = $1"
 CASE_BY_ID_FOR_UPDATE = CASE_BY_ID + " FOR UPDATE"
 
-PENDING_HANDOFFS = """
-SELECT h.id, h.case_id, h.from_channel, h.to_channel, h.to_organisation, h.court_case_number, h.reason,
-       h.requested_by, h.requested_at, c.station_code, c.incident_number, c.dispute_type, c.state
+_HANDOFF_COLUMNS = """h.id, h.case_id, h.purpose, h.from_channel, h.to_channel, h.to_organisation, h.court_case_number,
+       h.state, h.reason, h.requested_by, h.requested_at, h.decided_by, h.decided_at, c.station_code,
+       c.incident_number, c.dispute_type, c.state AS case_state, c.ruling_number"""
+
+# Waiting for the caller's channels at its stations: transfers to accept or reject, confirmation
+# requests for the court to decide.
+PENDING_HANDOFFS = f"""
+SELECT {_HANDOFF_COLUMNS}
 FROM handoffs h JOIN cases c ON c.id = h.case_id
 WHERE h.state = 'requested' AND c.station_code = ANY($1::text[]) AND h.to_channel = ANY($2::text[])
 ORDER BY h.requested_at
+"""
+
+# What the caller sent, newest first, answered or not: a rejection comes back to its sender with the reason.
+SENT_HANDOFFS = f"""
+SELECT {_HANDOFF_COLUMNS}
+FROM handoffs h JOIN cases c ON c.id = h.case_id
+WHERE h.requested_by = $1 AND c.station_code = ANY($2::text[])
+ORDER BY h.requested_at DESC
+LIMIT $3
+"""
+
+INSERT_HANDOFF = """
+INSERT INTO handoffs (id, case_id, purpose, from_channel, to_channel, to_organisation, court_case_number, reason,
+                      requested_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+"""
+
+HANDOFF_FOR_UPDATE = "SELECT * FROM handoffs WHERE id = $1 FOR UPDATE"
+
+# The confirmation request of a case that waits for the court, if any.
+PENDING_CONFIRMATION = """
+SELECT * FROM handoffs WHERE case_id = $1 AND state = 'requested' AND purpose = 'confirmation' FOR UPDATE
+"""
+
+DECIDE_HANDOFF = """
+UPDATE handoffs SET state = $2, reason = coalesce($3, reason), decided_by = $4, decided_at = now() WHERE id = $1
+"""
+
+# A handoff is waiting (or answered): the case shows it to both sides. A transfer stops the sender's work
+# until it is answered; a confirmation request does not (the court decides on the case itself).
+SET_HANDOFF = f"""
+UPDATE cases SET handoff_pending = $2, last_handoff = $3::jsonb, court_case_number = coalesce($4, court_case_number),
+    version = version + 1, updated_at = now()
+WHERE id = $1
+RETURNING {CASE_COLUMNS}
+"""
+
+# The receiver's answer: on acceptance the case moves to its channel and the receiver holds it.
+ANSWER_HANDOFF = f"""
+UPDATE cases SET handoff_pending = false, last_handoff = $5::jsonb, channel = CASE WHEN $2 THEN $3 ELSE channel END,
+    claimed_by = CASE WHEN $2 THEN $4 ELSE claimed_by END, version = version + 1, updated_at = now()
+WHERE id = $1
+RETURNING {CASE_COLUMNS}
+"""
+
+# Everyone who acted on a case keeps seeing it (docs/mediation.md, "Who sees a case").
+ADD_WORKER = """
+UPDATE cases SET worked_by = array_append(worked_by, $2::text) WHERE id = $1 AND NOT ($2::text = ANY(worked_by))
 """
 
 CLAIM = f"""
@@ -130,6 +213,36 @@ WITH start (high_risk, after_at, after_id) AS (
 SELECT c.* FROM page
 CROSS JOIN LATERAL (SELECT {CASE_COLUMNS} FROM cases WHERE cases.id = page.id LIMIT 1) AS c
 ORDER BY NOT page.high_risk, page.received_at, page.id
+"""
+
+# Cases the caller may see ($1 stations; $2 channels; $3 subject: a case of its channels, one it worked, or one
+# whose latest handoff is addressed to its channels), filtered, newest first, after a cursor
+# (received_at, id). A filter left NULL (false for the booleans) does not narrow.
+SEARCH = f"""
+SELECT {CASE_COLUMNS} FROM cases c
+WHERE c.station_code = ANY($1::text[])
+  AND (c.channel = ANY($2::text[]) OR $3::text = ANY(c.worked_by) OR c.last_handoff->>'to_channel' = ANY($2::text[]))
+  AND (NOT $4::boolean OR c.claimed_by = $3::text OR $3::text = ANY(c.worked_by))
+  AND ($5::text[] IS NULL OR c.state = ANY($5::text[]))
+  AND ($6::text IS NULL OR c.channel = $6::text)
+  AND ($7::boolean IS NULL OR c.escalated = $7::boolean)
+  AND (NOT $8::boolean
+       OR (c.state = 'agreement' AND (c.agreement->>'effective_date')::date + 30 < $9::date)
+       OR (c.state = 'confirmation_requested' AND c.confirmation_due < $9::date))
+  AND ($10::text IS NULL OR c.incident_number = $10::text)
+  AND ($11::text IS NULL OR c.source = $11::text)
+  AND ($12::uuid IS NULL OR c.incident_id = $12::uuid)
+  AND ($13::text IS NULL OR c.phone_hmac = $13::text
+       OR EXISTS (SELECT 1 FROM case_parties p WHERE p.case_id = c.id AND p.phone_hmac = $13::text))
+  AND ($14::timestamptz IS NULL OR c.received_at >= $14::timestamptz)
+  AND ($15::timestamptz IS NULL OR c.received_at < $15::timestamptz)
+  AND ($16::timestamptz IS NULL OR (c.received_at, c.id) < ($16::timestamptz, $17::uuid))
+ORDER BY c.received_at DESC, c.id DESC
+LIMIT $18
+"""
+
+INSERT_SEARCH_AUDIT = """
+INSERT INTO audit_log (actor, roles, action, case_id, outcome, details) VALUES ($1, $2, 'search', NULL, 'ok', $3)
 """
 
 TIMELINE = "SELECT at, actor, action, from_state, to_state, details FROM case_timeline WHERE case_id = $1 ORDER BY id"

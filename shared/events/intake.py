@@ -4,6 +4,7 @@ Incident events carry no personal data: other services find repeats through `add
 `caller_phone_hmac`. Dispute events carry the caller's name, phone and the description because
 mediators must contact the parties; mediation keeps them behind its role checks.
 """
+import uuid
 from datetime import datetime
 from typing import Literal
 
@@ -18,6 +19,11 @@ RAW_TOPIC = "dispatch.raw.v1"
 ADDRESS_PRECISIONS = ("room", "building", "street", "area", "none")
 # Offences intake can tell apart, by the centre's code or the call-taker's text.
 CRIME_TYPES = ("homicide", "injury", "arson", "poisoning", "robbery", "theft", "fraud", "sexual", "other")
+
+
+def incident_id(source: str, incident_number: str) -> uuid.UUID:
+    """The stable id of an incident, the same for every revision: intake answers it, mediation finds its case by it."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"fengqiao:incident:{source}/{incident_number}")
 
 
 class _Frozen(BaseModel):

@@ -58,6 +58,7 @@ const FIGURES = {
   sla_breaches: ["超时次数", "SLA breaches", "count"],
   satisfaction_rate: ["群众满意率", "Satisfaction rate", "rate"],
   judicial_confirmation_rate: ["司法确认率", "Judicial confirmation rate", "rate"],
+  breach_rate: ["协议不履行率", "Agreement breach rate", "rate"],
   familiarity_rate: ["入户走访率", "Household familiarity rate", "rate"],
   information_items: ["信息报送数", "Information items", "count"],
   crimes_per_10k_residents: ["每万人刑事案件数", "Crimes per 10,000 residents", "per10k"],

@@ -11,7 +11,8 @@ NONE: Mapping[str, int] = MappingProxyType({})
 _SUBSETS = (("disputes", "calls"), ("crimes", "calls"), ("civil_to_criminal", "crimes"),
             ("agreements", "closed"), ("closed_without_referral", "closed"), ("repeat_disputes", "disputes"),
             ("repeat_disputes_30d", "repeat_disputes"),
-            ("confirmations_confirmed", "confirmations_requested"), ("households_visited", "households_registered"))
+            ("confirmations_confirmed", "confirmations_requested"), ("households_visited", "households_registered"),
+            ("agreements_breached", "agreements_due"))
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class MonthFacts:
     callbacks_dissatisfied: int = 0  # callbacks that reached nobody are not counted at all
     confirmations_requested: int = 0
     confirmations_confirmed: int = 0  # of the requests counted above
+    agreements_due: int = 0  # mediation agreements whose performance date falls in the month
+    agreements_breached: int = 0  # of those, the ones reported breached
     households_visited: int = 0  # distinct registered households visited
     households_registered: int = 0
     information_items: int = 0
@@ -173,6 +176,12 @@ def judicial_confirmation_rate(facts: MonthFacts, min_samples: Mapping[str, int]
     return _rate("judicial_confirmation_rate", confirmed, requested, min_samples)
 
 
+def breach_rate(facts: MonthFacts, min_samples: Mapping[str, int] = NONE) -> Figure:
+    """breach_rate = agreements_breached / agreements_due (ratio): of the agreements to be performed in the
+    month, the share reported breached (a breach reopens the case and escalates it to the chief)."""
+    return _rate("breach_rate", facts.agreements_breached, facts.agreements_due, min_samples)
+
+
 def familiarity_rate(facts: MonthFacts, min_samples: Mapping[str, int] = NONE) -> Figure:
     """familiarity_rate = households_visited / households_registered (ratio)."""
     return _rate("familiarity_rate", facts.households_visited, facts.households_registered, min_samples)
@@ -197,7 +206,7 @@ def group_defence_per_10k_residents(facts: MonthFacts, min_samples: Mapping[str,
 
 FIGURES = (dispute_count, dispute_share, resolution_rate, local_resolution_rate, repeat_dispute_rate,
            repeat_dispute_rate_30d, civil_to_criminal_count, civil_to_criminal_per_10k_residents, median_minutes_to_claim, p90_hours_to_close, sla_breaches, satisfaction_rate, judicial_confirmation_rate,
-           familiarity_rate, information_items, crimes_per_10k_residents, group_defence_per_10k_residents)
+           breach_rate, familiarity_rate, information_items, crimes_per_10k_residents, group_defence_per_10k_residents)
 FIGURE_NAMES = tuple(figure.__name__ for figure in FIGURES)
 COUNTS = ("dispute_count", "civil_to_criminal_count", "sla_breaches", "information_items")
 SAMPLED = tuple(name for name in FIGURE_NAMES if name not in COUNTS)  # the figures a minimum sample applies to

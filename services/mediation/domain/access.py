@@ -27,9 +27,15 @@ def channels_for(roles: Iterable[str], claimed: Iterable[str] = ()) -> frozenset
 
 
 def may_see(*, roles: Iterable[str], stations: Iterable[str], channels: frozenset[str],
-            case_station: str, case_channel: str) -> bool:
-    """True when the case is in one of the caller's stations and channels."""
-    return bool(set(roles) & READING_ROLES) and case_station in set(stations) and case_channel in channels
+            case_station: str, case_channel: str, subject: str | None = None, worked_by: Iterable[str] = (),
+            handoff_to: str | None = None) -> bool:
+    """True when the case is in one of the caller's stations and, there, in one of its channels, or the
+    caller worked it (whoever made an agreement follows it through the court and a breach), or its latest
+    handoff is addressed to one of the caller's channels (the receiver reads what it is asked to take)."""
+    if not set(roles) & READING_ROLES or case_station not in set(stations):
+        return False
+    return case_channel in channels or (subject is not None and subject in worked_by) or (
+        handoff_to is not None and handoff_to in channels)
 
 
 def may_claim(roles: Iterable[str]) -> bool:

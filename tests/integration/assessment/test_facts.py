@@ -48,7 +48,8 @@ async def test_facts_land_in_their_local_month_once_and_in_order(kafka_bootstrap
         CASE_TOPIC: [case_event("case.claimed", 2, "claimed", at.replace(hour=4)),       # overtook its creation
                      case_event("case.created", 1, "pending", at),
                      case_event("case.escalated", 3, "pending", at.replace(hour=5), reason="no_session"),
-                     case_event("case.agreement_reached", 5, "agreement", at.replace(hour=9)),
+                     case_event("case.agreement_reached", 5, "agreement", at.replace(hour=9),
+                                performance_date="2024-06-20"),
                      case_event("case.closed", 6, "closed", at.replace(hour=10))],
     }
     async with EventProducer(bootstrap_servers=kafka_bootstrap, client_id="t") as producer:
@@ -75,3 +76,4 @@ async def test_facts_land_in_their_local_month_once_and_in_order(kafka_bootstrap
     assert case["created_at"] == at and case["first_claimed_at"] == at.replace(hour=4)
     assert case["agreement"] and case["closed_at"] == at.replace(hour=10)
     assert case["sla_breaches"] == 1
+    assert str(case["performance_date"]) == "2024-06-20", "breach_rate counts the agreement as due in June"

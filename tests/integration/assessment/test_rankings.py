@@ -178,16 +178,16 @@ async def test_community_inputs_are_authorised_validated_and_counted_once(kafka_
             empty = await client.post(url, json=[], headers=token(settings, "feed"))
         stored = await app.state.resources.pool.fetchval("SELECT count(*) FROM community_activities")
     assert (anonymous.status_code, auditor.status_code, other_station.status_code) == (401, 403, 403)
-    assert B not in other_station.text and A in other_station.json()["detail"]
+    assert B not in other_station.text and A in other_station.json()["detail"]["message"]
     assert first.status_code == 201 and first.json()["recorded"] == 1
     assert again.json()["recorded"] == 1 and again.json()["items"][0]["status"] == "duplicate"
     assert bad.status_code == 422 and empty.status_code == 422
-    locations = {tuple(e["loc"]) for e in bad.json()["detail"]}
+    locations = {tuple(e["loc"]) for e in bad.json()["detail"]["errors"]}
     assert ("body", 1, "occurred_at") in locations, "a time without an offset is refused, by field path"
     assert any(loc[:2] == ("body", 2) for loc in locations), "a negative patrol is refused"
     assert stored == 2, "nothing of the refused batch was recorded"
     assert made_up.status_code == 422, "activities for units that do not exist count nowhere: refused"
-    assert [(e["loc"], e["input"]) for e in made_up.json()["detail"]] == [
+    assert [(e["loc"], e["input"]) for e in made_up.json()["detail"]["errors"]] == [
         (["body", 1, "station_code"], "FAKE-9"), (["body", 2, "grid_code"], "990101001999")]
 
 
@@ -265,6 +265,6 @@ async def test_bad_queries_and_bodies_are_refused_with_the_field_that_is_wrong(k
             unknown_unit = await client.get("/v1/scorecards/stations/NOPE", params={"month": "2024-05"})
     for (where, name), answer in answers.items():
         assert answer.status_code == 422, (name, answer.text)
-        assert any(tuple(e["loc"][:2]) == (where, name) for e in answer.json()["detail"]), (name, answer.json())
-    assert unknown_kind.status_code == 404 and "stations" in unknown_kind.json()["detail"]
-    assert unknown_unit.status_code == 404 and "NOPE" in unknown_unit.json()["detail"]
+        assert any(tuple(e["loc"][:2]) == (where, name) for e in answer.json()["detail"]["errors"]), (name, answer.json())
+    assert unknown_kind.status_code == 404 and "stations" in unknown_kind.json()["detail"]["message"]
+    assert unknown_unit.status_code == 404 and "NOPE" in unknown_unit.json()["detail"]["message"]

@@ -37,7 +37,8 @@ async def test_feed_endpoints_need_a_feed_token(client):
                               headers={"Authorization": "Bearer not-a-token"})).status_code == 401
     mediator = issue_token(client.secret, subject="m", roles=["mediator"])
     response = await client.post("/v1/dispatch-records", content=body, headers={"Authorization": f"Bearer {mediator}"})
-    assert response.status_code == 403 and "feed" in response.json()["detail"]
+    assert response.status_code == 403 and response.json()["detail"]["allowed_roles"] == ["feed"]
+    assert response.json()["detail"]["code"] == "forbidden_role" and "feed" in response.json()["detail"]["message"]
 
 
 async def test_one_record_is_accepted_then_a_duplicate(client):
@@ -62,7 +63,7 @@ async def test_a_bad_record_is_answered_with_its_field_path_and_kept(client, cha
         assert response.status_code == 200, response.text
         return
     assert response.status_code == 422, response.text
-    [problem] = response.json()["detail"]
+    [problem] = response.json()["detail"]["errors"]
     assert problem["loc"] == loc and words in problem["msg"]
     [kept] = await rejected_rows(client)
     assert json.loads(kept["raw"]) == record("R1") | change
@@ -70,11 +71,11 @@ async def test_a_bad_record_is_answered_with_its_field_path_and_kept(client, cha
 
 async def test_malformed_json_and_unknown_profile(client):
     broken = await client.post("/v1/dispatch-records", content=b'{"source": "x",')
-    assert broken.status_code == 422 and broken.json()["detail"][0]["loc"] == ["body", "<json>"]
+    assert broken.status_code == 422 and broken.json()["detail"]["errors"][0]["loc"] == ["body", "<json>"]
     unknown = await client.post("/v1/dispatch-records?profile=nope", content=json.dumps(record("U1")))
     assert unknown.status_code == 422
-    assert unknown.json()["detail"][0]["loc"] == ["query", "profile"]
-    assert "fengqiao_json" in unknown.json()["detail"][0]["msg"]  # lists the known profiles
+    assert unknown.json()["detail"]["errors"][0]["loc"] == ["query", "profile"]
+    assert "fengqiao_json" in unknown.json()["detail"]["errors"][0]["msg"]  # lists the known profiles
 
 
 async def test_batch_as_json_array_answers_per_record(client):
@@ -106,12 +107,12 @@ async def test_an_oversize_batch_is_refused_whole(client, intake_settings):
     response = await client.post("/v1/dispatch-records/batch", content=lines,
                                  headers={"Content-Type": "application/x-ndjson"})
     assert response.status_code == 413
-    assert str(intake_settings.max_batch_records) in response.json()["detail"][0]["msg"]
+    assert str(intake_settings.max_batch_records) in response.json()["detail"]["errors"][0]["msg"]
 
 
 async def test_a_body_that_is_not_an_array_is_refused_and_kept(client):
     response = await client.post("/v1/dispatch-records/batch", json={"not": "an array"})
-    assert response.status_code == 422 and "array" in response.json()["detail"][0]["msg"]
+    assert response.status_code == 422 and "array" in response.json()["detail"]["errors"][0]["msg"]
     [kept] = await rejected_rows(client)
     assert kept["position"] == "body" and '"not"' in kept["raw"]
 
@@ -147,7 +148,7 @@ async def test_lone_surrogates_and_nul_in_ndjson_lines_are_rejected_per_line(cli
 async def test_a_body_over_the_byte_limit_is_refused_before_reading(client, intake_settings):
     response = await client.post("/v1/dispatch-records/batch", content=b"[]",
                                  headers={"Content-Length": str(intake_settings.max_body_bytes + 1)})
-    assert response.status_code == 413 and "limit" in response.json()["detail"][0]["msg"]
+    assert response.status_code == 413 and "limit" in response.json()["detail"]["errors"][0]["msg"]
 
 
 async def test_a_made_up_station_code_is_kept_reported_and_the_record_placed_by_the_other_rules(

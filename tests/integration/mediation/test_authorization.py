@@ -233,9 +233,11 @@ class Ask:
 
     @property
     def sees_target(self) -> bool:
-        """A handoff is also visible to whoever is to receive it."""
+        """A handoff is also visible to whoever is to receive it; a confirmation request goes to the court
+        liaisons of the case's station (issue 13, item 1)."""
         receives = self.sit.to_channel in RECEIVES.get(self.role, frozenset())
-        return self.sees_case or (self.ep.on_handoff and self.in_station and receives)
+        asked_to_confirm = self.sit.state == "confirmation_requested" and self.role == "court_liaison"
+        return self.sees_case or (self.in_station and ((self.ep.on_handoff and receives) or asked_to_confirm))
 
     @property
     def is_holder(self) -> bool:

@@ -42,7 +42,8 @@ async def test_station_to_court_to_judicial_confirmation(api, open_cases):
     requested = await court.post(f"/v1/cases/{ident}/confirmation-request")
     assert requested.json()["confirmation_due"] == "2024-06-01"
     mediator_tries = await mediator.post(f"/v1/cases/{ident}/confirmation", json={"decision": "confirmed"})
-    assert mediator_tries.status_code == 404  # the case left the mediator's channel
+    # The case left her channel, but she worked it: she sees it, and only the court decides confirmation.
+    assert mediator_tries.status_code == 403 and mediator_tries.json()["detail"]["allowed_roles"] == ["court_liaison"]
     confirmed = await court.post(f"/v1/cases/{ident}/confirmation",
                                  json={"decision": "confirmed", "ruling_number": "(2024)北01民特45号"})
     assert confirmed.json()["state"] == "confirmed"
@@ -62,8 +63,13 @@ async def test_illegal_steps_answer_409_with_what_is_allowed_and_stale_writes_41
     early = await mediator.post(f"/v1/cases/{ident}/outcome", json=AGREEMENT, headers={"Accept-Language": "en"})
     assert early.status_code == 409
     detail = early.json()["detail"]
-    assert detail["allowed_actions"] == ["release", "expire", "record_session", "withdraw"]
+    # The endpoints she may call now, by their names, and where the refused one would be allowed.
+    assert detail["allowed_actions"] == ["release", "sessions", "withdraw", "handoffs"]
     assert set(detail["allowed_next_states"]) == {"pending", "in_session", "withdrawn"}
+    assert detail["allowed_in_states"] == ["in_session"]
+    zh = (await mediator.post(f"/v1/cases/{ident}/outcome", json=AGREEMENT)).json()["detail"]
+    assert zh["message"] == ("不能对“已认领”的案件执行“记录调解结果”；该操作需案件处于：调解中；"
+                             "当前可执行：释放认领、记录调解、撤回、移交")
     version = (await mediator.get(f"/v1/cases/{ident}")).json()["version"]
     stale = await mediator.post(f"/v1/cases/{ident}/sessions", json=SESSION, headers={"If-Match": f'"{version - 1}"'})
     assert stale.status_code == 412 and stale.json()["detail"]["version"] == version

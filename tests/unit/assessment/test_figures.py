@@ -12,7 +12,8 @@ MONTH = MonthFacts(
     repeat_disputes_30d=4, civil_to_criminal=1,
     claim_minutes=[12, 3, 45, 7, 30, 18], close_hours=[5, 1, 9, 2, 8, 3, 7, 4, 10, 6, 48], sla_breaches=2,
     callbacks_satisfied=30, callbacks_basically_satisfied=8, callbacks_dissatisfied=2,
-    confirmations_requested=8, confirmations_confirmed=6, households_visited=420, households_registered=600,
+    confirmations_requested=8, confirmations_confirmed=6, agreements_due=10, agreements_breached=1,
+    households_visited=420, households_registered=600,
     information_items=15, crimes=9, residents=36_000, group_defence_participants=540)
 
 # (figure, value, numerator, denominator), each worked out by hand from MONTH.
@@ -30,6 +31,7 @@ EXPECTED = [
     ("sla_breaches", 2.0, 2, None),
     ("satisfaction_rate", 0.95, 38, 40),  # (30 + 8) / (30 + 8 + 2) = 38 / 40 = 0.95
     ("judicial_confirmation_rate", 0.75, 6, 8),  # 6 / 8 = 0.75
+    ("breach_rate", 0.1, 1, 10),  # 1 / 10 = 0.1
     ("familiarity_rate", 0.7, 420, 600),  # 420 / 600 = 0.7
     ("information_items", 15.0, 15, None),
     ("crimes_per_10k_residents", 2.5, 9, 36_000),  # 9 x 10,000 / 36,000 = 2.5

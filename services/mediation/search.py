@@ -1,0 +1,78 @@
+"""Finding cases: GET /v1/cases with filters, newest first, cursor-paginated.
+
+A phone is matched by its HMAC (the key intake uses for caller_phone_hmac), against the caller's and every
+party's, so no phone is ever compared or stored in clear here. A search by roles that see party data is
+audited (which filters, never their values: a phone or a name must not land in the audit log); auditors
+may search, but not by phone, and get no party data.
+"""
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import orjson
+
+from services.mediation import repository
+from services.mediation.handlers import PARTY_ROLES, MediationContext, NotAllowed, _channels
+from shared.auth import Principal
+from shared.phones import phone_hmac
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What GET /v1/cases narrows by; None (or False) does not narrow."""
+
+    mine: bool = False
+    states: tuple[str, ...] | None = None
+    channel: str | None = None
+    escalated: bool | None = None
+    overdue_confirmation: bool = False
+    incident_number: str | None = None
+    source: str | None = None
+    incident_id: uuid.UUID | None = None
+    phone: str | None = None
+    received_from: datetime | None = None
+    received_to: datetime | None = None
+
+    def used(self) -> list[str]:
+        """The names of the filters in use (for the audit log, without their values)."""
+        return [name for name, value in self.__dict__.items() if value not in (None, False)]
+
+
+class BadPhone(ValueError):
+    """A phone filter with too few digits to be a phone."""
+
+
+def cursor_of(case: Any) -> str:
+    """The opaque position after a search row."""
+    return orjson.dumps([case["received_at"].isoformat(), str(case["id"])]).hex()
+
+
+def parse_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The position a cursor names; ValueError when it is not one."""
+    at, ident = orjson.loads(bytes.fromhex(cursor))
+    return datetime.fromisoformat(at), uuid.UUID(ident)
+
+
+async def search(ctx: MediationContext, principal: Principal, filters: Filters, *, after: tuple | None,
+                 limit: int, today: date | None = None) -> list:
+    """The cases the caller may see that match, newest first."""
+    shows_parties = bool(principal.roles & PARTY_ROLES)
+    hashed = None
+    if filters.phone is not None:
+        if not shows_parties:
+            raise NotAllowed("party_search_roles", roles=PARTY_ROLES)
+        hashed = phone_hmac(filters.phone, ctx.settings.phone_hmac_secret.get_secret_value().encode())
+        if hashed is None:
+            raise BadPhone(filters.phone)
+    at, ident = after or (None, None)
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(
+            repository.SEARCH, sorted(principal.stations), sorted(_channels(principal)), principal.subject,
+            filters.mine, list(filters.states) if filters.states else None, filters.channel, filters.escalated,
+            filters.overdue_confirmation, today or datetime.now(UTC).date(), filters.incident_number,
+            filters.source, filters.incident_id, hashed, filters.received_from, filters.received_to, at, ident, limit)
+        if shows_parties:
+            await conn.execute(repository.INSERT_SEARCH_AUDIT, principal.subject, sorted(principal.roles),
+                               {"filters": filters.used(), "found": len(rows)})
+    return rows
