@@ -7,8 +7,9 @@ same transaction as the facts). They belong to the month after the ranked one, a
 so they land in the full-size tables without changing the ranking just measured.
 
 Their incidents carry what intake sends now: an address precision per address key (the station's cohort
-mix, as the load has it) and a crime type per crime, so the runner's RELINK links by address and by
-phone as in production. After the run every live incident's links are compared with the definition,
+mix, as the load has it) and a crime type per crime (the mix of crimes at a household that called about a
+dispute: every live call comes from the same skewed household pool), so the runner's RELINK links by
+address and by phone as in production. After the run every live incident's links are compared with the definition,
 computed here in Python from the events themselves.
 """
 import asyncio
@@ -24,7 +25,7 @@ import asyncpg
 
 from bench.assessment.dataset import (
     CHANNELS,
-    CRIME_TYPES_ELSEWHERE,
+    CRIME_TYPES_AT_HOUSEHOLD,
     DISPUTE_TYPES,
     PRECISION_SHARES,
     PRECISIONS,
@@ -89,7 +90,7 @@ def _incident(number: str, station: str, at: datetime, kind: str, rng: random.Ra
             "risk_flags": ["threat"] if rng.random() < 0.02 else [], "confidence": round(rng.uniform(0.6, 1), 4),
             "rules_version": "classification.v1", "category_code": "0301" if kind == "dispute" else "0101",
             "disposition": None, "address_key": address_key, "address_precision": precision_of(address_key, cohort),
-            "crime_type": rng.choices([t for t, _ in CRIME_TYPES_ELSEWHERE], [w for _, w in CRIME_TYPES_ELSEWHERE])[0]
+            "crime_type": rng.choices([t for t, _ in CRIME_TYPES_AT_HOUSEHOLD], [w for _, w in CRIME_TYPES_AT_HOUSEHOLD])[0]
             if kind == "crime" else None,
             "caller_phone_hmac": phone}
     return Envelope(event_id=_uuid(rng), type="incident.accepted", producer="intake", key=station,
