@@ -7,15 +7,23 @@ What one run writes into the assessment schema (services/assessment/migrations):
 
 - `units`: S stations (kind 'station') in about S x 2,900 / 40,000 counties, every county at least
   one station; residents log-normal around 28,000 (1.4 billion people / 40,000 stations is 35,000),
-  2.3-3.2 residents per household.
+  2.3-3.2 residents per household; a cohort by residents (COHORTS: urban from 45,000, town from 20,000,
+  rural below), which scoring.v2 ranks within.
 - `incidents`: D disputes in the ranked month, split over the stations in proportion to residents
   times a station propensity; the same number again in each of `history_months` months before, so
   that repeats reach back across the month boundary and cases opened late last month close in this
   one. Each dispute's caller household is drawn from a skewed pool of the station's households
   (a few call again and again, as real repeat callers do): the address key is the household's, the
-  phone usually the household's and sometimes another household's. 3% have no address key, 8% no
-  phone. Crimes: 12% of the disputes' volume (0.5x-1.5x by station), 2% of them at a household of
-  the dispute pool (those become civil-to-criminal links when an earlier dispute is there).
+  phone usually the household's and sometimes another household's. 3% have no address key
+  (precision 'none'), 8% no phone. A household's key has one precision, drawn once per (station,
+  household) from its cohort's mix (PRECISION_SHARES: urban mostly room, rural a quarter area), so the
+  same key always has the same precision. Crimes: 12% of the disputes' volume (0.5x-1.5x by station),
+  2% of them at a household of the dispute pool (its key, precision and phone), with a crime type from
+  CRIME_TYPES_AT_HOUSEHOLD (40% injury, 2% homicide); the others have keys of their own and mostly theft,
+  fraud or other (CRIME_TYPES_ELSEWHERE).
+- the links, as the consumer keeps them (repository.RELINK under rules/links.v1.yaml): repeat_30d and
+  repeat_90d by window counts over the disputes, c2c_source / c2c_incident_number by a hash join of the
+  crimes of the listed types against the disputes (REPEATS, CIVIL_TO_CRIMINAL below).
 - `cases`: one per dispute (every month generated): created seconds after the call, claimed after a
   log-normal 25 minutes (3% never), closed after a log-normal 30 hours (3x at court, 7% never),
   80% of the closed with an agreement, 45% of the rest referred; 6% of agreements ask for judicial
