@@ -17,6 +17,7 @@ from datetime import date
 from bench import infra
 from bench.assessment import candidates, consumers, dataset, measure
 from bench.claims.server import backend_cpu, busy_between, cpu_between, machine_cpu
+from services.assessment.domain.links import LinkRules
 from shared.db.migrations import migrate
 from shared.db.pool import create_pool
 from shared.db.provision import drop_database, ensure_database
@@ -26,6 +27,7 @@ from shared.kafka.admin import delete_topics_with_prefix, ensure_registered_topi
 from shared.logging import configure_logging
 
 TARGET_S = 60.0  # the issue's target for ranking the national month
+TIE_TARGET = 0.01  # at most this share of ranked stations may still share a rank after the tie-break
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -46,6 +48,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="EXPLAIN (ANALYZE, BUFFERS) every statement the ranking ran, after timing it")
     parser.add_argument("--candidates", action="store_true",
                         help="at the end, time the facts SQL beside its earlier forms (read-time links, numeric durations)")
+    parser.add_argument("--v1", action="store_true",
+                        help="also rank the month under scoring.v1 (percentiles per county) for comparison")
     parser.add_argument("--keep", action="store_true", help="keep the database for analysis (prints its URL)")
     args = parser.parse_args(argv)
     if args.disputes < 1 or args.stations < 1 or args.history_months < 0 or args.events < 0:
@@ -81,8 +85,8 @@ def report_ranking(baseline: measure.Baseline, ours: measure.Ours, problems: lis
     for s in stmts:
         rows.append((f"  SQL {s.label} ({s.rows:,} rows)", f"{s.seconds:.2f}", ""))
     rows.append(("  Python: rows to MonthFacts (unit_facts minus its SQL)", f"{facts_s - sql:.2f}", ""))
-    for name, label in (("all_figures", "figures"), ("score_units", "scoring, percentiles per cohort"),
-                        ("rank_by_score", "ranking across cohorts")):
+    for name, label in (("all_figures", "figures"), ("score_units", f"scoring ({ours.rules.version}) per cohort"),
+                        ("rank_by_score", "ranking in each rank group")):
         if name in phases.calls:
             rows.append((f"  {label}: {name} x {phases.calls[name]:,}", f"{phases.seconds[name]:.2f}", ""))
     rest = ours.seconds - sum(phases.seconds.values())
@@ -93,14 +97,24 @@ def report_ranking(baseline: measure.Baseline, ours: measure.Ours, problems: lis
     python_cpu, postgres_cpu, busy = cpu
     print(f"during month_ranking: this process CPU {python_cpu:.1f} s, PostgreSQL backend {postgres_cpu:.1f} s, "
           f"machine {busy:.0%} busy of {os.cpu_count()} cores")
-    print(f"ranking: {measure.summary(ours)}")
+    report_outcome(ours)
     if problems:
-        print("check: MISMATCH between the service's facts and the plain aggregate:")
+        print("check: MISMATCH between the service's facts or ranking and the plain aggregate:")
         for line in problems:
             print(f"  {line}")
     else:
-        print(f"check: OK, every station's counts equal the plain aggregate's "
-              f"({len(measure.compared(baseline))} facts each)")
+        print(f"check: OK, every station's counts equal the plain aggregate's ({len(measure.COMPARED)} facts "
+              f"each); one line per station; ranks ascend from 1 in each rank group")
+
+
+def report_outcome(ours: measure.Ours) -> None:
+    """What the ranking says: ranked and not rankable, grades, red lines, and how many ties the tie-break left."""
+    for line in measure.summary(ours):
+        print(f"{ours.rules.version}: {line}")
+    ties = measure.ties(ours)
+    verdict = "met" if ties.same_rank_share < TIE_TARGET else "NOT met"
+    print(f"{ours.rules.version}: target: under {TIE_TARGET:.0%} of ranked stations sharing a rank after the "
+          f"tie-break: {verdict} ({ties.same_rank_share:.2%})")
 
 
 async def explain(conn, statements: list[measure.Statement]) -> None:
@@ -119,10 +133,11 @@ async def measure_consumer(args, bootstrap: str, database_url: str, prefix: str,
 
     settings = AssessmentSettings(kafka_bootstrap_servers=bootstrap, database_url=database_url,
                                   topic_prefix=prefix, log_level="WARNING")
-    stations = [r["code"] for r in await pool.fetch("SELECT code FROM units WHERE kind = 'station' ORDER BY code")]
+    cohorts = {r["code"]: r["cohort"] for r in await pool.fetch(
+        "SELECT code, cohort FROM units WHERE kind = 'station' ORDER BY code")}
     following = dataset.months_back(args.month, -1)
     started = time.perf_counter()
-    load = consumers.workload(args.events, stations, following, args.time_zone)
+    load = consumers.workload(args.events, list(cohorts), following, args.time_zone, cohorts=cohorts)
     built_s = time.perf_counter() - started
     size = load.average_bytes()
     await ensure_registered_topics(bootstrap, prefix=prefix)
@@ -160,7 +175,11 @@ async def measure_consumer(args, bootstrap: str, database_url: str, prefix: str,
     print(f"\nconsumer check: {applied.processed:,} events in the ledger, {applied.incidents:,} incidents, "
           f"{applied.cases:,} cases ({applied.closed:,} closed) for {load.count:,} events, {load.incidents:,} "
           f"incidents, {load.cases:,} cases ({load.closed:,} closed) → {'OK' if exact else 'MISMATCH'}")
-    return exact
+    differ, expected = await consumers.links_differ(pool, load, LinkRules.load())
+    print(f"consumer links: {differ:,} of {load.incidents:,} incidents differ from the definition (expected "
+          f"{expected['repeat_30d']:,} repeats within 30 days, {expected['repeat_90d']:,} within 90, "
+          f"{expected['civil_to_criminal']:,} civil-to-criminal) → {'OK' if not differ else 'MISMATCH'}")
+    return exact and not differ
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -200,6 +219,16 @@ async def main(args: argparse.Namespace) -> int:
                 problems = measure.check(ours, baseline)
                 report_ranking(baseline, ours, problems, cpu)
                 ok = not problems
+                if args.v1:
+                    from services.assessment.domain.scoring import V1_RULES
+
+                    v1 = await measure.run_ours(conn, args.month, args.time_zone, V1_RULES)
+                    v1_problems = measure.check(v1, baseline)
+                    print(f"\nfor comparison, {v1.rules.version} (percentiles per county, ranked across the country): "
+                          f"month_ranking {v1.seconds:.2f} s ({v1.seconds / baseline.seconds:.1f} x the baseline)")
+                    report_outcome(v1)
+                    print("check: " + ("OK" if not v1_problems else "MISMATCH: " + "; ".join(v1_problems[:5])))
+                    ok = not v1_problems and ok
                 if args.explain:
                     await explain(conn, ours.statements)
             if args.events:

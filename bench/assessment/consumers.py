@@ -5,8 +5,15 @@ The events are published first; then one runner starts and is timed from the mom
 partitions until processed_events holds every event (the runner's exactly-once ledger, written in the
 same transaction as the facts). They belong to the month after the ranked one, at the same stations,
 so they land in the full-size tables without changing the ranking just measured.
+
+Their incidents carry what intake sends now: an address precision per address key (the station's cohort
+mix, as the load has it) and a crime type per crime (the mix of crimes at a household that called about a
+dispute: every live call comes from the same skewed household pool), so the runner's RELINK links by
+address and by phone as in production. After the run every live incident's links are compared with the definition,
+computed here in Python from the events themselves.
 """
 import asyncio
+import bisect
 import hashlib
 import random
 import time
@@ -16,8 +23,16 @@ from datetime import date, datetime, timedelta
 
 import asyncpg
 
-from bench.assessment.dataset import CHANNELS, DISPUTE_TYPES, month_bounds
+from bench.assessment.dataset import (
+    CHANNELS,
+    CRIME_TYPES_AT_HOUSEHOLD,
+    DISPUTE_TYPES,
+    PRECISION_SHARES,
+    PRECISIONS,
+    month_bounds,
+)
 from bench.claims.server import backend_cpu, busy_between, cpu_between, machine_cpu
+from services.assessment.domain.links import REPEAT_LONG_DAYS, REPEAT_SHORT_DAYS, LinkRules
 from shared.events.envelope import Envelope
 from shared.events.intake import INCIDENT_TOPIC
 from shared.events.mediation import CASE_TOPIC
@@ -25,6 +40,7 @@ from shared.kafka.producer import EventProducer
 
 SOURCE = "BENCH-LIVE"
 CRIMES_PER_DISPUTE = 0.12
+NO_PHONE = 0.08  # as the load: some calls come without a caller phone, and then only the address can link
 
 
 @dataclass
@@ -49,9 +65,23 @@ def _uuid(rng: random.Random) -> uuid.UUID:
     return uuid.UUID(int=rng.getrandbits(128), version=4)
 
 
-def _incident(number: str, station: str, at: datetime, kind: str, rng: random.Random, household: int) -> Envelope:
+def precision_of(address_key: str, cohort: str | None) -> str:
+    """A key's precision, a function of the key (the same key always has the same one), in its cohort's mix."""
+    shares = PRECISION_SHARES.get(cohort or "", PRECISION_SHARES["town"])
+    draw = int(address_key[:8], 16) % sum(shares)
+    for precision, share in zip(PRECISIONS, shares):
+        if draw < share:
+            return precision
+        draw -= share
+    raise AssertionError("unreachable: the draw is below the sum of the shares")
+
+
+def _incident(number: str, station: str, at: datetime, kind: str, rng: random.Random, household: int,
+              cohort: str | None = None) -> Envelope:
     """incident.accepted as intake's outgoing.incident_events writes it."""
     grid = rng.randrange(1, 9)
+    address_key = hashlib.md5(f"{station}:live:{household}".encode()).hexdigest()
+    phone = None if rng.random() < NO_PHONE else hashlib.sha256(f"{station}:live:{household}".encode()).hexdigest()
     data = {"source": SOURCE, "incident_number": number, "revision": 1, "received_at": at.isoformat(),
             "closed_at": None, "station_code": station, "grid_code": f"{station}{grid:02d}",
             "officer_id": f"P{station}{2 * grid:02d}", "jurisdiction_method": "grid", "kind": kind,
@@ -59,9 +89,10 @@ def _incident(number: str, station: str, at: datetime, kind: str, rng: random.Ra
             if kind == "dispute" else None,
             "risk_flags": ["threat"] if rng.random() < 0.02 else [], "confidence": round(rng.uniform(0.6, 1), 4),
             "rules_version": "classification.v1", "category_code": "0301" if kind == "dispute" else "0101",
-            "disposition": None,
-            "address_key": hashlib.md5(f"{station}:live:{household}".encode()).hexdigest(),
-            "caller_phone_hmac": hashlib.sha256(f"{station}:live:{household}".encode()).hexdigest()}
+            "disposition": None, "address_key": address_key, "address_precision": precision_of(address_key, cohort),
+            "crime_type": rng.choices([t for t, _ in CRIME_TYPES_AT_HOUSEHOLD], [w for _, w in CRIME_TYPES_AT_HOUSEHOLD])[0]
+            if kind == "crime" else None,
+            "caller_phone_hmac": phone}
     return Envelope(event_id=_uuid(rng), type="incident.accepted", producer="intake", key=station,
                     occurred_at=at, data=data)
 
@@ -101,8 +132,10 @@ def _case_events(incident: Envelope, rng: random.Random) -> list[Envelope]:
     return events
 
 
-def workload(count: int, stations: list[str], month: date, time_zone: str, seed: int = 11) -> Workload:
+def workload(count: int, stations: list[str], month: date, time_zone: str, seed: int = 11,
+             cohorts: dict[str, str] | None = None) -> Workload:
     """`count` events: each dispute's incident and case life (about 6 events), plus crimes' incidents."""
+    cohorts = cohorts or {}
     rng = random.Random(seed)
     start, end = month_bounds(month, time_zone)
     span = (end - start).total_seconds()
@@ -115,9 +148,9 @@ def workload(count: int, stations: list[str], month: date, time_zone: str, seed:
         at = start + timedelta(seconds=rng.uniform(0, span * 0.9))
         household = int(rng.paretovariate(1.2) * 10)
         if rng.random() < CRIMES_PER_DISPUTE / (1 + CRIMES_PER_DISPUTE):
-            incidents.append(_incident(f"LC{number}", station, at, "crime", rng, household))
+            incidents.append(_incident(f"LC{number}", station, at, "crime", rng, household, cohorts.get(station)))
             continue
-        incident = _incident(f"LD{number}", station, at, "dispute", rng, household)
+        incident = _incident(f"LD{number}", station, at, "dispute", rng, household, cohorts.get(station))
         life = _case_events(incident, rng)[:count - len(incidents) - len(cases) - 1]
         incidents.append(incident)
         cases += life
@@ -193,3 +226,57 @@ async def apply(runner, pool: asyncpg.Pool, load: Workload, database_url: str,
         " (SELECT count(*) FROM cases WHERE source = $2 AND closed_at IS NOT NULL) AS closed", runner.name, SOURCE)
     return Applied(seconds, row["processed"], row["incidents"], row["cases"], row["closed"], runner_cpu,
                    postgres_cpu, busy)
+
+
+def expected_links(incidents: list[Envelope], rules: LinkRules) -> dict[str, tuple[bool, bool, str | None]]:
+    """Each incident's (repeat_30d, repeat_90d, civil-to-criminal dispute number) by the definition
+    (domain/links.py), from the events alone: the latest earlier dispute of the same linking address key
+    or caller phone, within 90 days for a dispute and the look-back for a crime of a listed type."""
+    by_key: dict[tuple[str, str], list[tuple[datetime, str, str]]] = {}
+    for e in incidents:
+        d = e.data
+        if d["kind"] == "dispute":
+            for key in _link_keys(d, rules):
+                by_key.setdefault(key, []).append((datetime.fromisoformat(d["received_at"]), d["source"],
+                                                   d["incident_number"]))
+    for disputes in by_key.values():
+        disputes.sort()
+    links = {}
+    for e in incidents:
+        d = e.data
+        at = datetime.fromisoformat(d["received_at"])
+        earlier = []  # per key, the latest dispute strictly before (bisect_left skips those at the same time)
+        for key in _link_keys(d, rules):
+            disputes = by_key.get(key, [])
+            if (i := bisect.bisect_left(disputes, (at, "", ""))) > 0:
+                earlier.append(disputes[i - 1])
+        latest = max(earlier, default=None)  # RELINK's order: received_at, source, incident_number, latest first
+        if d["kind"] == "dispute":
+            links[d["incident_number"]] = (
+                latest is not None and latest[0] >= at - timedelta(days=REPEAT_SHORT_DAYS),
+                latest is not None and latest[0] >= at - timedelta(days=REPEAT_LONG_DAYS), None)
+        else:
+            counts = (d["crime_type"] in rules.crime_types and latest is not None
+                      and latest[0] >= at - timedelta(days=rules.look_back_days))
+            links[d["incident_number"]] = (False, False, latest[2] if counts else None)
+    return links
+
+
+def _link_keys(d: dict, rules: LinkRules) -> list[tuple[str, str]]:
+    """The keys an incident links by: its address key at a linking precision, its caller phone."""
+    keys = [("phone", d["caller_phone_hmac"])] if d["caller_phone_hmac"] else []
+    if d["address_key"] and d["address_precision"] in rules.linking_precisions:
+        keys.append(("address", d["address_key"]))
+    return keys
+
+
+async def links_differ(pool: asyncpg.Pool, load: Workload, rules: LinkRules) -> tuple[int, dict[str, int]]:
+    """How many live incidents' stored links differ from the definition, and the expected link counts."""
+    expected = expected_links(load.events[INCIDENT_TOPIC], rules)
+    rows = await pool.fetch("SELECT incident_number, repeat_30d, repeat_90d, c2c_incident_number FROM incidents"
+                            " WHERE source = $1", SOURCE)
+    stored = {r["incident_number"]: (r["repeat_30d"], r["repeat_90d"], r["c2c_incident_number"]) for r in rows}
+    differ = sum(stored.get(number) != links for number, links in expected.items()) + len(stored.keys() - expected)
+    counts = {"repeat_30d": sum(v[0] for v in expected.values()), "repeat_90d": sum(v[1] for v in expected.values()),
+              "civil_to_criminal": sum(v[2] is not None for v in expected.values())}
+    return differ, counts

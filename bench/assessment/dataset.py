@@ -7,15 +7,23 @@ What one run writes into the assessment schema (services/assessment/migrations):
 
 - `units`: S stations (kind 'station') in about S x 2,900 / 40,000 counties, every county at least
   one station; residents log-normal around 28,000 (1.4 billion people / 40,000 stations is 35,000),
-  2.3-3.2 residents per household.
+  2.3-3.2 residents per household; a cohort by residents (COHORTS: urban from 45,000, town from 20,000,
+  rural below), which scoring.v2 ranks within.
 - `incidents`: D disputes in the ranked month, split over the stations in proportion to residents
   times a station propensity; the same number again in each of `history_months` months before, so
   that repeats reach back across the month boundary and cases opened late last month close in this
   one. Each dispute's caller household is drawn from a skewed pool of the station's households
   (a few call again and again, as real repeat callers do): the address key is the household's, the
-  phone usually the household's and sometimes another household's. 3% have no address key, 8% no
-  phone. Crimes: 12% of the disputes' volume (0.5x-1.5x by station), 2% of them at a household of
-  the dispute pool (those become civil-to-criminal links when an earlier dispute is there).
+  phone usually the household's and sometimes another household's. 3% have no address key
+  (precision 'none'), 8% no phone. A household's key has one precision, drawn once per (station,
+  household) from its cohort's mix (PRECISION_SHARES: urban mostly room, rural a quarter area), so the
+  same key always has the same precision. Crimes: 12% of the disputes' volume (0.5x-1.5x by station),
+  2% of them at a household of the dispute pool (its key, precision and phone), with a crime type from
+  CRIME_TYPES_AT_HOUSEHOLD (40% injury, 2% homicide); the others have keys of their own and mostly theft,
+  fraud or other (CRIME_TYPES_ELSEWHERE).
+- the links, as the consumer keeps them (repository.RELINK under rules/links.v1.yaml): repeat_30d and
+  repeat_90d by window counts over the disputes, c2c_source / c2c_incident_number by a hash join of the
+  crimes of the listed types against the disputes (REPEATS, CIVIL_TO_CRIMINAL below).
 - `cases`: one per dispute (every month generated): created seconds after the call, claimed after a
   log-normal 25 minutes (3% never), closed after a log-normal 30 hours (3x at court, 7% never),
   80% of the closed with an agreement, 45% of the rest referred; 6% of agreements ask for judicial
@@ -32,7 +40,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from services.assessment.months import LINK_DAYS
+from services.assessment.domain.links import REPEAT_LONG_DAYS, REPEAT_SHORT_DAYS, LinkRules
 
 # Ratio of counties to stations nationally: about 2,900 county-level divisions for 40,000 stations.
 COUNTIES_PER_STATION = 2_900 / 40_000
@@ -43,6 +51,19 @@ DISPUTE_TYPES = (("neighbour", 22), ("family", 20), ("labour", 8), ("property_ma
                  ("land", 5), ("traffic_damage", 10), ("debt", 9), ("other", 8))
 CHANNELS = (("station_officer", 50), ("peoples_mediator", 35), ("lawyer", 10), ("court", 5))
 TABLES = ("units", "incidents", "cases", "community_activities")
+# Cohorts of similar stations (units.cohort; scoring.v2 ranks within each), by registered residents: with
+# residents log-normal around 28,000 that makes about a quarter urban, two fifths town, a third rural.
+COHORTS = (("urban", 45_000), ("town", 20_000), ("rural", 0))
+# How precise a household's address is, by cohort: shares of room, building, street, area. Cities number
+# their flats; villages often name only the village or its group, so fewer rural calls link by address.
+PRECISIONS = ("room", "building", "street", "area")
+PRECISION_SHARES = {"urban": (70, 20, 7, 3), "town": (45, 35, 12, 8), "rural": (15, 45, 15, 25)}
+# Crime types in tenths of a percent. Crimes at a household that called about a dispute are the ones a
+# dispute turns into: far more often injury (and now and then homicide) than crimes elsewhere.
+CRIME_TYPES_ELSEWHERE = (("theft", 450), ("fraud", 250), ("other", 160), ("injury", 90), ("robbery", 30),
+                         ("sexual", 10), ("arson", 5), ("poisoning", 2), ("homicide", 3))
+CRIME_TYPES_AT_HOUSEHOLD = (("injury", 400), ("other", 200), ("theft", 200), ("fraud", 100), ("robbery", 30),
+                            ("arson", 30), ("homicide", 20), ("poisoning", 10), ("sexual", 10))
 
 # Uniform [0, 1) and standard normal of (row number, stream): pure functions of their arguments.
 FUNCTIONS = """
@@ -52,8 +73,11 @@ CREATE FUNCTION bench_z(i bigint, k integer) RETURNS float8 LANGUAGE sql IMMUTAB
 $$ SELECT sqrt(-2 * ln(1 - bench_u(i, k))) * cos(2 * pi() * bench_u(i, k + 100000)) $$;
 CREATE FUNCTION bench_pick(choices text[], i bigint, k integer) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
 $$ SELECT choices[1 + floor(bench_u(i, k) * cardinality(choices))::integer] $$;
+CREATE FUNCTION bench_precision(cuts float8[], u float8) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
+$$ SELECT (ARRAY['room', 'building', 'street', 'area'])[1 + (u >= cuts[1])::integer + (u >= cuts[2])::integer
+                                                         + (u >= cuts[3])::integer] $$;
 """
-DROP_FUNCTIONS = "DROP FUNCTION IF EXISTS bench_u, bench_z, bench_pick"
+DROP_FUNCTIONS = "DROP FUNCTION IF EXISTS bench_u, bench_z, bench_pick, bench_precision"
 
 # The stations with their county, population and dispute volume; the largest-remainder split makes
 # the volumes add up to exactly $1 disputes. County c: stations j < $3 found it, the rest join at random.
@@ -80,6 +104,7 @@ WITH placed AS (
     FROM rounded
 )
 SELECT j, code, county_code, residents, households, disputes,
+       {cohort} AS cohort,
        (sum(disputes) OVER (ORDER BY j) - disputes)::bigint AS first_dispute,
        round(disputes * $4::float8 * (0.5 + bench_u(j, 5)))::integer AS crimes,
        greatest(ceil(disputes * $5::float8), 1)::integer AS pool,
@@ -87,29 +112,98 @@ SELECT j, code, county_code, residents, households, disputes,
 FROM counted
 """
 
+
+def _cohort_sql() -> str:
+    """The CASE that names a station's cohort from its residents (constants of this module, not input)."""
+    return "CASE " + " ".join(f"WHEN residents >= {least} THEN '{name}'" for name, least in COHORTS) + " END"
+
+
+def _precision_cuts_sql() -> str:
+    """The CASE that gives a station's cumulative precision shares (room, +building, +street) by cohort."""
+    def cuts(shares: tuple[int, ...]) -> str:
+        total, running = sum(shares), 0
+        values = []
+        for share in shares[:-1]:
+            running += share
+            values.append(f"{running / total!r}")
+        return f"ARRAY[{', '.join(values)}]::float8[]"
+    return "CASE cohort " + " ".join(f"WHEN '{name}' THEN {cuts(shares)}" for name, shares in PRECISION_SHARES.items()) + " END"
+
+
+STATIONS = STATIONS.format(cohort=_cohort_sql())
+# Each station's cumulative precision shares, for bench_precision.
+STATION_CUTS = f"ALTER TABLE bench_stations ADD COLUMN cuts float8[]; UPDATE bench_stations SET cuts = {_precision_cuts_sql()}"
+
 UNITS = """
-INSERT INTO units (kind, code, name, station_code, county_code, households, residents)
-SELECT 'station', code, 'Station ' || code, code, county_code, households, residents FROM bench_stations
+INSERT INTO units (kind, code, name, station_code, county_code, households, residents, cohort)
+SELECT 'station', code, 'Station ' || code, code, county_code, households, residents, cohort FROM bench_stations
 """
-# Where incidents keep their link at write time (migration 0003: follows_dispute), the load sets it as the
-# consumer leaves it: a dispute of the same address key or caller phone in the 90 days strictly before.
-# Two windows over the whole table instead of a probe per row; timestamps have microsecond resolution,
-# so a frame ending 1 microsecond before the row is exactly "strictly before".
-HAS_LINKS = "SELECT 1 FROM information_schema.columns WHERE table_name = 'incidents' AND column_name = 'follows_dispute'"
-LINKS = """
-UPDATE incidents i SET follows_dispute = true
+# The links as the consumer keeps them (repository.RELINK under rules/links.v1.yaml, migration 0004), set
+# set-based after the load instead of a probe per row. An address links only at a linking precision, and
+# the load gives every key one precision (it is the household's), so "both keys link and are equal" is
+# "the linking key is equal": the key where its precision links, else NULL.
+#
+# Repeats: a dispute with a dispute of the same linking key or caller phone in the 30 / 90 days strictly
+# before. Window counts over the disputes alone (only disputes repeat and only disputes are repeated);
+# timestamps have microsecond resolution, so a frame ending 1 microsecond before the row is exactly
+# "strictly before", and a frame start of N days PRECEDING is RELINK's received_at - make_interval(days => N).
+#   $1 linking precisions, $2 / $3 the short and long windows in days (30, 90).
+REPEATS = """
+UPDATE incidents i SET repeat_30d = w.repeat_30d, repeat_90d = true
 FROM (
-    SELECT source, incident_number FROM (
-        SELECT source, incident_number, address_key, phone_hmac,
-               count(*) FILTER (WHERE kind = 'dispute') OVER (PARTITION BY address_key ORDER BY received_at
-                   RANGE BETWEEN '{days} days' PRECEDING AND '1 microsecond' PRECEDING) AS by_address,
-               count(*) FILTER (WHERE kind = 'dispute') OVER (PARTITION BY phone_hmac ORDER BY received_at
-                   RANGE BETWEEN '{days} days' PRECEDING AND '1 microsecond' PRECEDING) AS by_phone
-        FROM incidents) AS w
-    WHERE (address_key IS NOT NULL AND by_address > 0) OR (phone_hmac IS NOT NULL AND by_phone > 0)
-) AS l
+    SELECT source, incident_number,
+           (link_key IS NOT NULL AND by_address_short > 0) OR (phone_hmac IS NOT NULL AND by_phone_short > 0)
+               AS repeat_30d,
+           (link_key IS NOT NULL AND by_address_long > 0) OR (phone_hmac IS NOT NULL AND by_phone_long > 0)
+               AS repeat_90d
+    FROM (
+        SELECT source, incident_number, link_key, phone_hmac,
+               count(*) OVER (PARTITION BY link_key ORDER BY received_at
+                              RANGE BETWEEN make_interval(days => $2::int) PRECEDING AND '1 microsecond' PRECEDING)
+                   AS by_address_short,
+               count(*) OVER (PARTITION BY link_key ORDER BY received_at
+                              RANGE BETWEEN make_interval(days => $3::int) PRECEDING AND '1 microsecond' PRECEDING)
+                   AS by_address_long,
+               count(*) OVER (PARTITION BY phone_hmac ORDER BY received_at
+                              RANGE BETWEEN make_interval(days => $2::int) PRECEDING AND '1 microsecond' PRECEDING)
+                   AS by_phone_short,
+               count(*) OVER (PARTITION BY phone_hmac ORDER BY received_at
+                              RANGE BETWEEN make_interval(days => $3::int) PRECEDING AND '1 microsecond' PRECEDING)
+                   AS by_phone_long
+        FROM (SELECT source, incident_number, received_at, phone_hmac,
+                     CASE WHEN address_precision = ANY($1::text[]) THEN address_key END AS link_key
+              FROM incidents WHERE kind = 'dispute') AS d) AS w) AS w
+WHERE w.repeat_90d AND i.source = w.source AND i.incident_number = w.incident_number
+"""
+
+# Civil-to-criminal: a crime of a listed type names the latest dispute of the same linking key or caller
+# phone within the look-back, ties broken as RELINK breaks them (received_at, source, incident_number, all
+# descending). The crimes of those types are few (about 1 in 10 crimes): a hash join of them against the
+# disputes, once by key and once by phone, then the latest pair per crime.
+#   $1 linking precisions, $2 crime types, $3 look-back days.
+CIVIL_TO_CRIMINAL = """
+WITH crimes AS (
+    SELECT source, incident_number, received_at, phone_hmac,
+           CASE WHEN address_precision = ANY($1::text[]) THEN address_key END AS link_key
+    FROM incidents WHERE kind = 'crime' AND crime_type = ANY($2::text[])
+), disputes AS (
+    SELECT source, incident_number, received_at, phone_hmac,
+           CASE WHEN address_precision = ANY($1::text[]) THEN address_key END AS link_key
+    FROM incidents WHERE kind = 'dispute'
+), pairs AS (
+    SELECT c.source, c.incident_number, d.received_at, d.source AS d_source, d.incident_number AS d_number
+    FROM crimes c JOIN disputes d ON d.link_key = c.link_key
+    WHERE d.received_at < c.received_at AND d.received_at >= c.received_at - make_interval(days => $3::int)
+    UNION ALL
+    SELECT c.source, c.incident_number, d.received_at, d.source, d.incident_number
+    FROM crimes c JOIN disputes d ON d.phone_hmac = c.phone_hmac
+    WHERE d.received_at < c.received_at AND d.received_at >= c.received_at - make_interval(days => $3::int)
+)
+UPDATE incidents i SET c2c_source = l.d_source, c2c_incident_number = l.d_number
+FROM (SELECT DISTINCT ON (source, incident_number) source, incident_number, d_source, d_number
+      FROM pairs ORDER BY source, incident_number, received_at DESC, d_source DESC, d_number DESC) AS l
 WHERE i.source = l.source AND i.incident_number = l.incident_number
-""".format(days=LINK_DAYS)
+"""
 
 # Where the units table has county names (migration 0002 as it grows), they are filled in too.
 HAS_COUNTY_NAME = "SELECT 1 FROM information_schema.columns WHERE table_name = 'units' AND column_name = 'county_name'"
@@ -119,7 +213,7 @@ COUNTY_NAMES = "UPDATE units SET county_name = 'County ' || county_code"
 # disputes in time, so draws from the same household pool give repeats at known earlier times.
 DISPUTES = """
 INSERT INTO incidents (source, incident_number, revision, month, received_at, station_code, grid_code, officer_id,
-                       kind, dispute_type, risk_flags, address_key, phone_hmac)
+                       kind, dispute_type, risk_flags, address_key, phone_hmac, address_precision)
 SELECT 'CAD-' || left(s.code, 2), 'D' || x.id, 1 + (bench_u(x.id, 7) < 0.1)::integer, $2::date,
        $3::timestamptz + (g + bench_u(x.id, 8)) / s.disputes * ($4::timestamptz - $3::timestamptz),
        s.code, s.code || lpad(y.grid::text, 2, '0'), 'P' || s.code || lpad((2 * y.grid - (bench_u(x.id, 10) < 0.5)::integer)::text, 2, '0'),
@@ -130,19 +224,21 @@ SELECT 'CAD-' || left(s.code, 2), 'D' || x.id, 1 + (bench_u(x.id, 7) < 0.1)::int
        CASE WHEN bench_u(x.id, 14) < 0.08 THEN NULL
             WHEN bench_u(x.id, 15) < 0.85 THEN encode(sha256(convert_to(s.code || ':p:' || y.household, 'UTF8')), 'hex')
             ELSE encode(sha256(convert_to(s.code || ':p:' || floor(s.pool * bench_u(x.id, 16) ^ $6)::bigint, 'UTF8')), 'hex')
-       END
+       END,
+       CASE WHEN bench_u(x.id, 13) >= 0.03 THEN bench_precision(s.cuts, y.key_u) ELSE 'none' END
 FROM bench_stations s
 CROSS JOIN LATERAL generate_series(0, s.disputes - 1) g
 CROSS JOIN LATERAL (SELECT $1::bigint * $7 + s.first_dispute + g AS id) x
 CROSS JOIN LATERAL (SELECT floor(s.pool * bench_u(x.id, 17) ^ $6)::bigint AS household,
-                           1 + floor(bench_u(x.id, 9) * s.grids)::integer AS grid) y
+                           1 + floor(bench_u(x.id, 9) * s.grids)::integer AS grid) h
+CROSS JOIN LATERAL (SELECT h.*, bench_u(s.j::bigint * 100000000 + h.household, 34) AS key_u) y
 """
 
 # Crimes have ids of their own (from 1e12, two per dispute of their month: a station has at most 0.18
 # crimes per dispute); 2% are at a household of the dispute pool, some of them after its dispute.
 CRIMES = """
 INSERT INTO incidents (source, incident_number, revision, month, received_at, station_code, grid_code, officer_id,
-                       kind, dispute_type, risk_flags, address_key, phone_hmac)
+                       kind, dispute_type, risk_flags, address_key, phone_hmac, address_precision, crime_type)
 SELECT 'CAD-' || left(s.code, 2), 'C' || x.id, 1, $2::date,
        $3::timestamptz + bench_u(x.id, 8) * ($4::timestamptz - $3::timestamptz),
        s.code, s.code || lpad(y.grid::text, 2, '0'), 'P' || s.code || lpad((2 * y.grid)::text, 2, '0'),
@@ -150,12 +246,16 @@ SELECT 'CAD-' || left(s.code, 2), 'C' || x.id, 1, $2::date,
        CASE WHEN bench_u(x.id, 13) < 0.02 THEN md5(s.code || ':a:' || y.household)
             WHEN bench_u(x.id, 13) < 0.9 THEN md5('crime:' || x.id) END,
        CASE WHEN bench_u(x.id, 13) < 0.02 THEN encode(sha256(convert_to(s.code || ':p:' || y.household, 'UTF8')), 'hex')
-            WHEN bench_u(x.id, 14) < 0.7 THEN encode(sha256(convert_to('crime:' || x.id, 'UTF8')), 'hex') END
+            WHEN bench_u(x.id, 14) < 0.7 THEN encode(sha256(convert_to('crime:' || x.id, 'UTF8')), 'hex') END,
+       CASE WHEN bench_u(x.id, 13) < 0.02 THEN bench_precision(s.cuts, y.key_u)
+            WHEN bench_u(x.id, 13) < 0.9 THEN bench_precision(s.cuts, bench_u(x.id, 36)) ELSE 'none' END,
+       CASE WHEN bench_u(x.id, 13) < 0.02 THEN bench_pick($8::text[], x.id, 35) ELSE bench_pick($7::text[], x.id, 35) END
 FROM bench_stations s
 CROSS JOIN LATERAL generate_series(0, s.crimes - 1) g
 CROSS JOIN LATERAL (SELECT 1000000000000 + $1::bigint * 2 * $6 + s.first_dispute * 2 + g AS id) x
 CROSS JOIN LATERAL (SELECT floor(s.pool * bench_u(x.id, 17) ^ $5)::bigint AS household,
-                           1 + floor(bench_u(x.id, 9) * s.grids)::integer AS grid) y
+                           1 + floor(bench_u(x.id, 9) * s.grids)::integer AS grid) h
+CROSS JOIN LATERAL (SELECT h.*, bench_u(s.j::bigint * 100000000 + h.household, 34) AS key_u) y
 """
 
 # One case per dispute of month $1; nothing after the cutoff $2 (the end of the ranked month) has happened.
@@ -301,6 +401,7 @@ async def generate(conn: asyncpg.Connection, shape: Shape, step) -> dict[str, in
     indexes = await _drop_indexes(conn)
     start, end = month_bounds(shape.month, shape.time_zone)
     await timed("stations", STATIONS, shape.disputes, shape.stations, shape.counties, CRIME_SHARE, POOL_FACTOR)
+    await conn.execute(STATION_CUTS)
     await timed("units", UNITS)
     if await conn.fetchval(HAS_COUNTY_NAME):
         await conn.execute(COUNTY_NAMES)
@@ -310,10 +411,14 @@ async def generate(conn: asyncpg.Connection, shape: Shape, step) -> dict[str, in
         first, following = month_bounds(month, shape.time_zone)
         tag = "ranked month" if back == 0 else f"month -{back}"
         await timed(f"disputes ({tag})", DISPUTES, shape.disputes, month, first, following, types, POOL_SKEW, back)
-        await timed(f"crimes ({tag})", CRIMES, shape.disputes, month, first, following, POOL_SKEW, back)
+        await timed(f"crimes ({tag})", CRIMES, shape.disputes, month, first, following, POOL_SKEW, back,
+                    _choices(CRIME_TYPES_ELSEWHERE), _choices(CRIME_TYPES_AT_HOUSEHOLD))
         await timed(f"cases ({tag})", CASES, month, end, channels)
-    if await conn.fetchval(HAS_LINKS):
-        await timed("links (follows_dispute, as the consumer keeps it)", LINKS)
+    links = LinkRules.load()  # the rules the consumer links by, so the load links as it does
+    precisions = list(links.linking_precisions)
+    await timed("links: repeats within 30 / 90 days", REPEATS, precisions, REPEAT_SHORT_DAYS, REPEAT_LONG_DAYS)
+    await timed("links: civil-to-criminal", CIVIL_TO_CRIMINAL, precisions, list(links.crime_types),
+                links.look_back_days)
     await timed("callbacks", CALLBACKS, shape.month, start, end)
     await timed("visits, information, patrols", ACTIVITIES, shape.month, start, end)
     for name, definition in indexes:

@@ -16,13 +16,16 @@ import asyncpg
 
 from bench.assessment.dataset import month_bounds
 
-# One row per station: the month's facts as a plain GROUP BY of the fact rows, with no linking of
-# incidents, no duration samples and no scoring. Each count means what the service's count means, so
-# the two can be compared station by station.
+# One row per station: the month's facts as a plain GROUP BY of the fact rows, counting the links the
+# incidents keep (migration 0004), with no duration samples and no scoring. Each count means what the
+# service's count means, so the two can be compared station by station.
 BASELINE = """
 WITH month_incidents AS (
-    SELECT station_code, count(*) FILTER (WHERE kind = 'dispute') AS disputes,
-           count(*) FILTER (WHERE kind = 'crime') AS crimes{link_counts}
+    SELECT station_code, count(*) AS calls, count(*) FILTER (WHERE kind = 'dispute') AS disputes,
+           count(*) FILTER (WHERE kind = 'crime') AS crimes,
+           count(*) FILTER (WHERE kind = 'dispute' AND repeat_90d) AS repeat_disputes,
+           count(*) FILTER (WHERE kind = 'dispute' AND repeat_30d) AS repeat_disputes_30d,
+           count(*) FILTER (WHERE kind = 'crime' AND c2c_source IS NOT NULL) AS civil_to_criminal
     FROM incidents WHERE month = $1 GROUP BY station_code
 ), month_cases AS (
     SELECT station_code,
@@ -43,8 +46,10 @@ WITH month_incidents AS (
            coalesce(sum(participants) FILTER (WHERE type = 'patrol'), 0) AS group_defence_participants
     FROM community_activities WHERE month = $1 GROUP BY station_code
 )
-SELECT u.code AS station_code, u.county_code, u.households AS households_registered, u.residents,
-       coalesce(i.disputes, 0) AS disputes, coalesce(i.crimes, 0) AS crimes,{link_columns}
+SELECT u.code AS station_code, u.county_code, u.cohort, u.households AS households_registered, u.residents,
+       coalesce(i.calls, 0) AS calls, coalesce(i.disputes, 0) AS disputes, coalesce(i.crimes, 0) AS crimes,
+       coalesce(i.repeat_disputes, 0) AS repeat_disputes, coalesce(i.repeat_disputes_30d, 0) AS repeat_disputes_30d,
+       coalesce(i.civil_to_criminal, 0) AS civil_to_criminal,
        coalesce(c.closed, 0) AS closed, coalesce(c.agreements, 0) AS agreements,
        coalesce(c.closed_without_referral, 0) AS closed_without_referral,
        coalesce(c.sla_breaches, 0) AS sla_breaches, coalesce(c.confirmations_requested, 0) AS confirmations_requested,
@@ -60,20 +65,13 @@ LEFT JOIN month_cases c ON c.station_code = u.code
 LEFT JOIN month_activities a ON a.station_code = u.code
 WHERE u.kind = 'station'
 """
-# Where incidents keep their link (migration 0003), the plain aggregate counts the stored flags too.
-LINK_COUNTS = """,
-           count(*) FILTER (WHERE kind = 'dispute' AND follows_dispute) AS repeat_disputes,
-           count(*) FILTER (WHERE kind = 'crime' AND follows_dispute) AS civil_to_criminal"""
-LINK_COLUMNS = """
-       coalesce(i.repeat_disputes, 0) AS repeat_disputes, coalesce(i.civil_to_criminal, 0) AS civil_to_criminal,"""
-HAS_LINKS = "SELECT 1 FROM information_schema.columns WHERE table_name = 'incidents' AND column_name = 'follows_dispute'"
 # The facts both sides count the same way (visits differ on purpose: the service counts distinct
-# households over twelve months), plus the links where they are stored.
-COMPARED = ("disputes", "crimes", "closed", "agreements", "closed_without_referral", "sla_breaches",
-            "confirmations_requested", "confirmations_confirmed", "callbacks_satisfied",
-            "callbacks_basically_satisfied", "callbacks_dissatisfied", "information_items",
-            "group_defence_participants", "residents", "households_registered")
-LINKED = ("repeat_disputes", "civil_to_criminal")
+# households over twelve months).
+COMPARED = ("calls", "disputes", "crimes", "repeat_disputes", "repeat_disputes_30d", "civil_to_criminal", "closed",
+            "agreements", "closed_without_referral", "sla_breaches", "confirmations_requested",
+            "confirmations_confirmed", "callbacks_satisfied", "callbacks_basically_satisfied",
+            "callbacks_dissatisfied", "information_items", "group_defence_participants", "residents",
+            "households_registered")
 
 
 @dataclass
@@ -166,20 +164,22 @@ def _wrap(name: str, function, phases: Phases):
 
 @dataclass
 class Ours:
-    """What the service's path took and gave."""
+    """What the service's path took and gave, under which rules."""
 
     seconds: float
     statements: list[Statement]
     phases: Phases
-    ranking: object
+    ranking: object  # services.assessment.ranking.MonthRanking
+    rules: object  # services.assessment.domain.scoring.Rules
 
 
-async def run_ours(conn: asyncpg.Connection, month: date, time_zone: str) -> Ours:
-    """month_ranking for every station of the month, as the rankings API runs it, phase by phase."""
+async def run_ours(conn: asyncpg.Connection, month: date, time_zone: str, rules_path=None) -> Ours:
+    """month_ranking for every station of the month, as the rankings API runs it, phase by phase; under
+    the service's default rules (scoring.v2) unless a rules file is given."""
     from services.assessment import facts, ranking
     from services.assessment.domain.scoring import Rules
 
-    rules = Rules.load()
+    rules = Rules.load(rules_path)
     timed_conn = TimedConnection(conn, statement_labels(facts))
     phases = Phases()
     wrapped = {name: getattr(ranking, name) for name in ("unit_facts", "all_figures", "score_units", "rank_by_score")
@@ -193,7 +193,7 @@ async def run_ours(conn: asyncpg.Connection, month: date, time_zone: str) -> Our
     finally:
         for name, function in wrapped.items():
             setattr(ranking, name, function)
-    return Ours(seconds, timed_conn.statements, phases, result)
+    return Ours(seconds, timed_conn.statements, phases, result, rules)
 
 
 @dataclass
@@ -207,22 +207,20 @@ class Baseline:
 async def run_baseline(conn: asyncpg.Connection, month: date, time_zone: str) -> Baseline:
     """The plain GROUP BY of the same facts, timed."""
     start, end = month_bounds(month, time_zone)
-    links = bool(await conn.fetchval(HAS_LINKS))
-    sql = BASELINE.format(link_counts=LINK_COUNTS if links else "", link_columns=LINK_COLUMNS if links else "")
     started = time.perf_counter()
-    rows = await conn.fetch(sql, month, start, end)
+    rows = await conn.fetch(BASELINE, month, start, end)
     return Baseline(time.perf_counter() - started, {r["station_code"]: r for r in rows})
 
 
-def items_of(result) -> list:
-    """The ranked items, whatever month_ranking returns them in."""
-    return list(getattr(result, "items", result))
+def rank_groups(ours: Ours) -> dict[str, list]:
+    """The ranked items by the group they are ranked in (the reference cohort under scoring.v2, one
+    group under scoring.v1), in the ranking's order."""
+    from services.assessment.ranking import rank_group
 
-
-def compared(baseline: Baseline) -> tuple[str, ...]:
-    """The facts compared station by station: the links too where they are stored."""
-    first = next(iter(baseline.rows.values()), None)
-    return COMPARED + (LINKED if first is not None and "repeat_disputes" in first.keys() else ())
+    groups: dict[str, list] = defaultdict(list)
+    for item in ours.ranking.items:
+        groups[rank_group(item.unit, ours.rules)].append(item)
+    return groups
 
 
 def check(ours: Ours, baseline: Baseline) -> list[str]:
@@ -237,29 +235,81 @@ def check(ours: Ours, baseline: Baseline) -> list[str]:
                         f"{len(set(facts) ^ set(baseline.rows))} differ")
     for code in sorted(set(facts) & set(baseline.rows)):
         row, mine = baseline.rows[code], facts[code]
-        for name in compared(baseline):
+        for name in COMPARED:
             if getattr(mine, name) != row[name]:
                 problems.append(f"{code} {name}: service {getattr(mine, name)}, baseline {row[name]}")
         if len(problems) > 20:
             return problems + ["..."]
-    items = items_of(ours.ranking)
-    if len(items) != len(baseline.rows):
-        problems.append(f"ranking has {len(items)} items for {len(baseline.rows)} stations")
-    ranks = [item.ranked.rank for item in items if item.ranked.rank is not None]
-    if ranks != sorted(ranks) or (ranks and ranks[0] != 1):
-        problems.append("ranks are not ascending from 1")
+    # Every registered station is one line: ranked, or listed apart as not rankable.
+    lines = Counter(item.unit.code for item in ours.ranking.items + ours.ranking.not_rankable)
+    if set(lines) != set(baseline.rows) or max(lines.values(), default=1) > 1:
+        problems.append(f"ranking has {sum(lines.values()):,} lines ({len(ours.ranking.items):,} ranked, "
+                        f"{len(ours.ranking.not_rankable):,} not rankable) for {len(baseline.rows):,} stations; "
+                        f"{len(set(lines) ^ set(baseline.rows)):,} stations missing or extra, "
+                        f"{sum(n > 1 for n in lines.values()):,} listed twice")
+    for group, items in rank_groups(ours).items():
+        ranks = [item.ranked.rank for item in items]
+        if None in ranks or ranks != sorted(ranks) or ranks[0] != 1:
+            problems.append(f"ranks in cohort {group or '(all)'!r} do not ascend from 1")
+        cohort = {baseline.rows[item.unit.code]["cohort"] for item in items if item.unit.code in baseline.rows}
+        if ours.rules.cohort == "reference" and cohort != {group}:
+            problems.append(f"cohort {group!r} ranks stations of cohorts {sorted(map(str, cohort))}")
+    for item in ours.ranking.not_rankable:
+        if item.ranked.score is not None or item.ranked.rank is not None:
+            problems.append(f"{item.unit.code} is not rankable but has score {item.ranked.score}, "
+                            f"rank {item.ranked.rank}")
+            break
     return problems
 
 
-def summary(ours: Ours) -> str:
-    """Grades, candidates, red lines and ties of the ranking."""
-    items = items_of(ours.ranking)
-    rows = [item.ranked for item in items]
+@dataclass(frozen=True)
+class Ties:
+    """How well the ranking separates stations: equal scores before the tie-break, shared ranks after."""
+
+    ranked: int
+    same_score: int  # ranked stations whose score another station of their rank group has too
+    same_rank: int  # ranked stations that still share their rank after the tie-break
+    groups: int
+
+    @property
+    def same_rank_share(self) -> float:
+        return self.same_rank / self.ranked if self.ranked else 0.0
+
+    @property
+    def same_score_share(self) -> float:
+        return self.same_score / self.ranked if self.ranked else 0.0
+
+
+def ties(ours: Ours) -> Ties:
+    """Ties within each rank group: a shared score is what the tie-break has to decide, a shared rank what
+    it could not."""
+    same_score = same_rank = 0
+    groups = rank_groups(ours)
+    for items in groups.values():
+        scores = Counter(item.ranked.score for item in items)
+        same_score += sum(n for n in scores.values() if n > 1)
+        same_rank += sum(1 for item in items if item.ranked.tied_with)
+    return Ties(len(ours.ranking.items), same_score, same_rank, len(groups))
+
+
+def summary(ours: Ours) -> list[str]:
+    """Ranked and not rankable, grades, candidates, red lines and ties of the ranking, a line each."""
+    ranking = ours.ranking
+    rows = [item.ranked for item in ranking.items]
     grades = Counter(row.grade for row in rows)
-    scored = [row for row in rows if row.score is not None]
-    tied = sum(1 for row in scored if row.tied_with)
-    best = f"; best {scored[0].unit} at {scored[0].score}" if scored else ""
-    return (f"{len(items):,} stations ranked, {len(scored):,} scored; grades "
-            + ", ".join(f"{g} {grades[g]:,}" for g in sorted(grades, key=str))
-            + f"; {sum(r.candidate for r in rows):,} candidates, {sum(r.red_line for r in rows):,} red lines, "
-            + f"{tied:,} sharing their rank{best}")
+    reasons = Counter(item.reason for item in ranking.not_rankable)
+    groups = rank_groups(ours)
+    t = ties(ours)
+    best = "; ".join(f"best of {group or 'all'}: {items[0].unit.code} at {items[0].ranked.score}"
+                     for group, items in sorted(groups.items()))
+    return [
+        f"{len(ranking.items):,} stations ranked in {len(groups)} group(s) ("
+        + ", ".join(f"{group or 'all'} {len(items):,}" for group, items in sorted(groups.items()))
+        + f"); {len(ranking.not_rankable):,} not rankable ("
+        + (", ".join(f"{reason} {n:,}" for reason, n in sorted(reasons.items(), key=str)) or "none") + ")",
+        "grades " + ", ".join(f"{g} {grades[g]:,}" for g in sorted(grades, key=str))
+        + f"; {sum(r.candidate for r in rows):,} candidates, {sum(r.red_line for r in rows):,} red lines",
+        f"ties: {t.same_score:,} stations ({t.same_score_share:.1%}) share a score within their group before "
+        f"the tie-break; {t.same_rank:,} ({t.same_rank_share:.2%}) still share a rank after it",
+        best,
+    ]
