@@ -16,13 +16,13 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import station_profiles as profiles  # beside this file, which runs as a script: its folder leads sys.path
 import typer
+from fleet import Fleet  # beside this file, as station_profiles
 from rich.console import Console
 from rich.table import Table
 
@@ -48,32 +48,9 @@ BEIJING = timedelta(hours=8)
 console = Console(stderr=True, width=120)
 
 
-@dataclass
-class Fleet:
-    """The running processes, stopped together."""
-    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
-
-    def start(self, name: str, *command: str) -> None:
-        LOGS.mkdir(parents=True, exist_ok=True)
-        log = open(LOGS / f"{name}.log", "ab")  # the child keeps it; closed with the process
-        self.processes[name] = subprocess.Popen([str(BIN / command[0]), *command[1:]], stdout=log,
-                                                stderr=subprocess.STDOUT, start_new_session=True)
-
-    def dead(self) -> list[str]:
-        return [name for name, p in self.processes.items() if p.poll() is not None]
-
-    def stop(self, timeout: float = 20.0) -> None:
-        for p in self.processes.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for name, p in self.processes.items():
-            try:
-                p.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                console.print(f"[yellow]{name} did not stop within {timeout:.0f} s: killed[/]")
-                p.kill()
-                p.wait()
+def start(fleet: Fleet, name: str, *command: str) -> None:
+    """A service process of the fleet, its output in .local/logs/<name>.log."""
+    fleet.start(name, [str(BIN / command[0]), *command[1:]], LOGS / f"{name}.log")
 
 
 def run_step(*command: str) -> None:
@@ -330,14 +307,14 @@ def main(replicas: list[str] = typer.Option([], "--replicas", help="consumers pe
         run_step(f"fengqiao-{service}", "migrate")
     run_step("fengqiao-intake", "topics")
     run_step("fengqiao-assessment", "load-reference")
-    fleet = Fleet()
+    fleet = Fleet(say=lambda text: console.print(f"[yellow]fengqiao: {text}[/]"))
     signal.signal(signal.SIGTERM, interrupted)  # a SIGTERM stops the fleet as Ctrl-C does
     try:
         for service in SETTINGS:
-            fleet.start(f"{service}-api", f"fengqiao-{service}", "api")
+            start(fleet, f"{service}-api", f"fengqiao-{service}", "api")
             for n in range(counts[service]):
-                fleet.start(f"{service}-consume-{n + 1}", f"fengqiao-{service}", "consume")
-        fleet.start("mediation-sla", "fengqiao-mediation", "sla")
+                start(fleet, f"{service}-consume-{n + 1}", f"fengqiao-{service}", "consume")
+        start(fleet, "mediation-sla", "fengqiao-mediation", "sla")
         for service in SETTINGS:
             wait_ready(fleet, service)
         console.print(f"fengqiao: {len(fleet.processes)} processes up "
@@ -382,15 +359,16 @@ def main(replicas: list[str] = typer.Option([], "--replicas", help="consumers pe
         for service in SETTINGS:
             console.print(f"  {service:<10} API docs  {base_url(service)}/docs")
         console.print(f"  dashboard  {dashboard}")
-        console.print("fengqiao: running; Ctrl-C stops every service")
-        while not (dead := fleet.dead()):
+        console.print("fengqiao: running; Ctrl-C stops every service (a process that exits is restarted)")
+        while not (given_up := fleet.supervise()):
             time.sleep(1.0)
-        console.print(f"[red]fengqiao: {', '.join(dead)} exited unexpectedly; see {LOGS}/[/]")
+        console.print(f"[red]fengqiao: {', '.join(given_up)} kept exiting; stopping everything (see {LOGS}/)[/]")
         raise typer.Exit(1)
     except KeyboardInterrupt:
         console.print("fengqiao: stopping the services")
     finally:
-        fleet.stop()
+        for name in fleet.stop():
+            console.print(f"[yellow]fengqiao: {name} did not stop within 20 s: killed[/]")
         console.print("fengqiao: services stopped; Kafka and PostgreSQL stay up (./fengqiao down stops them)")
 
 
