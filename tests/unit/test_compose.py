@@ -2,8 +2,10 @@
 
 Pure: reads files and builds settings objects; no Docker, no sockets.
 """
+import hashlib
 import importlib
 import inspect
+import json
 import os
 import re
 import shlex
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import jsonschema
 import pytest
 import yaml
 
@@ -360,3 +363,33 @@ def test_app_image_is_built_from_the_project_dockerfile() -> None:
             build = service.get("build") or {}
             dockerfile = ROOT / build.get("context", ".") / build.get("dockerfile", "Dockerfile")
             assert dockerfile.is_file(), f"{name}: {dockerfile} does not exist"
+
+
+# ---- the Compose Specification's own schema --------------------------------------------------------
+
+SCHEMA = ROOT / "deploy" / "compose-schema" / "compose-spec.json"
+SCHEMA_SHA256 = "49eb9a1e1de41315949f302f8e6221bb42acd6038977f7c0974e38596ec4cdf6"  # compose-go v2.17.0
+
+
+def compose_errors(document: dict) -> list[str]:
+    raw = SCHEMA.read_bytes()
+    assert hashlib.sha256(raw).hexdigest() == SCHEMA_SHA256, "the vendored schema changed: see its README"
+    schema = json.loads(raw)
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    return sorted(f"{e.json_path}: {e.message}" for e in validator.iter_errors(document))
+
+
+def test_the_compose_file_is_valid_under_the_compose_specification():
+    assert compose_errors(yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))) == []
+
+
+@pytest.mark.parametrize(("change", "where"), [
+    (lambda d: d["services"][next(iter(d["services"]))].__setitem__("restartt", "always"), "restartt"),
+    (lambda d: d["services"][next(iter(d["services"]))].__setitem__("ports", "8001:8001"), "ports"),
+    (lambda d: d.__setitem__("servces", {}), "servces"),
+])
+def test_the_schema_refuses_what_compose_would(change, where):
+    document = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+    change(document)
+    errors = compose_errors(document)
+    assert errors and any(where in error for error in errors), errors
