@@ -3,7 +3,8 @@ trace and span ids of the current span, so a line leads to its trace and the tra
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+import time
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import structlog
@@ -50,6 +51,37 @@ def add_trace_ids(_logger: object, _method: str, event: MutableMapping[str, Any]
     return event
 
 
+class RepeatedWarnings(logging.Filter):
+    """Lets the first warning or error of each kind through, then at most one a minute saying how many
+    more there were: a broker outage makes every Kafka client retry many times a second, and one line
+    per retry per process buried the lines that mattered (14,038 in 30 s across the local fleet).
+
+    A kind is the logger and the message template (`record.msg`, before its arguments), so "Unable
+    connect to node 1" and "... node 2" are one kind. A kind silent for a minute starts a new episode."""
+
+    def __init__(self, prefixes: tuple[str, ...] = ("aiokafka", "kafka"), every_s: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.prefixes, self.every_s, self.clock = prefixes, every_s, clock
+        self.kinds: dict[tuple[str, str], list[float | int]] = {}  # kind -> [last let through, last seen, held back]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING or not record.name.startswith(self.prefixes):
+            return True
+        now, kind = self.clock(), (record.name, str(record.msg))
+        state = self.kinds.get(kind)
+        if state is None or now - state[1] >= self.every_s:  # a new kind, or a new episode of it
+            self.kinds[kind] = [now, now, 0]
+            return True
+        state[1] = now
+        if now - state[0] < self.every_s:
+            state[2] += 1
+            return False
+        held, state[0], state[2] = state[2], now, 0
+        record.msg = f"{record.msg} (and {held} more like it in the last {self.every_s:.0f} s)"
+        return True
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     """JSON lines on stdout, one per event, for structlog and stdlib loggers (uvicorn, aiokafka) alike."""
     shared_processors = [
@@ -59,6 +91,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     handler = logging.StreamHandler(sys.stdout)
+    handler.addFilter(RepeatedWarnings())
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared_processors,
         processors=[

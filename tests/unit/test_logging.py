@@ -4,7 +4,7 @@ import logging
 
 import structlog
 
-from shared.logging import MASK, configure_logging, mask_text
+from shared.logging import MASK, RepeatedWarnings, configure_logging, mask_text
 
 
 def test_personal_fields_and_phone_numbers_are_masked(capsys):
@@ -31,3 +31,34 @@ def test_stdlib_loggers_are_rendered_as_masked_json(capsys):
 
 def test_mask_text_leaves_incident_numbers_and_times_alone():
     assert mask_text("警情 2024050100123 于 2024-05-01 23:30") == "警情 2024050100123 于 2024-05-01 23:30"
+
+
+def test_a_kafka_client_retrying_through_an_outage_logs_a_line_a_minute_not_one_per_retry(capsys):
+    configure_logging("unit", "INFO")
+    kafka = logging.getLogger("aiokafka.conn")
+    for node in range(500):
+        kafka.error("Unable connect to node with id %s: %s", node % 3, "Connect call failed")
+    logging.getLogger("shared.outbox").warning("outbox backlog %s", 7)  # our own warnings are never held back
+    lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert [line["event"] for line in lines] == ["Unable connect to node with id 0: Connect call failed",
+                                                 "outbox backlog 7"]
+
+
+def test_held_back_warnings_are_counted_once_a_minute_and_a_new_episode_starts_after_silence():
+    now = [0.0]
+    repeated = RepeatedWarnings(clock=lambda: now[0])
+
+    def record(msg: str = "Unable to update metadata from %r", name: str = "aiokafka.cluster") -> logging.LogRecord:
+        return logging.LogRecord(name, logging.WARNING, __file__, 1, msg, (1,), None)
+
+    passed = []
+    for second in range(0, 150, 1):  # a warning every second for 150 s
+        now[0] = float(second)
+        if repeated.filter(entry := record()):
+            passed.append((second, entry.getMessage()))
+    assert [s for s, _ in passed] == [0, 60, 120]
+    assert passed[1][1] == "Unable to update metadata from 1 (and 59 more like it in the last 60 s)"
+    now[0] = 400.0  # five minutes of silence: the broker was back; a new outage is news again
+    assert repeated.filter(entry := record()) and entry.getMessage() == "Unable to update metadata from 1"
+    assert repeated.filter(record(name="uvicorn.error")) and repeated.filter(
+        logging.LogRecord("aiokafka.conn", logging.INFO, __file__, 1, "connected", (), None))
