@@ -4,6 +4,7 @@ leaves behind is published by the relay; event ids are stable, so a repeat is sk
 Each row keeps the trace context it was made in, which goes on its record's `traceparent` header.
 """
 import asyncio
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -68,15 +69,32 @@ async def send(producer: EventProducer, rows: Sequence[OutboxRow]) -> None:
 PUBLISH_TIMEOUT_S = 5.0
 
 
+def _away(producer: EventProducer, exc: Exception) -> None:
+    """Kafka did not take a batch: from now on requests leave their events to the relay at once."""
+    if producer.away_since is None:
+        producer.away_since = time.monotonic()
+        log.warning("kafka.away", error=repr(exc), note="requests answer after their commit; the relay delivers")
+
+
+def _back(producer: EventProducer) -> None:
+    if producer.away_since is not None:
+        log.warning("kafka.back", away_s=round(time.monotonic() - producer.away_since, 1))
+        producer.away_since = None
+
+
 async def publish(pool: asyncpg.Pool, producer: EventProducer, rows: Sequence[OutboxRow], ids: Sequence[int],
                   *, timeout_s: float = PUBLISH_TIMEOUT_S) -> bool:
-    """After the commit: publish, then delete the acknowledged rows. False leaves them for the relay."""
+    """After the commit: publish, then delete the acknowledged rows. False leaves them for the relay, at
+    once while Kafka is known to be away (a broker outage would otherwise cost every request the timeout)."""
     if not rows:
         return True
+    if producer.away_since is not None:
+        return False
     try:
         await asyncio.wait_for(send(producer, rows), timeout_s)
     except Exception as exc:  # the state is committed; the relay publishes these later
         log.warning("outbox.publish_deferred", events=len(rows), error=repr(exc))
+        _away(producer, exc)
         return False
     await pool.execute(DELETE, list(ids))
     return True
@@ -90,12 +108,16 @@ async def relay(pool: asyncpg.Pool, producer: EventProducer, *, older_than_s: fl
         async with pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(CLAIM, older_than_s, limit)
             if not rows:
+                if producer.away_since is not None and await producer.ping():  # nothing to send: ask
+                    _back(producer)
                 return published
             try:
                 await send(producer, [OutboxRow(r["topic"], r["key"], r["value"], r["traceparent"]) for r in rows])
             except Exception as exc:  # Kafka away: the rows stay for the next relay; start-up goes on
                 log.warning("outbox.relay_deferred", events=len(rows), error=repr(exc))
+                _away(producer, exc)
                 return published
+            _back(producer)
             await conn.execute(DELETE, [r["id"] for r in rows])
         published += len(rows)
 

@@ -40,6 +40,10 @@ class EventProducer:
         self._producer = AIOKafkaProducer(**self._config)
         self._resetting = asyncio.Lock()
         self.resets = 0  # how many times a broken producer was replaced (tests and metrics read it)
+        # When a publish after a commit last failed, while the cluster has not been reached since: the
+        # outbox then leaves a request's events to its relay at once instead of waiting for a broker that
+        # is away (shared/outbox.py). Cleared by the next batch the relay gets through, or a metadata ping.
+        self.away_since: float | None = None
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings, client_id: str | None = None) -> "EventProducer":
