@@ -3,7 +3,6 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
 import prometheus_client
 import typer
 import uvicorn
@@ -11,6 +10,7 @@ from fastapi import FastAPI
 
 from shared.auth import issue_token
 from shared.db.migrations import migrate
+from shared.db.pool import create_pool
 from shared.db.provision import ensure_database
 from shared.kafka.admin import ensure_registered_topics
 from shared.kafka.ledger_horizon import purge_ledger
@@ -38,13 +38,13 @@ def service_cli(*, settings_factory: Callable[[], ServiceSettings], package: str
 
         async def run() -> dict[str, int]:
             now = datetime.now(UTC)
-            conn = await asyncpg.connect(settings.database_url)
+            pool = await create_pool(settings.database_url, min_size=1, max_size=1)  # jsonb as Python objects
             try:
-                async with conn.transaction():  # all or nothing: a failed run leaves nothing half erased
+                async with pool.acquire() as conn, conn.transaction():  # all or nothing: never half erased
                     counts = await purge(conn, settings, now, dry_run=dry_run) if purge else {}
                     return counts | await purge_ledger(conn, settings, now, dry_run=dry_run)
             finally:
-                await conn.close()
+                await pool.close()
 
         counts = asyncio.run(run())
         verb = "past retention (dry run, nothing changed)" if dry_run else "erased"
