@@ -10,8 +10,20 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-COUNT_PAST_HORIZON = "SELECT count(*) FROM processed_events WHERE processed_at < $1"
-DELETE_PAST_HORIZON = "DELETE FROM processed_events WHERE processed_at < $1"
+# The last row of each consumer's partition stays whatever its age: it records how far the consumer got
+# there (assessment publishes its rankings with these source offsets, services/assessment/publishing.py).
+_PAST_HORIZON = """
+FROM processed_events p,
+     (SELECT consumer, topic, partition, max(kafka_offset) AS last FROM processed_events GROUP BY 1, 2, 3) AS l
+WHERE p.processed_at < $1 AND p.consumer = l.consumer AND p.topic = l.topic AND p.partition = l.partition
+  AND p.kafka_offset < l.last
+"""
+COUNT_PAST_HORIZON = "SELECT count(*) " + _PAST_HORIZON
+DELETE_PAST_HORIZON = """
+DELETE FROM processed_events AS gone
+USING (SELECT p.consumer, p.event_id """ + _PAST_HORIZON + """) AS old
+WHERE gone.consumer = old.consumer AND gone.event_id = old.event_id
+"""
 
 
 def horizon(now: datetime, *, topic_retention_days: int, margin_days: int) -> datetime:
@@ -20,7 +32,8 @@ def horizon(now: datetime, *, topic_retention_days: int, margin_days: int) -> da
 
 
 async def prune_ledger(conn: asyncpg.Connection, before: datetime, *, dry_run: bool = False) -> int:
-    """Delete (or, dry, count) the ledger rows processed before `before`; returns how many."""
+    """Delete (or, dry, count) the ledger rows processed before `before`, but the last of each partition;
+    returns how many."""
     if dry_run:
         return await conn.fetchval(COUNT_PAST_HORIZON, before)
     status = await conn.execute(DELETE_PAST_HORIZON, before)
