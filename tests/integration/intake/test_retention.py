@@ -71,6 +71,7 @@ async def test_nothing_personal_remains_past_retention_and_nothing_else_changes(
                              ensure_ascii=False, default=str)
         kept = await conn.fetchrow("SELECT record FROM dispatch_records WHERE incident_number = 'R9'")
         again = await retention.purge(conn, settings, now, dry_run=False)
+        assert await conn.fetchval("SELECT count(*) FROM outbox") == 0  # no event: assessment's facts stay as they are
 
     assert after == before  # every column the figures and keys use, and the rest of the record
     for name, phone in OLD_CALLERS + [("吴九", "13800000008")]:
@@ -84,6 +85,18 @@ async def test_nothing_personal_remains_past_retention_and_nothing_else_changes(
     resent = await ingest(intake_ctx, inputs(old[0]), profile=JSON, channel="http")
     assert [r.status for r in resent] == ["duplicate"]
     assert await replay_rejected(intake_ctx) == []
+    # The keys the figures link by survive: a later call from an erased caller's phone, at the same flat, is
+    # still a repeat caller with the same address key (repeat disputes, civil-to-criminal links).
+    later = record("R0b", caller_phone=OLD_CALLERS[0][1], address_text=old[0]["address_text"],
+                   received_at="2024-06-05T10:00:00+08:00")
+    assert [r.status for r in await ingest(intake_ctx, inputs(later), profile=JSON, channel="http")] == ["accepted"]
+    async with intake_ctx.pool.acquire() as conn:
+        keys = {r["incident_number"]: r for r in await conn.fetch(
+            "SELECT incident_number, risk_flags, address_key, phone_hmac FROM dispatch_records "
+            "WHERE incident_number IN ('R0', 'R0b')")}
+    assert "repeat_caller" in keys["R0b"]["risk_flags"]
+    assert (keys["R0b"]["address_key"], keys["R0b"]["phone_hmac"]) == (keys["R0"]["address_key"],
+                                                                        keys["R0"]["phone_hmac"])
 
 
 async def test_a_later_revision_of_an_erased_record_is_erased_again(intake_ctx):
