@@ -1,7 +1,7 @@
-"""The commands every service's CLI has: `migrate`, `topics` and `api`."""
+"""The commands every service's CLI has: `migrate`, `topics`, `token`, `purge` and `api`."""
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import prometheus_client
 import typer
@@ -10,18 +10,46 @@ from fastapi import FastAPI
 
 from shared.auth import issue_token
 from shared.db.migrations import migrate
+from shared.db.pool import create_pool
 from shared.db.provision import ensure_database
 from shared.kafka.admin import ensure_registered_topics
+from shared.kafka.ledger_horizon import purge_ledger
 from shared.logging import configure_logging
 from shared.settings import ServiceSettings
+
+# A service's own part of `purge`: (connection in a transaction, settings, now, dry_run) -> rows per kind of data.
+Purge = Callable[..., Awaitable[dict[str, int]]]
 
 
 def service_cli(*, settings_factory: Callable[[], ServiceSettings], package: str,
                 app_factory: Callable[[ServiceSettings], FastAPI],
                 consume: Callable[[ServiceSettings], Awaitable[None]] | None = None,
-                consume_help: str = "Run the service's Kafka consumer until SIGTERM or Ctrl-C.") -> typer.Typer:
-    """A typer app with the shared subcommands; a service adds its own to it."""
+                consume_help: str = "Run the service's Kafka consumer until SIGTERM or Ctrl-C.",
+                purge: Purge | None = None) -> typer.Typer:
+    """A typer app with the shared subcommands; a service adds its own to it. `purge` erases the
+    service's personal data past its retention (the ledger of processed events is always pruned)."""
     cli = typer.Typer(no_args_is_help=True, add_completion=False)
+
+    @cli.command("purge")
+    def purge_command(dry_run: bool = typer.Option(False, "--dry-run", help="count, change nothing")) -> None:
+        """Erase what is past its retention (docs/design.md, "Personal data"); --dry-run prints the counts only."""
+        settings = settings_factory()
+        configure_logging(settings.service_name, settings.log_level)
+
+        async def run() -> dict[str, int]:
+            now = datetime.now(UTC)
+            pool = await create_pool(settings.database_url, min_size=1, max_size=1)  # jsonb as Python objects
+            try:
+                async with pool.acquire() as conn, conn.transaction():  # all or nothing: never half erased
+                    counts = await purge(conn, settings, now, dry_run=dry_run) if purge else {}
+                    return counts | await purge_ledger(conn, settings, now, dry_run=dry_run)
+            finally:
+                await pool.close()
+
+        counts = asyncio.run(run())
+        verb = "past retention (dry run, nothing changed)" if dry_run else "erased"
+        for kind, count in counts.items():
+            typer.echo(f"{settings.service_name}: {kind}: {count} {verb}")
 
     if consume is not None:
         @cli.command("consume", help=consume_help)

@@ -46,6 +46,14 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = Field(default=3, ge=1)
     consumer_retry_backoff_ms: int = Field(default=200, ge=0)
 
+    # The idempotency ledger is pruned by `purge` past these (shared/kafka/ledger_horizon.py).
+    topic_retention_days: int = Field(
+        default=7, ge=1, description="retention of the topics the service consumes (Kafka's log.retention.hours, "
+                                     "168 by default): processed_events rows must outlive it")
+    ledger_margin_days: int = Field(
+        default=7, ge=1, description="kept beyond topic_retention_days: Kafka deletes whole segments, which can "
+                                     "outlive the retention by segment.ms (7 days by default)")
+
     @model_validator(mode="after")
     def _local_defaults_and_production_safety(self) -> "ServiceSettings":
         if not self.database_url:

@@ -17,7 +17,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from services.intake import check_report, consumer, feeder, sample
+from services.intake import check_report, consumer, feeder, retention, sample
 from services.intake.api import create_app
 from services.intake.bootstrap import intake_context
 from services.intake.domain.classification import Classifier
@@ -34,7 +34,8 @@ from shared.logging import configure_logging
 
 cli = service_cli(settings_factory=IntakeSettings, package="services.intake", app_factory=create_app,
                   consume=consumer.consume,
-                  consume_help="Consume raw records from dispatch.raw.v1 until SIGTERM or Ctrl-C.")
+                  consume_help="Consume raw records from dispatch.raw.v1 until SIGTERM or Ctrl-C.",
+                  purge=retention.purge)
 
 console = Console(stderr=True)
 

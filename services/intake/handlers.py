@@ -71,14 +71,11 @@ async def ingest(ctx: IntakeContext, inputs: Sequence[RawInput], *, profile: Fee
         classifier = ctx.classifier_for(profile)
         rows: dict[tuple[str, str], tuple] = {}
         superseded: dict[tuple[str, str], int] = {}
-        rejected_rows = []
+        rejected: list[tuple[str, str, list[FieldError]]] = []  # (position, raw text kept, reasons)
         for raw, m in zip(inputs, mapped, strict=True):
             if m.record is None:
                 results.append(RecordResult(raw.position, "rejected", errors=m.errors))
-                kept = storable(raw.raw_text)
-                rejected_rows.append((channel, profile.name, raw.position, kept, [e.__dict__ for e in m.errors]))
-                outbox.append(rejected_event(channel, profile.name, raw.position, kept, m.errors,
-                                             ctx.settings.topic_prefix))
+                rejected.append((raw.position, storable(raw.raw_text), m.errors))
                 continue
             record, key = m.record, (m.record.source, m.record.incident_number)
             revision, kind_before, hash_before = stored.get(key, (None, None, None))
@@ -92,10 +89,7 @@ async def ingest(ctx: IntakeContext, inputs: Sequence[RawInput], *, profile: Fee
                                                  "accepted with different content; send a higher revision "
                                                  "to change it")]
                 results.append(RecordResult(raw.position, "conflict", *key, record.revision, errors=errors))
-                kept = storable(raw.raw_text)
-                rejected_rows.append((channel, profile.name, raw.position, kept, [e.__dict__ for e in errors]))
-                outbox.append(rejected_event(channel, profile.name, raw.position, kept, errors,
-                                             ctx.settings.topic_prefix))
+                rejected.append((raw.position, storable(raw.raw_text), errors))
                 continue
             if outcome in (Outcome.DUPLICATE, Outcome.SUPERSEDED):
                 if outcome is Outcome.SUPERSEDED:
@@ -113,7 +107,12 @@ async def ingest(ctx: IntakeContext, inputs: Sequence[RawInput], *, profile: Fee
                 facts.assignment.station_code, facts.classification.kind, facts.classification.dispute_type))
         await repository.upsert_records(conn, list(rows.values()))
         await repository.count_superseded(conn, superseded)
-        await repository.insert_rejected(conn, rejected_rows)
+        # Each rejection's event names the row that keeps its raw input, so the rows go in first.
+        references = await repository.insert_rejected(
+            conn, [(channel, profile.name, position, kept, [e.__dict__ for e in errors])
+                   for position, kept, errors in rejected])
+        outbox += [rejected_event(channel, profile.name, position, kept, errors, reference, ctx.settings.topic_prefix)
+                   for (position, kept, errors), reference in zip(rejected, references, strict=True)]
         outbox_ids = await outbox_table.write(conn, outbox)
         if progress is not None:
             _count(progress, results)

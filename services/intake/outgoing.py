@@ -9,12 +9,12 @@ from services.intake.domain.dedup import Outcome
 from services.intake.domain.profiles import FieldError
 from services.intake.domain.record import DispatchRecord
 from services.intake.domain.triage import Triage
+from services.intake.masking import masked_reason
 from shared.events.envelope import Envelope
 from shared.events.intake import DISPUTE_TOPIC, INCIDENT_TOPIC, REJECTED_TOPIC, FieldProblem, RejectedData
 from shared.outbox import OutboxRow
 
 PRODUCER = "intake"
-MAX_EVENT_RAW_CHARS = 64 * 1024
 # Event ids derive from what they describe, so a re-sent event is recognisably the same event.
 _NAMESPACE = uuid.UUID("6f1c1a2e-7a43-4f0c-9a57-0d6c2b1f1105")
 
@@ -63,14 +63,13 @@ def incident_events(record: DispatchRecord, facts: Triage, outcome: Outcome, pre
     return rows
 
 
-def rejected_event(channel: str, profile: str, position: str, raw_text: str,
-                   errors: list[FieldError], prefix: str = "") -> OutboxRow:
-    """dispatch.rejected with the raw input and the reasons, keyed by profile."""
-    # The table keeps all of it; the event carries a bounded part, so it always fits a Kafka message.
-    truncated = len(raw_text) > MAX_EVENT_RAW_CHARS
-    data = RejectedData(channel=channel, profile=profile, position=position, raw=raw_text[:MAX_EVENT_RAW_CHARS],
-                        raw_truncated=truncated,
-                        errors=[FieldProblem(field=e.field, message=e.message) for e in errors],
+def rejected_event(channel: str, profile: str, position: str, raw_text: str, errors: list[FieldError],
+                   reference: int, prefix: str = "") -> OutboxRow:
+    """dispatch.rejected with the reasons and the reference of the kept raw input, keyed by profile. The raw
+    input itself is not sent: it holds callers' names and phones, and stays in rejected_records."""
+    data = RejectedData(channel=channel, profile=profile, position=position, reference=reference,
+                        raw_chars=len(raw_text),
+                        errors=[FieldProblem(field=e.field, message=masked_reason(e.field, e.message)) for e in errors],
                         received_at=datetime.now(UTC))
     digest = hashlib.sha256(f"{channel}|{profile}|{position}|{raw_text}".encode()).hexdigest()
     return _row(prefix + REJECTED_TOPIC, Envelope(

@@ -40,7 +40,7 @@ ON CONFLICT (source, incident_number) DO UPDATE SET
     phone_hmac = EXCLUDED.phone_hmac, profile = EXCLUDED.profile, profile_version = EXCLUDED.profile_version,
     content_hash = EXCLUDED.content_hash, needs_review = EXCLUDED.needs_review,
     received_at_derived_from = EXCLUDED.received_at_derived_from,
-    record = EXCLUDED.record, updated_at = now()
+    record = EXCLUDED.record, updated_at = now(), personal_data_erased_at = NULL
 WHERE dispatch_records.revision < EXCLUDED.revision
 """
 
@@ -50,14 +50,17 @@ FROM unnest($1::text[], $2::text[], $3::int[]) AS c(source, incident_number, n)
 WHERE d.source = c.source AND d.incident_number = c.incident_number
 """
 
+# The row's id is the reference dispatch.rejected.v1 carries; a redelivered Kafka message gets the id of its
+# first rejection (the no-op update makes RETURNING answer for the existing row).
 INSERT_REJECTED = """
 INSERT INTO rejected_records (channel, profile, position, raw, errors) VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT (channel, position) WHERE channel = 'kafka' DO NOTHING
+ON CONFLICT (channel, position) WHERE channel = 'kafka' DO UPDATE SET channel = EXCLUDED.channel
+RETURNING id
 """
 
 PENDING_REJECTED = """
 SELECT id, profile, raw FROM rejected_records
-WHERE replayed_at IS NULL AND ($1::bigint[] IS NULL OR id = ANY($1::bigint[]))
+WHERE replayed_at IS NULL AND raw_erased_at IS NULL AND ($1::bigint[] IS NULL OR id = ANY($1::bigint[]))
 ORDER BY id LIMIT $2
 """
 
@@ -105,7 +108,33 @@ async def count_superseded(conn: asyncpg.Connection, counts: dict[tuple[str, str
         await conn.execute(COUNT_SUPERSEDED, [k[0] for k in keys], [k[1] for k in keys], list(counts.values()))
 
 
-async def insert_rejected(conn: asyncpg.Connection, rows: Sequence[tuple[str, str, str, str, list]]) -> None:
-    """Keep rejected input with its reasons."""
-    if rows:
-        await conn.executemany(INSERT_REJECTED, rows)
+async def insert_rejected(conn: asyncpg.Connection, rows: Sequence[tuple[str, str, str, str, list]]) -> list[int]:
+    """Keep rejected input with its reasons; the ids of the rows, in order. One statement per row:
+    rejections are the rare case, and each id must come back with its row."""
+    return [await conn.fetchval(INSERT_REJECTED, *row) for row in rows]
+
+
+# Retention (services/intake/retention.py). Caller details leave the record jsonb; the keys built from
+# them (phone_hmac, address_key) and every other column stay, so the figures are unchanged.
+CALLER_DETAIL_FIELDS = ["caller_name", "caller_phone", "address_text", "description", "longitude", "latitude"]
+
+COUNT_CALLER_DETAILS_PAST = """
+SELECT count(*) FROM dispatch_records WHERE personal_data_erased_at IS NULL AND received_at < $1
+"""
+
+ERASE_CALLER_DETAILS = """
+UPDATE dispatch_records SET record = record - $2::text[], personal_data_erased_at = now()
+WHERE personal_data_erased_at IS NULL AND received_at < $1
+"""
+
+REJECTED_PAST = """
+SELECT id, errors FROM rejected_records WHERE raw_erased_at IS NULL AND received_at < $1 ORDER BY id
+"""
+
+# The reasons stay (masked: a reason can quote the value it refused), the raw input goes. Each row's
+# reasons come as JSON text (asyncpg would take a list of lists for a two-dimensional array).
+ERASE_REJECTED = """
+UPDATE rejected_records AS r SET raw = '', errors = e.errors::jsonb, raw_erased_at = now()
+FROM unnest($1::bigint[], $2::text[]) AS e (id, errors)
+WHERE r.id = e.id
+"""

@@ -30,6 +30,13 @@ class IntakeSettings(ServiceSettings):
         description="folders of more feed profiles (<name>.yaml), separated like PATH; searched before the "
                     "shipped ones, by the API's ?profile=, the dispatch.raw.v1 consumer and the CLI")
     outbox_relay_seconds: float = Field(default=5.0, gt=0, description="how often leftover events are republished")
+    # Retention of personal data, enforced by `fengqiao-intake purge` (services/intake/retention.py).
+    caller_details_retention_days: int = Field(
+        default=90, ge=1, description="days after the call that a record keeps the caller's name, phone, address "
+                                      "text, description and coordinates; the repeat keys (HMAC, address key) stay")
+    rejected_input_retention_days: int = Field(
+        default=30, ge=1, description="days a rejected input keeps its raw text (to inspect and replay); the reasons "
+                                      "and where it came from stay")
 
     @field_validator("profile_dirs", mode="before")
     @classmethod

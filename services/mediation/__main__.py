@@ -1,7 +1,7 @@
 """fengqiao-mediation: the mediation service's command line (`fengqiao-mediation --help`)."""
 import asyncio
 
-from services.mediation import consumer, sla
+from services.mediation import consumer, retention, sla
 from services.mediation.api import create_app
 from services.mediation.bootstrap import mediation_context
 from services.mediation.settings import MediationSettings
@@ -11,7 +11,8 @@ from shared.logging import configure_logging
 
 cli = service_cli(settings_factory=MediationSettings, package="services.mediation", app_factory=create_app,
                   consume=consumer.consume,
-                  consume_help="Turn disputes from intake.dispute.v1 into cases until SIGTERM or Ctrl-C.")
+                  consume_help="Turn disputes from intake.dispute.v1 into cases until SIGTERM or Ctrl-C.",
+                  purge=retention.purge)
 
 
 

@@ -271,3 +271,33 @@ async def add_timeline(conn: asyncpg.Connection, rows: Sequence[tuple]) -> None:
     """Append (case_id, actor, action, from_state, to_state, details) entries."""
     if rows:
         await conn.execute(INSERT_TIMELINE, *(list(column) for column in zip(*rows, strict=True)))
+
+# Retention (services/mediation/retention.py): the party data of cases closed or withdrawn before $1. Names,
+# phones, ID numbers and free text go (the caller in `party`, `case_parties`, the agreement's terms, session
+# participants and notes, reasons of outcomes and handoffs); the HMACs, keys, states, dates, counts and
+# channels stay, so search by phone HMAC and every figure built from the case events are unchanged.
+CASES_PAST_RETENTION = """
+SELECT id FROM cases
+WHERE state IN ('closed', 'withdrawn') AND updated_at < $1
+  AND (personal_data_erased_at IS NULL OR personal_data_erased_at < updated_at)
+ORDER BY id
+FOR UPDATE
+"""
+
+ERASE_PARTIES = """
+UPDATE case_parties SET name = NULL, phone = NULL, id_number = NULL WHERE case_id = ANY($1::uuid[])
+"""
+
+ERASE_TIMELINE_TEXT = """
+UPDATE case_timeline SET details = details - '{participants,notes,reason}'::text[]
+WHERE case_id = ANY($1::uuid[]) AND details ?| '{participants,notes,reason}'::text[]
+"""
+
+ERASE_HANDOFF_REASONS = "UPDATE handoffs SET reason = NULL WHERE case_id = ANY($1::uuid[]) AND reason IS NOT NULL"
+
+# updated_at stays: it says when the case last changed, and the next purge compares against it.
+ERASE_CASE_PARTY = """
+UPDATE cases SET party = '{}'::jsonb, agreement = agreement - 'terms', last_handoff = last_handoff - 'reason',
+    personal_data_erased_at = now()
+WHERE id = ANY($1::uuid[])
+"""

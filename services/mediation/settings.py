@@ -22,6 +22,10 @@ class MediationSettings(ServiceSettings):
         default=SecretStr(LOCAL_PHONE_SECRET),
         description="key of the phone HMAC, intake's INTAKE_PHONE_HMAC_SECRET: cases are searched by a caller's "
                     "or party's phone through it, and party phones are stored with it")
+    closed_case_retention_days: int = Field(
+        default=365, ge=1, description="days after a case was closed or withdrawn (its last change) that it keeps "
+                                       "its parties' names, phones and ID numbers and the free text of its casework; "
+                                       "`fengqiao-mediation purge` erases them, the phone HMACs stay")
 
     @model_validator(mode="after")
     def _no_local_secret_in_production(self) -> "MediationSettings":

@@ -84,12 +84,21 @@ class FieldProblem(_Frozen):
 
 
 class RejectedData(_Frozen):
-    """`dispatch.rejected` on dispatch.rejected.v1: the raw input and why, for inspection and replay."""
+    """`dispatch.rejected` on dispatch.rejected.v1: why an input was rejected, where it came from and where it
+    is kept, without personal data. The raw input stays in intake's `rejected_records` under retention
+    (`reference` is its row; `fengqiao-intake replay-rejected ID` ingests it again); reasons that quoted a
+    caller's value carry it masked."""
 
     channel: Literal["http", "kafka", "file", "replay"]
     profile: str
     position: str = Field(description="where it came from: batch index, line number or topic/partition/offset")
-    raw: str = Field(description="the record as received (decoded as UTF-8 with replacement), at most 64 KiB")
-    raw_truncated: bool = Field(default=False, description="raw was cut; the whole input is in intake's rejected_records")
-    errors: list[FieldProblem]
+    reference: int | None = Field(
+        default=None, description="id of the rejected_records row in intake's database that keeps the raw input "
+                                  "until its retention ends (None only in events written before it was carried)")
+    raw_chars: int | None = Field(default=None, description="length of the raw input, in characters")
+    raw: str | None = Field(
+        default=None, description="no longer sent (it holds callers' names and phones): None. Events written before "
+                                  "carried the record as received, at most 64 KiB")
+    raw_truncated: bool = Field(default=False, description="only in events written before: raw was cut")
+    errors: list[FieldProblem] = Field(description="the reasons, a caller's refused value and phone numbers masked")
     received_at: datetime

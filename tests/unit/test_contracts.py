@@ -183,7 +183,7 @@ class _RecordingConnection:
 
 async def test_the_services_real_messages_match_their_payloads(asyncapi):
     rows = [*_intake_rows(Outcome.NEW), *_intake_rows(Outcome.UPDATE, kind_before="dispute"),
-            rejected_event("http", "fengqiao_json", "[0]", "{", [FieldError("<json>", "malformed JSON")]),
+            rejected_event("http", "fengqiao_json", "[0]", "{", [FieldError("<json>", "malformed JSON")], 1),
             _case_row("case.claimed"), _case_row("case.escalated")]
     unit = Unit("station", "990101001", county_code="990101", cohort="urban")
     ranked = Ranked(unit=unit.code, score=Decimal("87.5"), grade="A", candidate=True, red_line=False, rank=1,

@@ -147,17 +147,19 @@ def where(doc: Doc) -> str:
 
 
 def pod_spec(workload: Doc) -> Doc:
-    """The pod spec of a Deployment or Job."""
+    """The pod spec of a Deployment, Job or CronJob."""
+    if workload.get("kind") == "CronJob":
+        return workload["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     return workload["spec"]["template"]["spec"]
 
 
 def workloads(docs: list[Doc]) -> list[Doc]:
-    """Deployments and Jobs."""
-    return of_kind(docs, "Deployment") + of_kind(docs, "Job")
+    """Deployments, Jobs and CronJobs."""
+    return of_kind(docs, "Deployment") + of_kind(docs, "Job") + of_kind(docs, "CronJob")
 
 
 def containers(docs: list[Doc]) -> list[tuple[Doc, Doc]]:
-    """(workload, container) for every container of every Deployment and Job."""
+    """(workload, container) for every container of every Deployment, Job and CronJob."""
     return [(w, c) for w in workloads(docs)
             for c in pod_spec(w).get("initContainers", []) + pod_spec(w).get("containers", [])]
 
@@ -670,10 +672,14 @@ def scaledobject_problems(docs: list[Doc]) -> list[str]:
 
 def workload_problems(docs: list[Doc]) -> list[str]:
     """Per service: one API Deployment, one consumer Deployment when its CLI consumes, its extra
-    workers, one migrate Job; and one topics Job with production's replication factor."""
+    workers, one migrate Job, one purge CronJob (retention, docs/design.md "Personal data") that never
+    runs twice at once; and one topics Job with production's replication factor."""
     problems = []
+    for cron in of_kind(docs, "CronJob"):
+        if cron["spec"].get("concurrencyPolicy") != "Forbid":
+            problems.append(f"{where(cron)}: concurrencyPolicy {cron['spec'].get('concurrencyPolicy')!r}, not Forbid")
     for package in service_packages():
-        wanted = [("Deployment", "api"), ("Job", "migrate")]
+        wanted = [("Deployment", "api"), ("Job", "migrate"), ("CronJob", "purge")]
         if "consume" in click_cli(package).commands:
             wanted.append(("Deployment", "consume"))
         wanted += [("Deployment", worker) for worker in EXTRA_WORKERS.get(package, ())]
@@ -985,6 +991,13 @@ CODE_BREAKS: dict[str, tuple[Callable[[list[Doc]], object], Callable[[list[Doc]]
     "replicas on a scaled Deployment": (lambda d: _deployment(d, "intake-consumer")["spec"].update(replicas=2),
                                         scaledobject_problems),
     "no migrate Job": (lambda d: d.remove(named(d, "Job", "assessment-migrate")), workload_problems),
+    "no purge CronJob": (lambda d: d.remove(named(d, "CronJob", "mediation-purge")), workload_problems),
+    "purge runs twice at once": (lambda d: named(d, "CronJob", "intake-purge")["spec"].update(
+        concurrencyPolicy="Allow"), workload_problems),
+    "purge with a misspelt option": (lambda d: pod_spec(named(d, "CronJob", "intake-purge"))["containers"][0].update(
+        command=["fengqiao-intake", "purge", "--dryrun"]), cli_problems),
+    "retention misspelt": (lambda d: named(d, "ConfigMap", "intake-config")["data"].update(
+        INTAKE_CALLER_RETENTION_DAYS="90"), env_problems),
     "topics with replication 1": (lambda d: _set_command(d, "topics", ["fengqiao-intake", "topics",
                                                                        "--replication-factor", "1"]),
                                   workload_problems),

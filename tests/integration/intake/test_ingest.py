@@ -85,7 +85,7 @@ async def test_outbox_left_by_a_crash_is_relayed(intake_ctx, kafka_bootstrap):
     from services.intake.domain.profiles import FieldError
     from services.intake.handlers import relay_outbox
     from services.intake.outgoing import rejected_event
-    row = rejected_event("file", "cad_csv", "line 9", "x,y", [FieldError("a", "b")],
+    row = rejected_event("file", "cad_csv", "line 9", "x,y", [FieldError("a", "b")], 1,
                          intake_ctx.settings.topic_prefix)
     async with intake_ctx.pool.acquire() as conn:  # as if the process died right after its commit
         await conn.execute("INSERT INTO outbox (topic, key, value) VALUES ($1, $2, $3)", row.topic, row.key, row.value)
@@ -116,7 +116,27 @@ async def test_a_huge_rejected_input_is_kept_whole_and_its_event_stays_small(int
     [result] = await ingest(intake_ctx, inputs(huge), profile=JSON, channel="http")
     assert result.status == "rejected"
     async with intake_ctx.pool.acquire() as conn:
-        kept = await conn.fetchval("SELECT length(raw) FROM rejected_records")
+        kept_id, kept = await conn.fetchrow("SELECT id, length(raw) FROM rejected_records")
     assert kept > 200_000
     [event] = await read_topic(kafka_bootstrap, intake_ctx.settings.topic_prefix + REJECTED_TOPIC, expected=1)
-    assert event.data["raw_truncated"] is True and len(event.data["raw"]) == 64 * 1024
+    assert event.data["raw"] is None and event.data["raw_chars"] == kept and event.data["reference"] == kept_id
+    assert len(event.to_bytes()) < 4096
+
+
+async def test_the_rejected_event_carries_reason_feed_and_reference_but_no_personal_data(intake_ctx, kafka_bootstrap):
+    bad = [record("M1", caller_name="赵六", caller_phone="13912345678", closed_at="2024-05-30T10:00:00+08:00"),
+           record("M2", caller_name="钱七", caller_phone=["13987654321"])]  # quoted in the reason
+    results = await ingest(intake_ctx, inputs(*bad), profile=JSON, channel="http")
+    assert [r.status for r in results] == ["rejected", "rejected"]
+    async with intake_ctx.pool.acquire() as conn:
+        kept = {r["position"]: r for r in await conn.fetch("SELECT id, position, raw, errors FROM rejected_records")}
+    assert "赵六" in kept["[0]"]["raw"] and "13987654321" in kept["[1]"]["raw"]  # the database keeps it whole
+    assert "13987654321" in json.dumps(kept["[1]"]["errors"])
+    events = await read_topic(kafka_bootstrap, intake_ctx.settings.topic_prefix + REJECTED_TOPIC, expected=2)
+    assert {e.data["position"]: e.data["reference"] for e in events} == {p: r["id"] for p, r in kept.items()}
+    assert {e.data["profile"] for e in events} == {"fengqiao_json"} and {e.key for e in events} == {"fengqiao_json"}
+    fields = {e.data["position"]: [p["field"] for p in e.data["errors"]] for e in events}
+    assert fields == {"[0]": ["closed_at"], "[1]": ["caller_phone"]}
+    text = b"".join(e.to_bytes() for e in events).decode()
+    for personal in ("赵六", "钱七", "13912345678", "13987654321", "湖光路", "噪音"):
+        assert personal not in text, personal
