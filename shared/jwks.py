@@ -35,9 +35,10 @@ class JwksKeys:
         """The key of this kid, or None when the provider does not publish it (after one allowed refetch)."""
         with self._lock:
             now = time.monotonic()
-            stale = now - self._loaded_at > self.cache_seconds
-            unknown = kid not in self._keys and now - self._fetched_at >= self.refetch_seconds
-            if stale or unknown:
+            # Both reasons to fetch wait out the interval: while the provider is away, stale keys are
+            # kept and it is asked again once per interval, not on every request.
+            may_fetch = now - self._fetched_at >= self.refetch_seconds
+            if may_fetch and (kid not in self._keys or now - self._loaded_at > self.cache_seconds):
                 self._fetch(now)
             return self._keys.get(kid)
 

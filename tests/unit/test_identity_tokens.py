@@ -39,12 +39,16 @@ class _Jwks:
     """A JWKS endpoint on a free port, whose keys the test changes, counting its fetches."""
 
     def __init__(self) -> None:
-        self.keys, self.fetches = [_jwk(RSA_A, "a"), _jwk(EC_C, "c")], 0
+        self.keys, self.fetches, self.down = [_jwk(RSA_A, "a"), _jwk(EC_C, "c")], 0, False
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 (http.server's name)
                 outer.fetches += 1
+                if outer.down:
+                    self.send_response(503)
+                    self.end_headers()
+                    return
                 body = json.dumps({"keys": outer.keys}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -70,7 +74,7 @@ def jwks_server():
 @pytest.fixture
 def jwks(jwks_server):
     # One server for the module; each test starts from the same keys and no fetches.
-    jwks_server.keys, jwks_server.fetches = [_jwk(RSA_A, "a"), _jwk(EC_C, "c")], 0
+    jwks_server.keys, jwks_server.fetches, jwks_server.down = [_jwk(RSA_A, "a"), _jwk(EC_C, "c")], 0, False
     return jwks_server
 
 
@@ -120,6 +124,23 @@ def test_unknown_kids_refetch_at_most_once_per_interval(jwks):
         with pytest.raises(AuthError):
             verifier.verify(_sign(RSA_B, f"made-up-{n}"))
     assert jwks.fetches == 1, "a flood of invented kids must not become a flood of requests to the provider"
+
+
+def test_the_provider_away_keeps_the_cached_keys_and_is_asked_once_per_interval(jwks):
+    verifier = TokenVerifier(_settings(url=jwks.url, refetch=60.0, jwt_jwks_cache_seconds=0.01))
+    token = _sign()
+    verifier.verify(token)
+    jwks.down = True
+    time.sleep(0.05)  # the cache is stale now
+    for _ in range(10):  # stale, but within the interval the provider is not asked again
+        verifier.verify(token)
+    assert jwks.fetches == 1, "stale keys are refreshed at most once per interval"
+    eager = TokenVerifier(_settings(url=jwks.url, refetch=0.0, jwt_jwks_cache_seconds=0.01))
+    jwks.down = False
+    eager.verify(token)
+    jwks.down = True
+    time.sleep(0.05)
+    assert eager.verify(token).subject == "m1" and jwks.fetches == 3  # tried again, kept the keys
 
 
 @pytest.mark.parametrize("token, why", [
