@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from shared import errors, outbox
 from shared.http import TELEMETRY, instrument, operations_router
 from shared.kafka.exactly_once import INFRASTRUCTURE_ERRORS
+from shared.no_store import NoStore
 from shared.resources import Resources, open_resources
 from shared.settings import ServiceSettings
 
@@ -42,9 +43,10 @@ async def database_unavailable(request: Request, exc: Exception) -> JSONResponse
 
 
 def create_service_app(settings: ServiceSettings, *, title: str, routers: Sequence[APIRouter] = (),
-                       service_lifespan: ServiceLifespan | None = None) -> FastAPI:
+                       service_lifespan: ServiceLifespan | None = None, no_store: bool = False) -> FastAPI:
     """An app whose lifespan opens the service's resources into `app.state.resources`, then
-    enters the service's own lifespan (its context, background workers) inside them."""
+    enters the service's own lifespan (its context, background workers) inside them. With
+    no_store, no answer under /v1 may be cached (it may carry personal data: shared/no_store.py)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -56,6 +58,8 @@ def create_service_app(settings: ServiceSettings, *, title: str, routers: Sequen
 
     app = FastAPI(title=title, lifespan=lifespan, telemetry=TELEMETRY)
     instrument(app, settings.service_name)
+    if no_store:
+        app.add_middleware(NoStore)
     errors.install(app)
 
     def checks():

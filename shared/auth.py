@@ -1,7 +1,11 @@
-"""Bearer JWTs (HS256, a key from settings): who is asking, in which roles, for which stations."""
+"""Bearer JWTs: who is asking, in which roles, for which stations.
+
+Production tokens come from the identity provider (RS256/ES256, keys from its JWKS, iss and aud
+checked); HS256 with the shared secret of settings is for local use and tests (docs/security.md).
+"""
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import jwt
 from fastapi import Depends, Request
@@ -9,6 +13,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict
 
 from shared.errors import ApiError
+from shared.jwks import ASYMMETRIC, JwksKeys, KeysUnavailable
+from shared.settings import ServiceSettings
 
 ROLES = ("feed", "mediator", "lawyer", "court_liaison", "station_chief", "auditor")
 _ALGORITHM = "HS256"
@@ -44,14 +50,78 @@ def issue_token(secret: str, *, subject: str, roles: list[str], stations: list[s
     return jwt.encode(claims, secret, algorithm=_ALGORITHM)
 
 
-def verify_token(secret: str, token: str) -> Principal:
-    """The principal of a valid token; AuthError otherwise."""
-    try:
-        claims = jwt.decode(token, secret, algorithms=[_ALGORITHM], options={"require": ["sub", "exp"]})
-    except jwt.PyJWTError as exc:
-        raise AuthError(str(exc)) from exc
-    return Principal(subject=claims["sub"], roles=frozenset(claims.get("roles", ())),
-                     stations=frozenset(claims.get("stations", ())), channels=frozenset(claims.get("channels", ())))
+class TokenVerifier:
+    """Verifies bearer tokens as the settings say: against the identity provider's JWKS (RS256/ES256)
+    when `jwt_jwks_url` is set, else with the local HS256 secret, which production refuses."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self.production = settings.environment == "production"
+        self.keys = JwksKeys(settings.jwt_jwks_url, cache_seconds=settings.jwt_jwks_cache_seconds,
+                             refetch_seconds=settings.jwt_jwks_refetch_seconds) if settings.jwt_jwks_url else None
+
+    def verify(self, token: str) -> Principal:
+        """The principal of a valid token; AuthError otherwise, KeysUnavailable when the provider is away."""
+        s = self.settings
+        try:
+            algorithm, key = self._key(jwt.get_unverified_header(token))
+            claims = jwt.decode(token, key, algorithms=[algorithm], audience=s.jwt_audience or None,
+                                issuer=s.jwt_issuer or None,
+                                options={"require": ["sub", "exp", "iat"], "verify_aud": bool(s.jwt_audience)})
+        except (jwt.PyJWTError, ValueError, TypeError, ArithmeticError) as exc:  # exp: Infinity overflows int()
+            raise AuthError(str(exc)) from exc
+        if not all(type(claims[name]) in (int, float) for name in ("exp", "iat")):
+            raise AuthError("exp and iat must be numbers")  # PyJWT takes "123" too; the sums below would not
+        now = datetime.now(UTC).timestamp()
+        if claims["exp"] - claims["iat"] > s.jwt_max_lifetime_seconds or claims["exp"] - now > s.jwt_max_lifetime_seconds:
+            raise AuthError(f"the token lives longer than {s.jwt_max_lifetime_seconds} s")
+        if not isinstance(claims["sub"], str) or not claims["sub"]:
+            raise AuthError("sub must be a non-empty string")
+        return Principal(subject=claims["sub"], roles=_strings(claims, s.jwt_roles_claim),
+                         stations=_strings(claims, s.jwt_stations_claim),
+                         channels=_strings(claims, s.jwt_channels_claim))
+
+    def _key(self, header: dict[str, Any]) -> tuple[str, Any]:
+        algorithm = header.get("alg")
+        if self.keys is None:
+            if self.production:
+                raise AuthError("HS256 tokens are refused in production")
+            if algorithm != _ALGORITHM:
+                raise AuthError(f"algorithm {algorithm!r} is not {_ALGORITHM}")
+            return _ALGORITHM, self.settings.jwt_secret.get_secret_value()
+        if algorithm not in ASYMMETRIC:  # none, HS256 (signed with a public key as secret) and the like
+            raise AuthError(f"algorithm {algorithm!r} is not one of {ASYMMETRIC}")
+        kid = header.get("kid")
+        key = self.keys.key(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise AuthError(f"no key {kid!r} in the JWKS")
+        if key.algorithm_name != algorithm:  # an RSA key must not be asked to verify an ES256 signature
+            raise AuthError(f"key {kid!r} signs with {key.algorithm_name}, not {algorithm}")
+        return algorithm, key.key
+
+
+def _strings(claims: dict[str, Any], path: str) -> frozenset[str]:
+    """A list of strings at a dotted claim path (Keycloak's `realm_access.roles`); absent: empty.
+    Anything else (a number, null, a string, nested lists) makes the token invalid rather than guessed at."""
+    value: Any = claims
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            raise AuthError(f"claim {path} is not reachable: {part} is inside a {type(value).__name__}")
+        if part not in value:
+            return frozenset()
+        value = value[part]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise AuthError(f"claim {path} must be a list of strings")
+    return frozenset(value)
+
+
+def _verifier(request: Request) -> TokenVerifier:
+    # One verifier per app, so its JWKS cache lives as long as the app; made on first use.
+    verifier = getattr(request.app.state, "token_verifier", None)
+    settings = request.app.state.resources.settings
+    if verifier is None or verifier.settings is not settings:
+        verifier = request.app.state.token_verifier = TokenVerifier(settings)
+    return verifier
 
 
 def require_role(*allowed: str) -> Callable[..., Principal]:
@@ -61,9 +131,10 @@ def require_role(*allowed: str) -> Callable[..., Principal]:
                    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
         if credentials is None:
             raise ApiError(401, "unauthorized", headers={"WWW-Authenticate": "Bearer"})
-        secret = request.app.state.resources.settings.jwt_secret.get_secret_value()
         try:
-            principal = verify_token(secret, credentials.credentials)
+            principal = _verifier(request).verify(credentials.credentials)
+        except KeysUnavailable as exc:
+            raise ApiError(503, "identity_provider_unavailable", headers={"Retry-After": "5"}) from exc
         except AuthError as exc:
             # Why a token failed (expired, wrong key) is the issuer's business, not the caller's.
             raise ApiError(401, "invalid_token", headers={"WWW-Authenticate": "Bearer"}) from exc

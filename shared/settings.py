@@ -26,7 +26,23 @@ class ServiceSettings(BaseSettings):
     metrics_port: int = Field(default=0, ge=0, le=65535,
                               description="port of /metrics for a consumer process (which serves no API); 0: none")
     time_zone: str = "Asia/Shanghai"
-    jwt_secret: SecretStr = SecretStr(LOCAL_JWT_SECRET)
+    jwt_secret: SecretStr = Field(default=SecretStr(LOCAL_JWT_SECRET),
+                                  description="HS256 key of local and test tokens; refused in production")
+    jwt_jwks_url: str = Field(default="", description="the identity provider's JWKS: tokens are then RS256/ES256 "
+                                                      "signed by one of its keys (by kid); required in production")
+    jwt_issuer: str = Field(default="", description="the required iss claim; none: not checked (required in "
+                                                    "production)")
+    jwt_audience: str = Field(default="", description="the required aud claim, this service's client id; none: not "
+                                                      "checked (required in production)")
+    jwt_max_lifetime_seconds: int = Field(default=12 * 3600, ge=60,
+                                          description="longest token accepted: exp - iat, and exp from now")
+    jwt_roles_claim: str = Field(default="roles", min_length=1,
+                                 description="claim of the roles, a dotted path (Keycloak: realm_access.roles)")
+    jwt_stations_claim: str = Field(default="stations", min_length=1, description="claim of the station codes")
+    jwt_channels_claim: str = Field(default="channels", min_length=1, description="claim of the mediation channels")
+    jwt_jwks_cache_seconds: float = Field(default=300.0, gt=0, description="how long fetched keys are used")
+    jwt_jwks_refetch_seconds: float = Field(default=10.0, ge=0,
+                                            description="least time between fetches for an unknown kid")
     topic_prefix: str = Field(default="", pattern=r"^[a-z0-9._-]*$",
                               description="prefix of every topic name: isolates tests and tenants on one cluster")
 
@@ -64,6 +80,11 @@ class ServiceSettings(BaseSettings):
                 raise ValueError("database_url uses the local development password in production")
             if self.jwt_secret.get_secret_value() == LOCAL_JWT_SECRET:
                 raise ValueError("jwt_secret is the local development secret in production")
+            # HS256 with a shared secret is for local use: production trusts only the identity provider's keys.
+            missing = [name for name in ("jwt_jwks_url", "jwt_issuer", "jwt_audience") if not getattr(self, name)]
+            if missing:
+                raise ValueError(f"{', '.join(missing)} must be set in production (tokens are verified against "
+                                 "the identity provider's JWKS; HS256 is refused)")
             if self.kafka_bootstrap_servers == LOCAL_KAFKA:
                 raise ValueError("kafka_bootstrap_servers is the local default in production")
         return self

@@ -32,7 +32,8 @@ router = APIRouter(prefix="/v1", tags=["assessment"])
 Reader = Annotated[Principal, Depends(require_role("station_chief", "auditor"))]
 Publisher = Annotated[Principal, Depends(require_role("auditor"))]
 Recorder = Annotated[Principal, Depends(require_role("station_chief", "feed"))]
-MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+# Years 1900-2099: year 0000 is no date, and 9999-12 has no next month to end a range with (both were 500s).
+MONTH = r"^(19|20)\d{2}-(0[1-9]|1[0-2])$"
 Month = Annotated[str, Query(pattern=MONTH, examples=["2024-05"])]
 Kind = Annotated[Literal["station", "grid", "officer"], Query(description="which units to rank")]
 County = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9-]{1,32}$", description="a county code; none: the city")]

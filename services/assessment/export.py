@@ -46,7 +46,9 @@ def ranking_csv(ranking: MonthRanking) -> str:
     """One row per registered unit: the ranked ones by cohort, best first, then those not rankable with the
     reason, every figure's value (empty when it has too little data)."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    # CRLF as RFC 4180 has it: the writer then also quotes a cell holding a bare CR, which with "\n" it
+    # left unquoted and a spreadsheet read as a new row (one beginning with whatever followed the CR).
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     month = ranking.month.strftime("%Y-%m")
     for item in ranking.items + ranking.not_rankable:

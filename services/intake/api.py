@@ -154,4 +154,5 @@ async def post_batch(request: Request, _caller: FeedCaller, profile: ProfileName
 def create_app(settings: IntakeSettings) -> FastAPI:
     """The intake API; its lifespan opens the pool and producer and loads rules and reference data."""
     return create_service_app(settings, title="Fengqiao intake: 110 dispatch feeds", routers=[router],
-                              service_lifespan=context_with_relay("intake", build_context, self_publishing=True))
+                              service_lifespan=context_with_relay("intake", build_context, self_publishing=True),
+                              no_store=True)

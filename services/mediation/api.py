@@ -418,5 +418,6 @@ async def post_step(request: Request, case_id: uuid.UUID, caller: Caller,
 def create_app(settings: MediationSettings) -> FastAPI:
     """The mediation API; its lifespan opens the pool and producer and starts the event relay."""
     return create_service_app(settings, title="Fengqiao mediation: dispute cases", routers=[router],
-                              service_lifespan=context_with_relay("mediation", build_context))
+                              service_lifespan=context_with_relay("mediation", build_context),
+                              no_store=True)
 

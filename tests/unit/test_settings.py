@@ -29,6 +29,13 @@ def test_production_refuses_local_credentials(monkeypatch):
     with pytest.raises(ValidationError, match="jwt_secret is the local"):
         IntakeSettings()
     monkeypatch.setenv("INTAKE_JWT_SECRET", "a-production-signing-key")
+    with pytest.raises(ValidationError, match="jwt_jwks_url, jwt_issuer, jwt_audience must be set in production"):
+        IntakeSettings()
+    monkeypatch.setenv("INTAKE_JWT_JWKS_URL", "https://sso.example/realms/f/protocol/openid-connect/certs")
+    monkeypatch.setenv("INTAKE_JWT_ISSUER", "https://sso.example/realms/f")
+    with pytest.raises(ValidationError, match="jwt_audience must be set in production"):
+        IntakeSettings()
+    monkeypatch.setenv("INTAKE_JWT_AUDIENCE", "fengqiao-intake")
     with pytest.raises(ValidationError, match="phone_hmac_secret is the local"):
         IntakeSettings()
     monkeypatch.setenv("INTAKE_PHONE_HMAC_SECRET", "a-production-hmac-key")
