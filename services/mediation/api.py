@@ -12,7 +12,7 @@ from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
-from services.mediation import casework, handlers, parties, repository, search
+from services.mediation import audit, casework, handlers, parties, repository, search
 from services.mediation.bootstrap import build_context
 from services.mediation.casework import VersionMismatch
 from services.mediation.domain.endpoints import ENDPOINT_OF, available, labels_zh, states_allowing
@@ -44,7 +44,8 @@ register({
     "holder_only": ("只有案件的认领人（{holder}）可以执行此操作", "only the case's holder ({holder}) may do this"),
     "court_only": ("只有法院联络员可以作出司法确认决定", "only a court liaison confirms or rejects"),
     "holder_or_chief": ("只有认领人（{holder}）或所长可以撤回案件", "only the holder ({holder}) or the station chief withdraws"),
-    "breach_roles": ("当前角色不能报告不履行协议", "your role may not report a breach"),
+    "breach_roles": ("只有案件的认领人、经手人或所长可以报告不履行协议",
+                     "only the case's holder, whoever worked it, or the station chief reports a breach"),
     "receiver_only": ("只有接收方（{roles}）可以答复此移交", "only the receiving side ({roles}) answers this handoff"),
     "party_search_roles": ("按电话查找案件需要能查看当事人信息的角色：{roles}",
                            "searching by phone needs a role that sees party data: {roles}"),
@@ -65,7 +66,14 @@ register({
 })
 
 router = APIRouter(prefix="/v1", tags=["cases"], responses=ERRORS)
-Caller = Annotated[Principal, Depends(require_role("mediator", "lawyer", "court_liaison", "station_chief", "auditor"))]
+_ROLE = Depends(require_role("mediator", "lawyer", "court_liaison", "station_chief", "auditor"))
+
+
+def _caller(request: Request, principal: Annotated[Principal, _ROLE]) -> Principal:
+    return audit.remember_caller(request, principal)
+
+
+Caller = Annotated[Principal, Depends(_caller)]
 
 
 def _ctx(request: Request) -> MediationContext:
@@ -77,8 +85,10 @@ def _tz(request: Request):
 
 
 def _render(request: Request, caller: Principal, case: Any, case_parties: list | None = None) -> dict[str, Any]:
-    body = case_json(dict(case), _tz(request), subject=caller.subject, roles=caller.roles, parties=case_parties)
-    if not parties.may_read(caller):
+    shows = parties.may_read(caller, case)
+    body = case_json(dict(case), _tz(request), subject=caller.subject, roles=caller.roles,
+                     parties=case_parties if shows else None)
+    if not shows:
         body["party"] = None
     return body
 
@@ -172,7 +182,7 @@ async def get_cases(
     if isinstance(rows, JSONResponse):
         return rows
     shown = None
-    if parties.may_read(caller) and rows:
+    if any(parties.may_read(caller, r) for r in rows):
         async with _ctx(request).pool.acquire() as conn:
             shown = await parties.of_cases(conn, [r["id"] for r in rows])
     items = [_render(request, caller, r, shown[r["id"]] if shown else None) for r in rows]
@@ -205,22 +215,28 @@ async def post_release(request: Request, case_id: uuid.UUID, caller: Caller):
 
 
 @router.get("/cases/{case_id}", response_model=CaseWithTimeline)
-async def get_case(request: Request, case_id: uuid.UUID, caller: Caller):
+async def get_case(request: Request, case_id: uuid.UUID, caller: Caller,
+                   purpose: Annotated[str | None, Query(max_length=500, description=(
+                       "why you open the case's party data: a station chief sees the parties only with one; "
+                       "kept in the audit trail"))] = None):
     """A case with its parties and full timeline; the ETag is its version. Whoever worked the case keeps
-    seeing it after handing it on; parties only for the roles that work or supervise cases."""
-    found = await _guarded(request, caller, handlers.case_with_timeline(_ctx(request), caller, case_id))
+    seeing it after handing it on. Parties for the roles that work the case; for a station chief only with a
+    `purpose`; never for auditors. Every answer with party data is audited (who, the case, the purpose)."""
+    found = await _guarded(request, caller, handlers.case_with_timeline(_ctx(request), caller, case_id, purpose))
     if isinstance(found, JSONResponse):
         return found
-    case, timeline = found
+    case, timeline, shows = found
     if request.headers.get("if-none-match") == f'"{case["version"]}"':
         return Response(status_code=304, headers={"ETag": f'"{case["version"]}"'})
     for entry in timeline:
         entry["at"] = local(entry["at"], _tz(request))
-    shown = None
-    if parties.may_read(caller):
+    body = _render(request, caller, case) | {"timeline": timeline}
+    if shows:
         async with _ctx(request).pool.acquire() as conn:
-            shown = (await parties.of_cases(conn, [case_id]))[case_id]
-    return _with_etag(_render(request, caller, case, shown) | {"timeline": timeline}, case["version"])
+            body["parties"] = (await parties.of_cases(conn, [case_id]))[case_id]
+            body["party"] = case["party"]
+            await audit.write(conn, caller, action="read", case_id=case_id, purpose=purpose)
+    return _with_etag(body, case["version"])
 
 
 def _if_match(request: Request) -> int | None:
@@ -417,7 +433,8 @@ async def post_step(request: Request, case_id: uuid.UUID, caller: Caller,
 
 def create_app(settings: MediationSettings) -> FastAPI:
     """The mediation API; its lifespan opens the pool and producer and starts the event relay."""
-    return create_service_app(settings, title="Fengqiao mediation: dispute cases", routers=[router],
-                              service_lifespan=context_with_relay("mediation", build_context),
-                              no_store=True)
+    app = create_service_app(settings, title="Fengqiao mediation: dispute cases", routers=[router, audit.router],
+                             service_lifespan=context_with_relay("mediation", build_context), no_store=True)
+    app.middleware("http")(audit.refusals)
+    return app
 

@@ -24,7 +24,16 @@ from services.mediation.domain.lifecycle import (
     next_handoff_state,
     next_state,
 )
-from services.mediation.handlers import CaseConflict, MediationContext, NotAllowed, _record, _visible_case, sees
+from services.mediation.domain.permissions import allows
+from services.mediation.handlers import (
+    CaseConflict,
+    MediationContext,
+    NotAllowed,
+    _record,
+    _visible_case,
+    relations_of,
+    sees,
+)
 from shared.auth import Principal
 
 # The application for judicial confirmation is due within 30 days of the agreement taking effect.
@@ -87,11 +96,11 @@ def _authorise(principal: Principal, action: Action, case: Any) -> None:
         if "court_liaison" not in roles:
             raise NotAllowed("court_only", roles=ROLES_FOR[action])
     elif action is Action.WITHDRAW:
-        if case["claimed_by"] != principal.subject and "station_chief" not in roles:
+        if not allows("withdraw", roles, relations_of(principal, case)):
             raise NotAllowed("holder_or_chief", roles=ROLES_FOR[action], holder=case["claimed_by"])
     elif action is Action.REPORT_BREACH:
-        if not roles & BREACH_ROLES:
-            raise NotAllowed("breach_roles", roles=BREACH_ROLES)
+        if not allows("breach", roles, relations_of(principal, case)):
+            raise NotAllowed("breach_roles", roles=sorted(BREACH_ROLES), holder=case["claimed_by"])
     elif action in _HOLDER_ACTIONS and case["claimed_by"] != principal.subject:
         raise NotAllowed("holder_only", roles=CLAIMING_ROLES, holder=case["claimed_by"])
 

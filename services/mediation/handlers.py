@@ -12,9 +12,10 @@ from typing import Any
 import asyncpg
 import orjson
 
-from services.mediation import repository
+from services.mediation import audit, repository
 from services.mediation.domain.access import CLAIMING_ROLES, READING_ROLES, channels_for, may_claim, may_see
 from services.mediation.domain.lifecycle import TERMINAL, Action, State, allowed_actions
+from services.mediation.domain.permissions import Relation, allows, relations
 from services.mediation.domain.routing import Router
 from services.mediation.outgoing import case_event, case_id, public_details
 from services.mediation.settings import MediationSettings
@@ -235,6 +236,14 @@ def sees(principal: Principal, case: Any) -> bool:
                    worked_by=case["worked_by"], handoff_to=handoff.get("to_channel"))
 
 
+def relations_of(principal: Principal, case: Any, purpose: str | None = None) -> frozenset[Relation]:
+    """How the caller stands to this case row (domain/permissions.py, relations)."""
+    handoff = case["last_handoff"] or {}
+    return relations(subject=principal.subject, stations=principal.stations, channels=_channels(principal),
+                     case_station=case["station_code"], case_channel=case["channel"], holder=case["claimed_by"],
+                     worked_by=case["worked_by"], handoff_to=handoff.get("to_channel"), purpose=purpose)
+
+
 async def _visible_case(conn: asyncpg.Connection, principal: Principal, ident: Any, *, for_update: bool = False):
     case = await conn.fetchrow(repository.CASE_BY_ID_FOR_UPDATE if for_update else repository.CASE_BY_ID, ident)
     if case is None or not sees(principal, case):
@@ -248,8 +257,7 @@ async def _record(conn: asyncpg.Connection, ctx: MediationContext, principal: Pr
     that is only personal data, such as a party's phone: mediation.case.v1 carries none)."""
     await repository.add_timeline(conn, [(case["id"], principal.subject, action, from_state, case["state"], details or {})])
     await conn.execute(repository.ADD_WORKER, case["id"], principal.subject)
-    await conn.execute(repository.INSERT_AUDIT, principal.subject, sorted(principal.roles), action, case["id"],
-                       "ok", details or {})
+    await audit.write(conn, principal, action=action, case_id=case["id"], details=details)
     if event_type is not None:
         await outbox.write(conn, [case_event(case, event_type, actor=principal.subject,
                                              prefix=ctx.settings.topic_prefix, details=public_details(details or {}))])
@@ -309,19 +317,22 @@ async def queue(ctx: MediationContext, principal: Principal, *, after: tuple | N
                                 *start, limit)
 
 
-async def case_with_timeline(ctx: MediationContext, principal: Principal, ident: Any) -> tuple[Any, list]:
-    """A case the caller may see and its timeline; party data only for the roles that need it."""
+async def case_with_timeline(ctx: MediationContext, principal: Principal, ident: Any,
+                             purpose: str | None = None) -> tuple[Any, list, bool]:
+    """A case the caller may see, its timeline, and whether party data goes with it (domain/permissions.py,
+    read_parties: a chief with a stated purpose, never an auditor)."""
     async with ctx.pool.acquire() as conn:
         case = dict(await _visible_case(conn, principal, ident))
         timeline = await conn.fetch(repository.TIMELINE, ident)
     entries = [dict(t) for t in timeline]
-    if not principal.roles & PARTY_ROLES:
-        # Auditors see what happened, not who said what: participants, notes and free-text
-        # reasons may name the parties, so they get the same view as the events.
+    shows = allows("read_parties", principal.roles, relations_of(principal, case, purpose))
+    if not shows:
+        # What happened, not who said what: participants, notes and free-text reasons may name the
+        # parties, so this caller gets the same view as the events.
         case["party"] = None
         for entry in entries:
             entry["details"] = public_details(entry["details"] or {})
-    return case, entries
+    return case, entries, shows
 
 
 def cursor_of(case: Any) -> str:

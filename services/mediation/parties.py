@@ -12,13 +12,14 @@ from pydantic import BaseModel, Field
 from services.mediation import repository
 from services.mediation.domain.access import CLAIMING_ROLES
 from services.mediation.domain.lifecycle import TERMINAL, State
+from services.mediation.domain.permissions import allows
 from services.mediation.handlers import (
-    PARTY_ROLES,
     CaseConflict,
     MediationContext,
     NotAllowed,
     _record,
     _visible_case,
+    relations_of,
 )
 from shared.auth import Principal
 from shared.phones import phone_hmac
@@ -44,9 +45,10 @@ async def of_cases(conn, ids: list[Any]) -> dict[Any, list[dict[str, Any]]]:
     return found
 
 
-def may_read(principal: Principal) -> bool:
-    """Auditors see what happened, not who."""
-    return bool(principal.roles & PARTY_ROLES)
+def may_read(principal: Principal, case: Any, purpose: str | None = None) -> bool:
+    """Whether this caller gets this case's party data (domain/permissions.py, read_parties): chiefs only with
+    a stated purpose, auditors never."""
+    return allows("read_parties", principal.roles, relations_of(principal, case, purpose))
 
 
 async def save(ctx: MediationContext, principal: Principal, ident: Any, party: PartyIn, position: int | None):

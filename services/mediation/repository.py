@@ -241,10 +241,6 @@ ORDER BY c.received_at DESC, c.id DESC
 LIMIT $18
 """
 
-INSERT_SEARCH_AUDIT = """
-INSERT INTO audit_log (actor, roles, action, case_id, outcome, details) VALUES ($1, $2, 'search', NULL, 'ok', $3)
-"""
-
 TIMELINE = "SELECT at, actor, action, from_state, to_state, details FROM case_timeline WHERE case_id = $1 ORDER BY id"
 
 # Entries in the order given (their ids order a case's timeline).
@@ -256,8 +252,25 @@ FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::json
 ORDER BY t.position
 """
 
-INSERT_AUDIT = """
-INSERT INTO audit_log (actor, roles, action, case_id, outcome, details) VALUES ($1, $2, $3, $4, $5, $6)
+# One row of the audit trail (audit.py); a refusal on a handoff is filed under the handoff's case ($9).
+INSERT_AUDIT_ENTRY = """
+INSERT INTO audit_log (actor, roles, action, case_id, outcome, details, purpose, stations)
+VALUES ($1, $2, $3, coalesce($4::uuid, (SELECT case_id FROM handoffs WHERE id = $9::uuid)), $5, $6, $7, $8)
+"""
+
+# The rows an auditor of stations $1 may read: about a case of those stations, or by someone acting for
+# them; by case, actor and time range [$4, $5), after the cursor (row id), oldest first.
+AUDIT_TRAIL = """
+SELECT a.id, a.at, a.actor, a.roles, a.action, a.case_id, a.outcome, a.purpose, a.details
+FROM audit_log a LEFT JOIN cases c ON c.id = a.case_id
+WHERE (c.station_code = ANY($1::text[]) OR a.stations && $1::text[])
+  AND ($2::uuid IS NULL OR a.case_id = $2::uuid)
+  AND ($3::text IS NULL OR a.actor = $3::text)
+  AND ($4::timestamptz IS NULL OR a.at >= $4::timestamptz)
+  AND ($5::timestamptz IS NULL OR a.at < $5::timestamptz)
+  AND ($6::bigint IS NULL OR a.id > $6::bigint)
+ORDER BY a.id
+LIMIT $7
 """
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from services.mediation import repository
+from services.mediation import audit, repository
 from services.mediation.handlers import PARTY_ROLES, MediationContext, NotAllowed, _channels
 from shared.auth import Principal
 from shared.phones import phone_hmac
@@ -73,6 +73,7 @@ async def search(ctx: MediationContext, principal: Principal, filters: Filters, 
             filters.overdue_confirmation, today or datetime.now(UTC).date(), filters.incident_number,
             filters.source, filters.incident_id, hashed, filters.received_from, filters.received_to, at, ident, limit)
         if shows_parties:
-            await conn.execute(repository.INSERT_SEARCH_AUDIT, principal.subject, sorted(principal.roles),
-                               {"filters": filters.used(), "found": len(rows)})
+            await audit.write(conn, principal, action="search", case_id=None,
+                              details={"filters": filters.used(), "found": len(rows),
+                                       "cases": [str(r["id"]) for r in rows]})
     return rows

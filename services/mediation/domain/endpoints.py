@@ -6,6 +6,7 @@ from typing import Any
 
 from services.mediation.domain.access import CLAIMING_ROLES
 from services.mediation.domain.lifecycle import Action, State, allowed_actions, may_work
+from services.mediation.domain.permissions import allows, relations, roles_for
 
 ENDPOINT_OF: dict[Action, str] = {
     Action.CLAIM: "claim", Action.RELEASE: "release", Action.RECORD_SESSION: "sessions",
@@ -20,7 +21,7 @@ ENDPOINT_LABELS_ZH: dict[str, str] = {
     "confirmation-request": "申请司法确认", "confirmation": "司法确认决定", "close": "结案", "withdraw": "撤回",
     "breach": "报告不履行协议", HANDOFFS: "移交",
 }
-BREACH_ROLES = frozenset({"mediator", "lawyer", "court_liaison", "station_chief"})
+BREACH_ROLES = frozenset(roles_for("breach"))
 # Who may take each action besides its state: the roles, and whether only the case's holder may.
 ROLES_FOR: dict[Action, frozenset[str]] = {
     Action.CLAIM: CLAIMING_ROLES, Action.CONFIRM: frozenset({"court_liaison"}),
@@ -35,8 +36,15 @@ def _may(action: Action, case: Any, subject: str, roles: frozenset[str]) -> bool
     holder = case["claimed_by"] is not None and case["claimed_by"] == subject
     if action in HOLDER_ACTIONS:
         return holder and bool(roles & CLAIMING_ROLES) and not case["handoff_pending"]
+    # The case is visible here, so it is of the caller's station; channels do not matter to these two.
+    station = case.get("station_code", "")
+    held = relations(subject=subject, stations=(station,), channels=(), case_station=station,
+                     case_channel=case.get("channel", ""), holder=case["claimed_by"],
+                     worked_by=case.get("worked_by") or ())
     if action is Action.WITHDRAW:
-        return (holder or "station_chief" in roles) and not case["handoff_pending"]
+        return allows("withdraw", roles, held) and not case["handoff_pending"]
+    if action is Action.REPORT_BREACH:
+        return allows("breach", roles, held)
     return bool(roles & ROLES_FOR.get(action, frozenset()))
 
 

@@ -32,6 +32,7 @@ from typing import Any
 import httpx
 import pytest
 
+from services.mediation.domain.permissions import Relation, allows
 from services.mediation.outgoing import case_id
 from tests.integration.mediation.conftest import STATION, dispute_event
 
@@ -65,8 +66,10 @@ RECEIVES: dict[str, frozenset[str]] = {
 # Who sees a waiting handoff in GET /v1/handoffs: receivers their own; chiefs and auditors all of them.
 LISTS_HANDOFFS_TO: dict[str, frozenset[str]] = RECEIVES | {
     "station_chief": CHANNELS | {"law_enforcement"}, "auditor": CHANNELS | {"law_enforcement"}}
-# Party personal data goes to the roles that work or supervise cases, not to auditors.
-NEEDS_PARTY_DATA = frozenset({"mediator", "lawyer", "court_liaison", "station_chief"})
+# Party personal data, from the permission table: the roles that work a case of their channel see it without
+# saying why; chiefs only with a stated purpose (the matrix asks without one), auditors never.
+NEEDS_PARTY_DATA = frozenset(role for role in SERVES
+                             if allows("read_parties", {role}, {Relation.CHANNEL, Relation.STATION}))
 
 # Row name -> (subject, role). "mediator_not_holder" is a mediator of the same station and channel
 # who does not hold the case; "no_token" asks without Authorization.
@@ -146,7 +149,10 @@ ENDPOINTS = [
 ]
 BY_KEY = {e.key: e for e in ENDPOINTS}
 # Working a claimed case: only its holder does it.
-HOLDER_WORK = frozenset({"release", "sessions", "outcome", "confirmation_request", "refer", "close", "handoff"})
+# The endpoints whose cells the permission table decides, by the table's action names.
+TABLE_ACTION = {"release": "release", "sessions": "sessions", "outcome": "outcome",
+                "confirmation_request": "confirmation-request", "refer": "refer", "close": "close",
+                "handoff": "handoffs", "confirmation": "confirmation", "withdraw": "withdraw", "breach": "breach"}
 CLAIMING = frozenset({"claim", "claim_next", "release"})
 
 
@@ -243,6 +249,21 @@ class Ask:
     def is_holder(self) -> bool:
         return self.sit.holder is not None and self.sit.holder[0] == self.subject
 
+    @property
+    def relations(self) -> frozenset[Relation]:
+        """How the actor stands to the case, in the permission table's words. In these cells whoever holds
+        the case is the one who worked it; nobody else did."""
+        if not self.in_station:
+            return frozenset()
+        found = {Relation.STATION}
+        if self.is_holder:
+            found |= {Relation.HOLDER, Relation.WORKER}
+        if self.sees_case:
+            found.add(Relation.CHANNEL)
+        elif self.sees_target:
+            found.add(Relation.RECEIVER)
+        return frozenset(found)
+
 
 def rule_authentication(a: Ask) -> int | None:
     """No bearer token: 401."""
@@ -284,19 +305,14 @@ def rule_claimed_case_conflicts(a: Ask) -> int | None:
     return 409 if a.ep.key == "claim" and a.sit.holder is not None and not a.is_holder else None
 
 
-def rule_only_the_holder_works(a: Ask) -> int | None:
-    """Only the holder releases, records, decides the outcome, asks for confirmation, refers, closes, hands over."""
-    return 403 if a.ep.key in HOLDER_WORK and not a.is_holder else None
-
-
-def rule_court_decides_confirmation(a: Ask) -> int | None:
-    """Only a court liaison confirms or rejects."""
-    return 403 if a.ep.key == "confirmation" and a.role != "court_liaison" else None
-
-
-def rule_holder_or_chief_withdraws(a: Ask) -> int | None:
-    """The holder or the station chief withdraws a case."""
-    return 403 if a.ep.key == "withdraw" and not (a.is_holder or a.role == "station_chief") else None
+def rule_the_permission_table(a: Ask) -> int | None:
+    """Past sight and role, the work on a case is the permission table's (domain/permissions.py): only the holder
+    works it, only a court liaison decides a confirmation, the holder or the chief withdraws, and a breach is
+    reported by the holder, whoever worked the case or the chief, not by any colleague (issue 14)."""
+    action = TABLE_ACTION.get(a.ep.key)
+    if action is None or a.role is None:
+        return None
+    return None if allows(action, {a.role}, a.relations) else 403
 
 
 def rule_receiver_answers_handoff(a: Ask) -> int | None:
@@ -304,12 +320,10 @@ def rule_receiver_answers_handoff(a: Ask) -> int | None:
     return 403 if a.ep.key == "answer" and a.sit.to_channel not in RECEIVES[a.role] else None
 
 
-# A reported breach has no rule of its own: any role that may write and sees the case reports one.
 RULES: list[Callable[[Ask], int | None]] = [
     rule_authentication, rule_mediation_roles, rule_unseen_target_is_404, rule_reads, rule_auditors_only_read,
     rule_only_claimers_claim, rule_claim_next_only_from_my_queue, rule_claimed_case_conflicts,
-    rule_only_the_holder_works, rule_court_decides_confirmation, rule_holder_or_chief_withdraws,
-    rule_receiver_answers_handoff,
+    rule_the_permission_table, rule_receiver_answers_handoff,
 ]
 
 

@@ -109,11 +109,14 @@ async def test_an_auditor_reads_the_timeline_without_names_or_notes_and_events_c
     await mediator.post(f"/v1/cases/{ident}/sessions", json=SESSION)
     await mediator.post(f"/v1/cases/{ident}/outcome", json={"type": "failure", "reason": "王小明拒绝调解"})
     auditor = (await api(subject="a1", roles=("auditor",)).get(f"/v1/cases/{ident}")).json()
-    chief = (await api(subject="c1", roles=("station_chief",)).get(f"/v1/cases/{ident}")).json()
+    chief_client = api(subject="c1", roles=("station_chief",))
+    masked = (await chief_client.get(f"/v1/cases/{ident}")).json()
+    chief = (await chief_client.get(f"/v1/cases/{ident}", params={"purpose": "督办"})).json()
     session = {e["action"]: e["details"] for e in auditor["timeline"]}["record_session"]
     assert session == {"at": SESSION["at"], "participants": 2}, "a count and a time, not who came"
     assert "王小明" not in str(auditor["timeline"]) and "双方到场" not in str(auditor["timeline"])
-    assert "王小明" in str(chief["timeline"]), "the chief, who supervises casework, sees the names"
+    assert "王小明" not in str(masked["timeline"]), "a chief who gives no purpose sees what an auditor sees"
+    assert "王小明" in str(chief["timeline"]), "the chief, who supervises casework, sees the names with a purpose"
     topic = mediation_ctx.settings.topic(CASE_TOPIC)
     events = await read_topic(mediation_ctx.settings.kafka_bootstrap_servers, topic, expected=3, timeout=10)
     session_event = [e for e in events if e.type == "case.session_recorded"]
