@@ -16,7 +16,8 @@ from services.mediation.settings import MediationSettings
 from shared.app import create_service_app
 
 APPS = {"intake": (intake_app, IntakeSettings, "post", "/v1/dispatch-records"),
-        "mediation": (mediation_app, MediationSettings, "get", "/v1/cases/00000000-0000-0000-0000-000000000000")}
+        # Not a case address: a refusal there is audited, in a database this unit test does not have.
+        "mediation": (mediation_app, MediationSettings, "get", "/v1/queue")}
 
 
 async def _ask(app, method: str, path: str) -> httpx.Response:
