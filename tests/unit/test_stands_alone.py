@@ -134,12 +134,12 @@ def test_the_shapes_that_broke_a_clean_clone_are_caught():
     """Each check on a file deep in tests/ that cites what only the author's machine had."""
     deep = ROOT / "tests" / "unit" / "intake" / "test_x.py"
     anchor = "Path(__file__)" + ".resolve().parents[3]"
-    assert handbook_references(deep, "see " + UP + "shared" + "/data/cad/README.md") != []
+    assert handbook_references(deep, "see " + UP + "shared" + "/notes.md") != []
     assert climbs_above_root(deep, "open " + UP * 4 + "elsewhere.csv") != []
     assert climbs_above_root(deep, "open " + UP * 3 + "services/intake") == []
-    assert anchors_above_root(deep, anchor + '.parent / "shared" / "data"') != []
+    assert anchors_above_root(deep, anchor + '.parent / "elsewhere"') != []
     assert anchors_above_root(deep, anchor + ' / "services"') == []
-    assert anchors_above_root(deep, "X = ROOT" + '.parent / "shared"') != []
+    assert anchors_above_root(deep, "X = ROOT" + '.parent / "elsewhere"') != []
     assert missing_repository_paths(deep, "see services/intake/" + "samples/nowhere.csv") != []
     assert missing_repository_paths(deep, "see services/intake/samples/README.md and docs/openapi/<service>.json") == []
     assert missing_repository_paths(deep, "written to bench/results/run.json") == []  # ignored: made at run time
