@@ -18,7 +18,7 @@ from services.assessment.settings import AssessmentSettings
 from shared.app import context_with_relay, create_service_app
 from shared.auth import Principal, require_role
 from shared.error_messages import register
-from shared.errors import ApiError, FieldErrors
+from shared.errors import ApiError, FieldErrors, english
 from shared.events.community import ActivityData
 
 register({
@@ -45,10 +45,6 @@ COUNTY_OF = "SELECT county_code FROM units WHERE kind = $1 AND code = $2"
 
 def _first_day(month: str) -> date:
     return date.fromisoformat(f"{month}-01")
-
-
-def _english(request: Request) -> bool:
-    return request.headers.get("accept-language", "").lower().startswith("en")
 
 
 async def _ranking(request: Request, month: date, kind: str, county: str | None) -> MonthRanking:
@@ -118,7 +114,7 @@ async def get_report(request: Request, _reader: Reader, month: Month, kind: Kind
     """A printable HTML report of the ranking and every unit's figures (English with Accept-Language: en)."""
     ranking = await _ranking(request, _first_day(month), kind, county)
     return HTMLResponse(export.ranking_report(ranking, await _publication(request, ranking),
-                                              "en" if _english(request) else "zh"))
+                                              "en" if english(request) else "zh"))
 
 
 class PublishRequest(BaseModel):
