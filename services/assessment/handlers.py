@@ -74,12 +74,11 @@ def facts_handler(settings: AssessmentSettings, *, mark_revisions: bool = True, 
     rules = link_rules or LinkRules.load(settings.link_rules)
 
     async def handle(conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
-        incidents, incident_rows, cases, community, months = [], [], [], [], set()
+        incidents, cases, community, months = [], [], [], set()
         for event in events:
             if event.type in INCIDENT_TYPES:
                 data = IncidentData.model_validate(event.data)
                 incidents.append(data)
-                incident_rows.append(_incident_row(data, zone))
                 months.update(reach(data.received_at, zone, "incident", rules.reach_days))
             elif event.type.startswith("case."):
                 data = CaseEventData.model_validate(event.data)
@@ -93,7 +92,7 @@ def facts_handler(settings: AssessmentSettings, *, mark_revisions: bool = True, 
         if incidents:
             before = await conn.fetch(repository.KEYS_BEFORE, [d.source for d in incidents],
                                       [d.incident_number for d in incidents])
-            await conn.executemany(repository.UPSERT_INCIDENT, incident_rows)
+            await conn.executemany(repository.UPSERT_INCIDENT, [_incident_row(d, zone) for d in incidents])
             await _relink(conn, incidents, before, rules)
         if cases:
             await conn.executemany(repository.UPSERT_CASE, cases)
