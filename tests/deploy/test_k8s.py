@@ -46,7 +46,7 @@ from shared import tracing
 from shared.events.topics import topic as registered_topic
 from shared.kafka.consumer import ConsumerRunner
 from shared.settings import ServiceSettings
-from tests.unit.test_compose import settings_class
+from tests.deploy.test_compose import settings_class
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
