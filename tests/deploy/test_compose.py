@@ -195,8 +195,8 @@ PACKAGES = service_packages()
 # ---- tests --------------------------------------------------------------------------------------
 
 def test_there_are_service_packages() -> None:
-    """services/ has packages to check (guards against a wrong ROOT making every test vacuous)."""
-    assert PACKAGES
+    """services/ has the three packages to check (guards against a wrong ROOT making every test vacuous)."""
+    assert PACKAGES == ["assessment", "intake", "mediation"]
 
 
 @pytest.mark.parametrize("package", PACKAGES)
