@@ -333,13 +333,14 @@ def dockerfile_uid() -> int:
 # ---- the schemas --------------------------------------------------------------------------------
 
 def strict(node: Any) -> Any:
-    """A CRD schema that refuses unknown fields, as the API server's strict field validation does."""
+    """A CRD schema that refuses unknown fields, as the API server's strict field validation does (but where
+    the CRD keeps them: x-kubernetes-preserve-unknown-fields, e.g. Kafka's free-form `config`)."""
     if isinstance(node, list):
         return [strict(item) for item in node]
     if not isinstance(node, dict):
         return node
     out = dict(node)
-    if "properties" in node:
+    if "properties" in node and not node.get("x-kubernetes-preserve-unknown-fields"):
         out["properties"] = {name: strict(schema) for name, schema in node["properties"].items()}
         out.setdefault("additionalProperties", False)
     for key in ("items", "additionalProperties"):
