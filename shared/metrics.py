@@ -15,3 +15,9 @@ BATCH_SECONDS = Histogram(
     "fengqiao_consumer_batch_seconds", "Time to apply and commit one consumer batch", ["consumer"])
 HTTP_LATENCY = Histogram(
     "fengqiao_http_request_seconds", "HTTP request latency", ["service", "method", "route", "status"])
+OUTBOX_ROWS = Gauge(
+    "fengqiao_outbox_rows", "Events in the service's outbox that Kafka has not acknowledged yet", ["database"])
+OUTBOX_OLDEST_SECONDS = Gauge(
+    "fengqiao_outbox_oldest_seconds", "Age of the oldest event still in the outbox (0 when it is empty)", ["database"])
+SLA_ESCALATIONS = Counter(
+    "fengqiao_sla_escalations_total", "Cases escalated by mediation's SLA sweep, by the limit they passed", ["reason"])

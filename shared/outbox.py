@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import asyncpg
 import structlog
 
+from shared import metrics
 from shared.kafka.producer import EventProducer
 from shared.kafka.tracing import trace_headers
 from shared.tracing import current_traceparent
@@ -24,6 +25,14 @@ SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::text[])
 RETURNING id
 """
 DELETE = "DELETE FROM outbox WHERE id = ANY($1::bigint[])"
+# The backlog Prometheus watches (deploy/prometheus/alerts.yml): how many events wait, and the oldest's age.
+BACKLOG = """
+SELECT current_database() AS database, count(*) AS events,
+       coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS oldest_s
+FROM outbox
+"""
+# How often the relay loop measures the backlog: about a scrape interval (count(*) grows with an outage's backlog).
+MEASURE_EVERY_S = 15.0
 # Rows a crash left unpublished; SKIP LOCKED lets several relays share the backlog.
 CLAIM = """
 SELECT id, topic, key, value, traceparent FROM outbox
@@ -130,14 +139,26 @@ def relay_threshold(period_s: float, *, self_publishing: bool) -> float:
     return max(period_s * 2, PUBLISH_TIMEOUT_S + period_s) if self_publishing else period_s * 2
 
 
+async def measure(pool: asyncpg.Pool) -> None:
+    """Set the outbox gauges: events Kafka has not acknowledged yet, and how old the oldest one is."""
+    row = await pool.fetchrow(BACKLOG)
+    metrics.OUTBOX_ROWS.labels(row["database"]).set(row["events"])
+    metrics.OUTBOX_OLDEST_SECONDS.labels(row["database"]).set(row["oldest_s"])
+
+
 async def relay_forever(pool: asyncpg.Pool, producer: EventProducer, period_s: float, *,
                         self_publishing: bool = False) -> None:
-    """Relay every period, forever (a lifespan task), rows older than relay_threshold()."""
+    """Relay every period, forever (a lifespan task), rows older than relay_threshold(); measure the
+    backlog every MEASURE_EVERY_S."""
     older_than_s = relay_threshold(period_s, self_publishing=self_publishing)
+    measured_at = -MEASURE_EVERY_S
     while True:
         await asyncio.sleep(period_s)
         try:
             await relay(pool, producer, older_than_s=older_than_s)
+            if time.monotonic() - measured_at >= MEASURE_EVERY_S:
+                measured_at = time.monotonic()
+                await measure(pool)
         except Exception as exc:  # Kafka or the database away: try again next period
             log.warning("outbox.relay_failed", error=repr(exc))
 

@@ -24,7 +24,8 @@ class ServiceSettings(BaseSettings):
     http_port: int = 8000
     log_level: str = "INFO"
     metrics_port: int = Field(default=0, ge=0, le=65535,
-                              description="port of /metrics for a consumer process (which serves no API); 0: none")
+                              description="port of /metrics for a process that serves no API (`consume`, "
+                                          "mediation's `sla`); 0: none")
     time_zone: str = "Asia/Shanghai"
     jwt_secret: SecretStr = Field(default=SecretStr(LOCAL_JWT_SECRET),
                                   description="HS256 key of local and test tokens; refused in production")

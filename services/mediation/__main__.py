@@ -1,6 +1,8 @@
 """fengqiao-mediation: the mediation service's command line (`fengqiao-mediation --help`)."""
 import asyncio
 
+import prometheus_client
+
 from services.mediation import consumer, retention, sla
 from services.mediation.api import create_app
 from services.mediation.bootstrap import mediation_context
@@ -21,6 +23,8 @@ def sla_command() -> None:
     """Sweep SLA timers and escalate (safe to run as several replicas) until Ctrl-C."""
     settings = MediationSettings()
     configure_logging(settings.service_name, settings.log_level)
+    if settings.metrics_port:  # escalations and the outbox backlog, for Prometheus to scrape
+        prometheus_client.start_http_server(settings.metrics_port, addr=settings.http_host)
 
     async def run() -> None:
         async with mediation_context(settings) as ctx:

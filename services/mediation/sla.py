@@ -15,7 +15,7 @@ import structlog
 from services.mediation import repository
 from services.mediation.handlers import SYSTEM, MediationContext
 from services.mediation.outgoing import case_event
-from shared import outbox
+from shared import metrics, outbox
 
 log = structlog.get_logger(__name__)
 
@@ -59,6 +59,7 @@ async def sweep(ctx: MediationContext, now: datetime | None = None, batch: int =
                 await outbox.write(conn, [case_event(r, "case.escalated", actor=SYSTEM, details={"reason": reason},
                                                      prefix=ctx.settings.topic_prefix) for r in rows])
             counts[reason] = counts.get(reason, 0) + len(rows)
+            metrics.SLA_ESCALATIONS.labels(reason).inc(len(rows))
             if len(rows) < batch:
                 break
     return counts
@@ -66,6 +67,8 @@ async def sweep(ctx: MediationContext, now: datetime | None = None, batch: int =
 
 async def run_forever(ctx: MediationContext, period_s: float, clock: Callable[[], datetime] | None = None) -> None:
     """Sweep every period until cancelled; a failed sweep is retried next period."""
+    for reason in _RULES:  # every reason's series from the start, so that increase() sees the first escalation
+        metrics.SLA_ESCALATIONS.labels(reason)
     while True:
         try:
             counts = await sweep(ctx, clock() if clock else None)

@@ -53,8 +53,8 @@ KEDA_DEFAULT_MAX_REPLICAS = 100
 OLDEST_KAFKA_PROTOCOL = (2, 1)
 # Long-running commands beyond api and consume, by service package.
 EXTRA_WORKERS = {"mediation": ("sla",)}
-# Settings fields that only one kind of process reads (`consume` serves /metrics on metrics_port; the
-# API, the SLA worker and the Jobs ignore it): the only fields a service's containers may set differently.
+# Settings fields that only some kinds of process read (`consume` and mediation's `sla` serve /metrics on
+# metrics_port; the API and the Jobs ignore it): the only fields a service's containers may set differently.
 PER_PROCESS_FIELDS = frozenset({"metrics_port"})
 # Where Prometheus scrapes: the API's route, and any path of prometheus_client's server in `consume`.
 METRICS_PATH = "/metrics"
@@ -280,7 +280,7 @@ def served_metrics(package: str, words: list[str], env: dict[str, str]) -> tuple
     """(host, port) on which the command serves Prometheus /metrics under this environment, or None.
 
     Runs the CLI command itself with what it would start replaced by recorders: prometheus_client's
-    server (`consume` with metrics_port set), uvicorn (`api`, whose app must have the /metrics route)
+    server (`consume` or `sla` with metrics_port set), uvicorn (`api`, whose app must have the /metrics route)
     and asyncio.run (the coroutine is closed unstarted). Nothing listens, nothing connects.
     """
     command_ = click_cli(package).commands[words[1]]

@@ -207,9 +207,9 @@ CODE_BREAKS: dict[str, tuple[Callable[[list[Doc]], object], Callable[[list[Doc]]
                                metrics_problems),
     "API scraped on the consumer's port": (lambda d: pod_annotations(d).update({"prometheus.io/port": "9100"}),
                                            metrics_problems),
-    "SLA worker annotated": (lambda d: pod_annotations(d, "mediation-sla").update(
-        {"prometheus.io/scrape": "true", "prometheus.io/port": "9100", "prometheus.io/path": "/metrics"}),
-        metrics_problems),
+    "SLA worker not annotated": (lambda d: pod_annotations(d, "mediation-sla").clear(), metrics_problems),
+    "SLA worker without its metrics port": (lambda d: drop_env(d, "mediation-sla", "MEDIATION_METRICS_PORT"),
+                                            metrics_problems),
     "misspelt OTEL variable": (lambda d: tracing_config(d).update(OTEL_EXPORTER_OTLP_ENDPIONT="http://collector:4318"),
                                env_problems),
     "OTEL_SERVICE_NAME (overridden)": (lambda d: tracing_config(d).update(OTEL_SERVICE_NAME="intake"), env_problems),

@@ -3,6 +3,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 
 from services.mediation import sla
 from services.mediation.outgoing import case_id
@@ -66,3 +67,15 @@ async def test_two_sweepers_at_once_escalate_each_case_exactly_once(mediation_ct
     assert first["unclaimed"] + second["unclaimed"] == 600
     events = await mediation_ctx.pool.fetchval("SELECT count(*) FROM case_timeline WHERE action = 'escalated'")
     assert events == 600
+
+
+async def test_escalations_are_counted_for_prometheus(mediation_ctx, open_cases):
+    """fengqiao_sla_escalations_total, which the SLA alert watches, counts each escalation once."""
+    def escalated() -> float:
+        return REGISTRY.get_sample_value("fengqiao_sla_escalations_total", {"reason": "unclaimed"}) or 0.0
+
+    await open_cases([dispute_event("LATE", risk_flags=["weapon"])])
+    before = escalated()
+    await sla.sweep(mediation_ctx, datetime.now(UTC) + timedelta(minutes=31))
+    await sla.sweep(mediation_ctx, datetime.now(UTC) + timedelta(minutes=32))
+    assert escalated() - before == 1
