@@ -18,7 +18,7 @@ from services.intake.domain.dedup import Outcome, content_hash, decide
 from services.intake.domain.profiles import FeedProfile, FieldError, Mapped, map_record
 from services.intake.domain.record import DispatchRecord
 from services.intake.domain.triage import repeat_keys, triage
-from services.intake.outgoing import incident_events, rejected_event
+from services.intake.events import incident_events, rejected_event
 from services.intake.parsing import RawInput, parse_one, storable
 from shared import outbox as outbox_table
 from shared.kafka.dead_letter import describe
