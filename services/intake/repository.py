@@ -1,9 +1,17 @@
-"""SQL of the intake database: records, outbox, rejected input and file-import progress."""
+"""SQL of the intake database: records, rejected input, file-import progress and retention.
+
+Every statement intake runs on its own tables is here, behind a typed function; rows come back as
+named tuples (the outbox and the idempotency ledger are shared/'s own).
+"""
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
+
+from services.intake.domain.profile_model import FeedProfile
+from services.intake.domain.record import DispatchRecord
+from services.intake.domain.triage import Triage
 
 # Serialises concurrent writers of the same incident (several replicas, API and importer at once).
 # Incidents hash into 1,024 buckets, so a batch of 10,000 takes at most 1,024 locks and concurrent
@@ -78,40 +86,153 @@ SAVE_IMPORT_PROGRESS = "UPDATE import_runs SET next_record = $2, counts = $3 WHE
 FINISH_IMPORT = "UPDATE import_runs SET finished_at = now() WHERE file_id = $1"
 
 
-async def lock_incidents(conn: asyncpg.Connection, keys: Sequence[tuple[str, str]]) -> None:
+IncidentKey = tuple[str, str]  # (source, incident_number)
+
+
+class StoredRevision(NamedTuple):
+    """What is stored of an incident: the revision, its kind and the digest of its content."""
+
+    revision: int
+    kind: str
+    content_hash: str | None  # None for rows written before hashes were kept
+
+
+class EarlierCall(NamedTuple):
+    """A stored call from a phone: what a later call from it is matched against."""
+
+    phone_hmac: str
+    source: str
+    incident_number: str
+    received_at: datetime
+
+
+class RecordRow(NamedTuple):
+    """One accepted revision of an incident, as dispatch_records keeps it (UPSERT_RECORD's order)."""
+
+    source: str
+    incident_number: str
+    revision: int
+    received_at: datetime
+    station_code: str
+    grid_code: str | None
+    kind: str
+    dispute_type: str | None
+    crime_type: str | None
+    risk_flags: list[str]
+    address_key: str | None
+    address_precision: str
+    phone_hmac: str | None
+    record: dict[str, Any]  # the canonical record as JSON (jsonb)
+    profile: str
+    profile_version: int
+    content_hash: str
+    needs_review: bool
+    received_at_derived_from: str | None
+
+
+def record_row(record: DispatchRecord, facts: Triage, profile: FeedProfile, digest: str) -> RecordRow:
+    """The row of an accepted revision: the record, what triage derived and which profile mapped it."""
+    c, a = facts.classification, facts.assignment
+    return RecordRow(record.source, record.incident_number, record.revision, record.received_at,
+                     a.station_code, a.grid_code, c.kind, c.dispute_type, c.crime_type, list(facts.risk_flags),
+                     facts.address_key, facts.address_precision, facts.phone_hmac, record.model_dump(mode="json"),
+                     profile.name, profile.version, digest, c.needs_review, record.received_at_derived_from)
+
+
+class RejectedRow(NamedTuple):
+    """Input that was not accepted, kept with its reasons (INSERT_REJECTED's order)."""
+
+    channel: str
+    profile: str
+    position: str
+    raw: str
+    errors: list[dict[str, str]]
+
+
+class PendingRejected(NamedTuple):
+    """Kept rejected input not yet replayed."""
+
+    id: int
+    profile: str
+    raw: str
+
+
+class ImportRun(NamedTuple):
+    """How far a file import got."""
+
+    next_record: int
+    counts: dict[str, int]
+    finished_at: datetime | None
+
+
+class RejectedPast(NamedTuple):
+    """Rejected input past its retention, with its reasons as stored."""
+
+    id: int
+    errors: list[dict[str, str]]
+
+
+async def lock_incidents(conn: asyncpg.Connection, keys: Sequence[IncidentKey]) -> None:
     """Take the transaction-scoped lock of every incident in the batch, in a fixed order."""
     await conn.execute(LOCK_INCIDENTS, [k[0] for k in keys], [k[1] for k in keys])
 
 
-async def stored_revisions(conn: asyncpg.Connection,
-                           keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, str, str | None]]:
-    """The stored (revision, kind, content hash) of each incident that exists."""
+async def stored_revisions(conn: asyncpg.Connection, keys: Sequence[IncidentKey]) -> dict[IncidentKey, StoredRevision]:
+    """What is stored of each incident that exists."""
     rows = await conn.fetch(STORED_REVISIONS, [k[0] for k in keys], [k[1] for k in keys])
-    return {(r["source"], r["incident_number"]): (r["revision"], r["kind"], r["content_hash"]) for r in rows}
+    return {(r["source"], r["incident_number"]): StoredRevision(r["revision"], r["kind"], r["content_hash"])
+            for r in rows}
 
 
 async def earlier_calls(conn: asyncpg.Connection, hmacs: Sequence[str], since: datetime,
-                        until: datetime) -> list[asyncpg.Record]:
+                        until: datetime) -> list[EarlierCall]:
     """Stored calls from these phones received in [since, until)."""
-    return await conn.fetch(EARLIER_CALLS, list(hmacs), since, until)
+    return [EarlierCall(*r) for r in await conn.fetch(EARLIER_CALLS, list(hmacs), since, until)]
 
 
-async def upsert_records(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+async def upsert_records(conn: asyncpg.Connection, rows: Sequence[RecordRow]) -> None:
     """Insert new incidents and replace older revisions."""
     await conn.executemany(UPSERT_RECORD, rows)
 
 
-async def count_superseded(conn: asyncpg.Connection, counts: dict[tuple[str, str], int]) -> None:
+async def count_superseded(conn: asyncpg.Connection, counts: dict[IncidentKey, int]) -> None:
     """Add late lower revisions to each incident's superseded count."""
     if counts:
         keys = list(counts)
         await conn.execute(COUNT_SUPERSEDED, [k[0] for k in keys], [k[1] for k in keys], list(counts.values()))
 
 
-async def insert_rejected(conn: asyncpg.Connection, rows: Sequence[tuple[str, str, str, str, list]]) -> list[int]:
+async def insert_rejected(conn: asyncpg.Connection, rows: Sequence[RejectedRow]) -> list[int]:
     """Keep rejected input with its reasons; the ids of the rows, in order. One statement per row:
     rejections are the rare case, and each id must come back with its row."""
     return [await conn.fetchval(INSERT_REJECTED, *row) for row in rows]
+
+
+async def pending_rejected(conn: asyncpg.Connection, ids: Sequence[int] | None, limit: int) -> list[PendingRejected]:
+    """Rejected input not yet replayed (these ids, or any), oldest first."""
+    return [PendingRejected(*r) for r in await conn.fetch(PENDING_REJECTED, ids, limit)]
+
+
+async def mark_replayed(conn: asyncpg.Connection, ids: Sequence[int]) -> None:
+    """Mark rejected input as replayed."""
+    await conn.execute(MARK_REPLAYED, list(ids))
+
+
+async def start_import(conn: asyncpg.Connection, file_id: str, path: str, profile: str) -> ImportRun:
+    """The import of a file: a new one, or where an earlier run of it got to."""
+    await conn.execute(START_IMPORT, file_id, path, profile)
+    return ImportRun(*await conn.fetchrow(IMPORT_RUN, file_id))
+
+
+async def save_import_progress(conn: asyncpg.Connection, file_id: str, next_record: int,
+                               counts: dict[str, int]) -> None:
+    """Save an import's position and counts (in the transaction of the batch that got it there)."""
+    await conn.execute(SAVE_IMPORT_PROGRESS, file_id, next_record, counts)
+
+
+async def finish_import(conn: asyncpg.Connection, file_id: str) -> None:
+    """Mark an import done: a rerun of the same file reports it complete."""
+    await conn.execute(FINISH_IMPORT, file_id)
 
 
 # Retention (services/intake/retention.py). Caller details leave the record jsonb; the keys built from
@@ -138,3 +259,24 @@ UPDATE rejected_records AS r SET raw = '', errors = e.errors::jsonb, raw_erased_
 FROM unnest($1::bigint[], $2::text[]) AS e (id, errors)
 WHERE r.id = e.id
 """
+
+
+async def rejected_past(conn: asyncpg.Connection, before: datetime) -> list[RejectedPast]:
+    """Rejected input received before `before` whose raw text is still kept, oldest first."""
+    return [RejectedPast(*r) for r in await conn.fetch(REJECTED_PAST, before)]
+
+
+async def count_caller_details_past(conn: asyncpg.Connection, before: datetime) -> int:
+    """How many records of calls received before `before` still hold caller details."""
+    return await conn.fetchval(COUNT_CALLER_DETAILS_PAST, before)
+
+
+async def erase_caller_details(conn: asyncpg.Connection, before: datetime) -> int:
+    """Erase the caller details of calls received before `before`; how many records."""
+    status = await conn.execute(ERASE_CALLER_DETAILS, before, CALLER_DETAIL_FIELDS)
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def erase_rejected(conn: asyncpg.Connection, ids: Sequence[int], errors_json: Sequence[str]) -> None:
+    """Erase the raw text of rejected input, replacing each row's reasons by the (masked) JSON given."""
+    await conn.execute(ERASE_REJECTED, list(ids), list(errors_json))

@@ -4,6 +4,7 @@ from enum import StrEnum
 
 import orjson
 
+from services.intake.domain.profiles import FieldError
 from services.intake.domain.record import DispatchRecord
 
 
@@ -37,3 +38,10 @@ def decide(stored_revision: int | None, incoming_revision: int, stored_hash: str
             return Outcome.CONFLICT
         return Outcome.DUPLICATE
     return Outcome.SUPERSEDED
+
+
+def conflict_error(record: DispatchRecord) -> FieldError:
+    """Why a CONFLICT is kept as rejected: the stored revision stands, a higher one may change it."""
+    return FieldError("revision", f"conflict: revision {record.revision} of incident {record.incident_number} "
+                                  f"from {record.source} was already accepted with different content; "
+                                  "send a higher revision to change it")
