@@ -60,7 +60,8 @@ async def ingest(ctx: IntakeContext, inputs: Sequence[RawInput], *, profile: Fee
                 continue
             record, key = m.record, (m.record.source, m.record.incident_number)
             before = stored.get(key)
-            digest = content_hash(record)
+            document = record.model_dump(mode="json")  # hashed now, stored if accepted
+            digest = content_hash(document)
             outcome = decide(before.revision if before else None, record.revision,
                              before.content_hash if before else None, digest)
             if outcome is Outcome.CONFLICT:
@@ -84,7 +85,7 @@ async def ingest(ctx: IntakeContext, inputs: Sequence[RawInput], *, profile: Fee
             facts = triage(record, m.code, classifier=classifier, jurisdictions=ctx.jurisdictions,
                            keys=k, repeat_caller=repeat_caller)
             stored[key] = repository.StoredRevision(record.revision, facts.classification.kind, digest)
-            rows[key] = repository.record_row(record, facts, profile, digest)
+            rows[key] = repository.record_row(record, document, facts, profile, digest)
             outbox += incident_events(record, facts, outcome, ctx.settings.topic_prefix,
                                       kind_before=before.kind if before else None)
             results.append(RecordResult(

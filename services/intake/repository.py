@@ -34,12 +34,21 @@ FROM dispatch_records
 WHERE phone_hmac = ANY($1::text[]) AND received_at >= $2 AND received_at < $3
 """
 
-UPSERT_RECORD = """
-INSERT INTO dispatch_records (source, incident_number, revision, received_at, station_code, grid_code,
-                              kind, dispute_type, crime_type, risk_flags, address_key, address_precision,
-                              phone_hmac, record, profile, profile_version, content_hash, needs_review,
-                              received_at_derived_from)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+# A batch's accepted revisions (one per incident) are copied into a temporary table of the session,
+# emptied at each commit, and upserted from it in one statement: set-based, instead of a statement
+# per record.
+RECORD_BATCH = "dispatch_records_batch"
+RECORD_COLUMNS = ("source", "incident_number", "revision", "received_at", "station_code", "grid_code",
+                  "kind", "dispute_type", "crime_type", "risk_flags", "address_key", "address_precision",
+                  "phone_hmac", "record", "profile", "profile_version", "content_hash", "needs_review",
+                  "received_at_derived_from")
+CREATE_RECORD_BATCH = f"""
+CREATE TEMPORARY TABLE IF NOT EXISTS {RECORD_BATCH} (LIKE dispatch_records INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
+"""
+
+UPSERT_RECORD = f"""
+INSERT INTO dispatch_records ({", ".join(RECORD_COLUMNS)})
+SELECT {", ".join(RECORD_COLUMNS)} FROM {RECORD_BATCH}
 ON CONFLICT (source, incident_number) DO UPDATE SET
     revision = EXCLUDED.revision, received_at = EXCLUDED.received_at,
     station_code = EXCLUDED.station_code, grid_code = EXCLUDED.grid_code, kind = EXCLUDED.kind,
@@ -130,12 +139,14 @@ class RecordRow(NamedTuple):
     received_at_derived_from: str | None
 
 
-def record_row(record: DispatchRecord, facts: Triage, profile: FeedProfile, digest: str) -> RecordRow:
-    """The row of an accepted revision: the record, what triage derived and which profile mapped it."""
+def record_row(record: DispatchRecord, document: dict[str, Any], facts: Triage, profile: FeedProfile,
+               digest: str) -> RecordRow:
+    """The row of an accepted revision: the record (`document` is its JSON dump), what triage derived and
+    which profile mapped it."""
     c, a = facts.classification, facts.assignment
     return RecordRow(record.source, record.incident_number, record.revision, record.received_at,
                      a.station_code, a.grid_code, c.kind, c.dispute_type, c.crime_type, list(facts.risk_flags),
-                     facts.address_key, facts.address_precision, facts.phone_hmac, record.model_dump(mode="json"),
+                     facts.address_key, facts.address_precision, facts.phone_hmac, document,
                      profile.name, profile.version, digest, c.needs_review, record.received_at_derived_from)
 
 
@@ -191,8 +202,13 @@ async def earlier_calls(conn: asyncpg.Connection, hmacs: Sequence[str], since: d
 
 
 async def upsert_records(conn: asyncpg.Connection, rows: Sequence[RecordRow]) -> None:
-    """Insert new incidents and replace older revisions."""
-    await conn.executemany(UPSERT_RECORD, rows)
+    """Insert new incidents and replace older revisions (at most one row per incident), inside the
+    caller's transaction."""
+    if not rows:
+        return
+    await conn.execute(CREATE_RECORD_BATCH)
+    await conn.copy_records_to_table(RECORD_BATCH, records=rows, columns=RECORD_COLUMNS)
+    await conn.execute(UPSERT_RECORD)
 
 
 async def count_superseded(conn: asyncpg.Connection, counts: dict[IncidentKey, int]) -> None:

@@ -1,6 +1,7 @@
 """Deduplication by (source, incident number) and revision, and conflicts within a revision."""
 import hashlib
 from enum import StrEnum
+from typing import Any
 
 import orjson
 
@@ -18,10 +19,10 @@ class Outcome(StrEnum):
     CONFLICT = "conflict"      # same revision, other content: rejected and kept, never a plain duplicate
 
 
-def content_hash(record: DispatchRecord) -> str:
-    """A digest of everything the record says, to tell a re-send from a different record."""
-    body = orjson.dumps(record.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(body).hexdigest()[:32]
+def content_hash(document: dict[str, Any]) -> str:
+    """A digest of everything a record says (its `model_dump(mode="json")`, the document that is also
+    stored, so a record is dumped once), to tell a re-send from a different record."""
+    return hashlib.sha256(orjson.dumps(document, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
 
 
 def decide(stored_revision: int | None, incoming_revision: int, stored_hash: str | None = None,

@@ -8,7 +8,7 @@ from typing import NamedTuple
 from services.intake.domain.address_precision import address_precision
 from services.intake.domain.classification import Classification, Classifier
 from services.intake.domain.jurisdiction import Assignment, Jurisdictions
-from services.intake.domain.keys import address_key, phone_hmac
+from services.intake.domain.keys import key_of_normalised, normalise_address, phone_hmac
 from services.intake.domain.profiles import CodeEntry
 from services.intake.domain.record import DispatchRecord
 
@@ -16,10 +16,12 @@ REPEAT_CALLER = "repeat_caller"
 
 
 class RepeatKeys(NamedTuple):
-    """What other services match repeats on, without the personal data behind it."""
+    """What other services match repeats on, without the personal data behind it; and the normalised
+    address the key is made of, which placing the record and its precision read too."""
 
     address_key: str | None
     phone_hmac: str | None
+    address: str | None = None  # normalise_address(record.address_text)
 
 
 class Call(NamedTuple):
@@ -42,8 +44,9 @@ class Triage:
 
 
 def repeat_keys(record: DispatchRecord, secret: bytes) -> RepeatKeys:
-    """(address key, caller-phone HMAC) of a record."""
-    return RepeatKeys(address_key(record.address_text), phone_hmac(record.caller_phone, secret))
+    """(address key, caller-phone HMAC, normalised address) of a record; the address is normalised once."""
+    address = normalise_address(record.address_text)
+    return RepeatKeys(key_of_normalised(address), phone_hmac(record.caller_phone, secret), address)
 
 
 def seen_before(earlier: Iterable[Call], call: Call, window: timedelta) -> bool:
@@ -60,9 +63,9 @@ def triage(record: DispatchRecord, code: CodeEntry | None, *, classifier: Classi
         category=code.category if code else None, description=record.description,
         category_text=record.category_text)
     assignment = jurisdictions.resolve(station_code=record.station_code, point=record.point,
-                                       address_text=record.address_text)
+                                       address_text=record.address_text, normalised_address=keys.address)
     flags = set(classification.risk_flags) | set(code.risk if code else ())
     if repeat_caller:
         flags.add(REPEAT_CALLER)
-    return Triage(classification, assignment, keys.address_key, address_precision(record.address_text),
+    return Triage(classification, assignment, keys.address_key, address_precision(record.address_text, keys.address),
                   keys.phone_hmac, tuple(sorted(flags)))
