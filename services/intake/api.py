@@ -24,7 +24,8 @@ router = APIRouter(prefix="/v1", tags=["dispatch records"])
 FeedCaller = Annotated[Principal, Depends(require_role("feed"))]
 
 
-def _context(request: Request) -> IntakeContext:
+async def _context(request: Request) -> IntakeContext:
+    # async, so FastAPI calls it on the loop instead of handing it to a worker thread.
     return request.app.state.intake
 
 

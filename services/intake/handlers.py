@@ -31,13 +31,13 @@ async def ingest(ctx: IntakeContext, inputs: Sequence[RawInput], *, profile: Fee
                  channel: Channel, progress: ImportProgress | None = None) -> list[RecordResult]:
     """Validate, deduplicate, classify and route a batch; durable when this returns."""
     # Each input mapped once, and each record's repeat keys (address key, phone HMAC) computed once:
-    # the phones are what the earlier calls are looked up by, before any record is decided.
+    # the phones are what earlier calls are looked up by, before any record is decided.
     mapped = [map_record(profile, i.value) if i.parse_error is None else Mapped(None, [i.parse_error])
               for i in inputs]
     keys = [repeat_keys(m.record, ctx.phone_secret) if m.record else None for m in mapped]
     incidents = sorted({(m.record.source, m.record.incident_number) for m in mapped if m.record})
-    phones = sorted({k.phone_hmac for k in keys if k and k.phone_hmac})
-    received = [m.record.received_at for m in mapped if m.record]
+    calls = [(i, Call((m.record.source, m.record.incident_number), m.record.received_at), k.phone_hmac)
+             for i, (m, k) in enumerate(zip(mapped, keys, strict=True)) if m.record and k and k.phone_hmac]
     window = timedelta(days=ctx.settings.repeat_caller_days)
     classifier = ctx.classifier_for(profile)
     results: list[RecordResult] = []
@@ -48,12 +48,12 @@ async def ingest(ctx: IntakeContext, inputs: Sequence[RawInput], *, profile: Fee
     async with ctx.pool.acquire() as conn, conn.transaction():
         await repository.lock_incidents(conn, incidents)
         stored = await repository.stored_revisions(conn, incidents)
-        # Calls by phone: the stored ones that can make a record of the batch a repeat, then the batch's own.
-        calls: dict[str, list[Call]] = {}
-        if phones:
-            for c in await repository.earlier_calls(conn, phones, min(received) - window, max(received)):
-                calls.setdefault(c.phone_hmac, []).append(Call((c.source, c.incident_number), c.received_at))
-        for raw, m, k in zip(inputs, mapped, keys, strict=True):
+        # A caller called before when a stored call says so (asked once for the batch), or an earlier
+        # accepted record of this batch (seen_before over the batch's calls by phone).
+        stored_repeats = {calls[p][0] for p in await repository.called_before(
+            conn, [(phone, call.incident, call.received_at) for _, call, phone in calls], window)}
+        batch_calls: dict[str, list[Call]] = {}
+        for position, (raw, m, k) in enumerate(zip(inputs, mapped, keys, strict=True)):
             if m.record is None or k is None:
                 results.append(RecordResult(raw.position, "rejected", errors=m.errors))
                 rejected.append((raw.position, storable(raw.raw_text), m.errors))
@@ -79,8 +79,8 @@ async def ingest(ctx: IntakeContext, inputs: Sequence[RawInput], *, profile: Fee
             repeat_caller = False
             if k.phone_hmac is not None:
                 call = Call(key, record.received_at)
-                earlier = calls.setdefault(k.phone_hmac, [])
-                repeat_caller = seen_before(earlier, call, window)
+                earlier = batch_calls.setdefault(k.phone_hmac, [])
+                repeat_caller = position in stored_repeats or seen_before(earlier, call, window)
                 earlier.append(call)
             facts = triage(record, m.code, classifier=classifier, jurisdictions=ctx.jurisdictions,
                            keys=k, repeat_caller=repeat_caller)

@@ -4,7 +4,7 @@ Every statement intake runs on its own tables is here, behind a typed function; 
 named tuples (the outbox and the idempotency ledger are shared/'s own).
 """
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 import asyncpg
@@ -28,10 +28,16 @@ FROM dispatch_records
 WHERE (source, incident_number) IN (SELECT * FROM unnest($1::text[], $2::text[]))
 """
 
-EARLIER_CALLS = """
-SELECT phone_hmac, source, incident_number, received_at
-FROM dispatch_records
-WHERE phone_hmac = ANY($1::text[]) AND received_at >= $2 AND received_at < $3
+# Which of a batch's calls (phone, incident, time) a stored call of another incident from the same phone
+# precedes within the window: one probe of dispatch_records_phone per call, so the cost follows the
+# batch, not how often its phones called before.
+CALLED_BEFORE = """
+SELECT c.position FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) WITH ORDINALITY
+                       AS c(phone_hmac, source, incident_number, received_at, position)
+WHERE EXISTS (SELECT 1 FROM dispatch_records AS d
+              WHERE d.phone_hmac = c.phone_hmac AND d.received_at >= c.received_at - $5::interval
+                AND d.received_at < c.received_at
+                AND (d.source, d.incident_number) <> (c.source, c.incident_number))
 """
 
 # A batch's accepted revisions (one per incident) are copied into a temporary table of the session,
@@ -104,15 +110,6 @@ class StoredRevision(NamedTuple):
     revision: int
     kind: str
     content_hash: str | None  # None for rows written before hashes were kept
-
-
-class EarlierCall(NamedTuple):
-    """A stored call from a phone: what a later call from it is matched against."""
-
-    phone_hmac: str
-    source: str
-    incident_number: str
-    received_at: datetime
 
 
 class RecordRow(NamedTuple):
@@ -195,10 +192,15 @@ async def stored_revisions(conn: asyncpg.Connection, keys: Sequence[IncidentKey]
             for r in rows}
 
 
-async def earlier_calls(conn: asyncpg.Connection, hmacs: Sequence[str], since: datetime,
-                        until: datetime) -> list[EarlierCall]:
-    """Stored calls from these phones received in [since, until)."""
-    return [EarlierCall(*r) for r in await conn.fetch(EARLIER_CALLS, list(hmacs), since, until)]
+async def called_before(conn: asyncpg.Connection, calls: Sequence[tuple[str, IncidentKey, datetime]],
+                        window: timedelta) -> set[int]:
+    """The positions (from 0) of the (phone HMAC, incident, received at) calls that a stored call about
+    another incident from the same phone preceded within `window`."""
+    if not calls:
+        return set()
+    rows = await conn.fetch(CALLED_BEFORE, [c[0] for c in calls], [c[1][0] for c in calls],
+                            [c[1][1] for c in calls], [c[2] for c in calls], window)
+    return {r["position"] - 1 for r in rows}
 
 
 async def upsert_records(conn: asyncpg.Connection, rows: Sequence[RecordRow]) -> None:
