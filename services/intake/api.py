@@ -9,7 +9,8 @@ from pydantic import BaseModel, Field
 
 from services.intake.bootstrap import IntakeContext, build_context
 from services.intake.domain.profiles import FeedProfile, FieldError
-from services.intake.handlers import RecordResult, ingest_safely
+from services.intake.domain.results import RecordResult
+from services.intake.handlers import ingest_safely
 from services.intake.parsing import BodyError, RawInput, parse_array, parse_ndjson, parse_one
 from services.intake.profile_files import ProfileError
 from services.intake.settings import IntakeSettings
@@ -21,6 +22,15 @@ from shared.events.intake import incident_id
 
 router = APIRouter(prefix="/v1", tags=["dispatch records"])
 FeedCaller = Annotated[Principal, Depends(require_role("feed"))]
+
+
+async def _context(request: Request) -> IntakeContext:
+    # async, so FastAPI calls it on the loop instead of handing it to a worker thread.
+    return request.app.state.intake
+
+
+# What every route works with: the context the app's lifespan built (bootstrap.build_context).
+Context = Annotated[IntakeContext, Depends(_context)]
 ProfileName = Annotated[str, Query(description="feed profile of the body's format",
                                    examples=["fengqiao_json", "nena_eido", "cad_csv"])]
 register({
@@ -87,10 +97,6 @@ def _too_large(request: Request, problem: Problem) -> JSONResponse:
     return error_response(request, 413, problem.type, params={"reason": problem.msg}, errors=[problem.model_dump()])
 
 
-def _context(request: Request) -> IntakeContext:
-    return request.app.state.intake
-
-
 def _profile(request: Request, ctx: IntakeContext, name: str) -> FeedProfile | JSONResponse:
     try:
         return ctx.profile(name)
@@ -101,9 +107,8 @@ def _profile(request: Request, ctx: IntakeContext, name: str) -> FeedProfile | J
 @router.post("/dispatch-records", response_model=Result,
              responses={409: {"description": "conflict: this revision was accepted before with other content"},
                         422: {"description": "rejected: field paths and reasons"}})
-async def post_record(request: Request, _caller: FeedCaller, profile: ProfileName = "fengqiao_json"):
+async def post_record(request: Request, _caller: FeedCaller, ctx: Context, profile: ProfileName = "fengqiao_json"):
     """Accept one record; answers after it is durable. A rejected record is kept for replay."""
-    ctx = _context(request)
     chosen = _profile(request, ctx, profile)
     if isinstance(chosen, JSONResponse):
         return chosen
@@ -120,9 +125,8 @@ async def post_record(request: Request, _caller: FeedCaller, profile: ProfileNam
 @router.post("/dispatch-records/batch", response_model=BatchResult,
              responses={413: {"description": "more records than the batch limit"},
                         422: {"description": "the body is not a JSON array or NDJSON"}})
-async def post_batch(request: Request, _caller: FeedCaller, profile: ProfileName = "fengqiao_json"):
+async def post_batch(request: Request, _caller: FeedCaller, ctx: Context, profile: ProfileName = "fengqiao_json"):
     """Accept a JSON array or NDJSON (application/x-ndjson) of records; a result per record."""
-    ctx = _context(request)
     chosen = _profile(request, ctx, profile)
     if isinstance(chosen, JSONResponse):
         return chosen

@@ -13,8 +13,9 @@ from pathlib import Path
 from services.intake import repository
 from services.intake.bootstrap import IntakeContext
 from services.intake.domain.profiles import FeedProfile
+from services.intake.domain.results import ImportProgress, RecordResult
 from services.intake.file_reading import read_records
-from services.intake.handlers import ImportProgress, RecordResult, ingest_safely, relay_outbox
+from services.intake.handlers import ingest_safely, relay_outbox
 from services.intake.parsing import RawInput
 
 STATUSES = ("accepted", "duplicate", "superseded", "conflict", "rejected")
@@ -49,11 +50,10 @@ async def import_file(ctx: IntakeContext, path: Path, profile: FeedProfile, *, r
     await relay_outbox(ctx)  # events a killed run committed but did not publish
     fid = file_id(path, profile)
     async with ctx.pool.acquire() as conn:
-        await conn.execute(repository.START_IMPORT, fid, str(path), profile.name)
-        run = await conn.fetchrow(repository.IMPORT_RUN, fid)
-    progress = ImportProgress(fid, run["next_record"], dict(run["counts"]))
+        run = await repository.start_import(conn, fid, str(path), profile.name)
+    progress = ImportProgress(fid, run.next_record, dict(run.counts))
     resumed_from = progress.next_record
-    if run["finished_at"] is not None:
+    if run.finished_at is not None:
         return Summary(progress.next_record, progress.counts, rejects_path, resumed_from, already_done=True)
     with rejects_path.open("a" if resumed_from else "w", encoding="utf-8") as rejects:
         batch: list[RawInput] = []
@@ -68,7 +68,7 @@ async def import_file(ctx: IntakeContext, path: Path, profile: FeedProfile, *, r
         if batch:
             await _commit_batch(ctx, batch, profile, progress, ordinal, rejects, on_batch)
     async with ctx.pool.acquire() as conn:
-        await conn.execute(repository.FINISH_IMPORT, fid)
+        await repository.finish_import(conn, fid)
     return Summary(progress.next_record, progress.counts, rejects_path, resumed_from)
 
 

@@ -1,9 +1,17 @@
-"""SQL of the intake database: records, outbox, rejected input and file-import progress."""
+"""SQL of the intake database: records, rejected input, file-import progress and retention.
+
+Every statement intake runs on its own tables is here, behind a typed function; rows come back as
+named tuples (the outbox and the idempotency ledger are shared/'s own).
+"""
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 import asyncpg
+
+from services.intake.domain.profile_model import FeedProfile
+from services.intake.domain.record import DispatchRecord
+from services.intake.domain.triage import Triage
 
 # Serialises concurrent writers of the same incident (several replicas, API and importer at once).
 # Incidents hash into 1,024 buckets, so a batch of 10,000 takes at most 1,024 locks and concurrent
@@ -20,18 +28,33 @@ FROM dispatch_records
 WHERE (source, incident_number) IN (SELECT * FROM unnest($1::text[], $2::text[]))
 """
 
-EARLIER_CALLS = """
-SELECT phone_hmac, source, incident_number, received_at
-FROM dispatch_records
-WHERE phone_hmac = ANY($1::text[]) AND received_at >= $2 AND received_at < $3
+# Which of a batch's calls (phone, incident, time) a stored call of another incident from the same phone
+# precedes within the window: one probe of dispatch_records_phone per call, so the cost follows the
+# batch, not how often its phones called before.
+CALLED_BEFORE = """
+SELECT c.position FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) WITH ORDINALITY
+                       AS c(phone_hmac, source, incident_number, received_at, position)
+WHERE EXISTS (SELECT 1 FROM dispatch_records AS d
+              WHERE d.phone_hmac = c.phone_hmac AND d.received_at >= c.received_at - $5::interval
+                AND d.received_at < c.received_at
+                AND (d.source, d.incident_number) <> (c.source, c.incident_number))
 """
 
-UPSERT_RECORD = """
-INSERT INTO dispatch_records (source, incident_number, revision, received_at, station_code, grid_code,
-                              kind, dispute_type, crime_type, risk_flags, address_key, address_precision,
-                              phone_hmac, record, profile, profile_version, content_hash, needs_review,
-                              received_at_derived_from)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+# A batch's accepted revisions (one per incident) are copied into a temporary table of the session,
+# emptied at each commit, and upserted from it in one statement: set-based, instead of a statement
+# per record.
+RECORD_BATCH = "dispatch_records_batch"
+RECORD_COLUMNS = ("source", "incident_number", "revision", "received_at", "station_code", "grid_code",
+                  "kind", "dispute_type", "crime_type", "risk_flags", "address_key", "address_precision",
+                  "phone_hmac", "record", "profile", "profile_version", "content_hash", "needs_review",
+                  "received_at_derived_from")
+CREATE_RECORD_BATCH = f"""
+CREATE TEMPORARY TABLE IF NOT EXISTS {RECORD_BATCH} (LIKE dispatch_records INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
+"""
+
+UPSERT_RECORD = f"""
+INSERT INTO dispatch_records ({", ".join(RECORD_COLUMNS)})
+SELECT {", ".join(RECORD_COLUMNS)} FROM {RECORD_BATCH}
 ON CONFLICT (source, incident_number) DO UPDATE SET
     revision = EXCLUDED.revision, received_at = EXCLUDED.received_at,
     station_code = EXCLUDED.station_code, grid_code = EXCLUDED.grid_code, kind = EXCLUDED.kind,
@@ -78,40 +101,156 @@ SAVE_IMPORT_PROGRESS = "UPDATE import_runs SET next_record = $2, counts = $3 WHE
 FINISH_IMPORT = "UPDATE import_runs SET finished_at = now() WHERE file_id = $1"
 
 
-async def lock_incidents(conn: asyncpg.Connection, keys: Sequence[tuple[str, str]]) -> None:
+IncidentKey = tuple[str, str]  # (source, incident_number)
+
+
+class StoredRevision(NamedTuple):
+    """What is stored of an incident: the revision, its kind and the digest of its content."""
+
+    revision: int
+    kind: str
+    content_hash: str | None  # None for rows written before hashes were kept
+
+
+class RecordRow(NamedTuple):
+    """One accepted revision of an incident, as dispatch_records keeps it (UPSERT_RECORD's order)."""
+
+    source: str
+    incident_number: str
+    revision: int
+    received_at: datetime
+    station_code: str
+    grid_code: str | None
+    kind: str
+    dispute_type: str | None
+    crime_type: str | None
+    risk_flags: list[str]
+    address_key: str | None
+    address_precision: str
+    phone_hmac: str | None
+    record: dict[str, Any]  # the canonical record as JSON (jsonb)
+    profile: str
+    profile_version: int
+    content_hash: str
+    needs_review: bool
+    received_at_derived_from: str | None
+
+
+def record_row(record: DispatchRecord, document: dict[str, Any], facts: Triage, profile: FeedProfile,
+               digest: str) -> RecordRow:
+    """The row of an accepted revision: the record (`document` is its JSON dump), what triage derived and
+    which profile mapped it."""
+    c, a = facts.classification, facts.assignment
+    return RecordRow(record.source, record.incident_number, record.revision, record.received_at,
+                     a.station_code, a.grid_code, c.kind, c.dispute_type, c.crime_type, list(facts.risk_flags),
+                     facts.address_key, facts.address_precision, facts.phone_hmac, document,
+                     profile.name, profile.version, digest, c.needs_review, record.received_at_derived_from)
+
+
+class RejectedRow(NamedTuple):
+    """Input that was not accepted, kept with its reasons (INSERT_REJECTED's order)."""
+
+    channel: str
+    profile: str
+    position: str
+    raw: str
+    errors: list[dict[str, str]]
+
+
+class PendingRejected(NamedTuple):
+    """Kept rejected input not yet replayed."""
+
+    id: int
+    profile: str
+    raw: str
+
+
+class ImportRun(NamedTuple):
+    """How far a file import got."""
+
+    next_record: int
+    counts: dict[str, int]
+    finished_at: datetime | None
+
+
+class RejectedPast(NamedTuple):
+    """Rejected input past its retention, with its reasons as stored."""
+
+    id: int
+    errors: list[dict[str, str]]
+
+
+async def lock_incidents(conn: asyncpg.Connection, keys: Sequence[IncidentKey]) -> None:
     """Take the transaction-scoped lock of every incident in the batch, in a fixed order."""
     await conn.execute(LOCK_INCIDENTS, [k[0] for k in keys], [k[1] for k in keys])
 
 
-async def stored_revisions(conn: asyncpg.Connection,
-                           keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, str, str | None]]:
-    """The stored (revision, kind, content hash) of each incident that exists."""
+async def stored_revisions(conn: asyncpg.Connection, keys: Sequence[IncidentKey]) -> dict[IncidentKey, StoredRevision]:
+    """What is stored of each incident that exists."""
     rows = await conn.fetch(STORED_REVISIONS, [k[0] for k in keys], [k[1] for k in keys])
-    return {(r["source"], r["incident_number"]): (r["revision"], r["kind"], r["content_hash"]) for r in rows}
+    return {(r["source"], r["incident_number"]): StoredRevision(r["revision"], r["kind"], r["content_hash"])
+            for r in rows}
 
 
-async def earlier_calls(conn: asyncpg.Connection, hmacs: Sequence[str], since: datetime,
-                        until: datetime) -> list[asyncpg.Record]:
-    """Stored calls from these phones received in [since, until)."""
-    return await conn.fetch(EARLIER_CALLS, list(hmacs), since, until)
+async def called_before(conn: asyncpg.Connection, calls: Sequence[tuple[str, IncidentKey, datetime]],
+                        window: timedelta) -> set[int]:
+    """The positions (from 0) of the (phone HMAC, incident, received at) calls that a stored call about
+    another incident from the same phone preceded within `window`."""
+    if not calls:
+        return set()
+    rows = await conn.fetch(CALLED_BEFORE, [c[0] for c in calls], [c[1][0] for c in calls],
+                            [c[1][1] for c in calls], [c[2] for c in calls], window)
+    return {r["position"] - 1 for r in rows}
 
 
-async def upsert_records(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Insert new incidents and replace older revisions."""
-    await conn.executemany(UPSERT_RECORD, rows)
+async def upsert_records(conn: asyncpg.Connection, rows: Sequence[RecordRow]) -> None:
+    """Insert new incidents and replace older revisions (at most one row per incident), inside the
+    caller's transaction."""
+    if not rows:
+        return
+    await conn.execute(CREATE_RECORD_BATCH)
+    await conn.copy_records_to_table(RECORD_BATCH, records=rows, columns=RECORD_COLUMNS)
+    await conn.execute(UPSERT_RECORD)
 
 
-async def count_superseded(conn: asyncpg.Connection, counts: dict[tuple[str, str], int]) -> None:
+async def count_superseded(conn: asyncpg.Connection, counts: dict[IncidentKey, int]) -> None:
     """Add late lower revisions to each incident's superseded count."""
     if counts:
         keys = list(counts)
         await conn.execute(COUNT_SUPERSEDED, [k[0] for k in keys], [k[1] for k in keys], list(counts.values()))
 
 
-async def insert_rejected(conn: asyncpg.Connection, rows: Sequence[tuple[str, str, str, str, list]]) -> list[int]:
+async def insert_rejected(conn: asyncpg.Connection, rows: Sequence[RejectedRow]) -> list[int]:
     """Keep rejected input with its reasons; the ids of the rows, in order. One statement per row:
     rejections are the rare case, and each id must come back with its row."""
     return [await conn.fetchval(INSERT_REJECTED, *row) for row in rows]
+
+
+async def pending_rejected(conn: asyncpg.Connection, ids: Sequence[int] | None, limit: int) -> list[PendingRejected]:
+    """Rejected input not yet replayed (these ids, or any), oldest first."""
+    return [PendingRejected(*r) for r in await conn.fetch(PENDING_REJECTED, ids, limit)]
+
+
+async def mark_replayed(conn: asyncpg.Connection, ids: Sequence[int]) -> None:
+    """Mark rejected input as replayed."""
+    await conn.execute(MARK_REPLAYED, list(ids))
+
+
+async def start_import(conn: asyncpg.Connection, file_id: str, path: str, profile: str) -> ImportRun:
+    """The import of a file: a new one, or where an earlier run of it got to."""
+    await conn.execute(START_IMPORT, file_id, path, profile)
+    return ImportRun(*await conn.fetchrow(IMPORT_RUN, file_id))
+
+
+async def save_import_progress(conn: asyncpg.Connection, file_id: str, next_record: int,
+                               counts: dict[str, int]) -> None:
+    """Save an import's position and counts (in the transaction of the batch that got it there)."""
+    await conn.execute(SAVE_IMPORT_PROGRESS, file_id, next_record, counts)
+
+
+async def finish_import(conn: asyncpg.Connection, file_id: str) -> None:
+    """Mark an import done: a rerun of the same file reports it complete."""
+    await conn.execute(FINISH_IMPORT, file_id)
 
 
 # Retention (services/intake/retention.py). Caller details leave the record jsonb; the keys built from
@@ -138,3 +277,24 @@ UPDATE rejected_records AS r SET raw = '', errors = e.errors::jsonb, raw_erased_
 FROM unnest($1::bigint[], $2::text[]) AS e (id, errors)
 WHERE r.id = e.id
 """
+
+
+async def rejected_past(conn: asyncpg.Connection, before: datetime) -> list[RejectedPast]:
+    """Rejected input received before `before` whose raw text is still kept, oldest first."""
+    return [RejectedPast(*r) for r in await conn.fetch(REJECTED_PAST, before)]
+
+
+async def count_caller_details_past(conn: asyncpg.Connection, before: datetime) -> int:
+    """How many records of calls received before `before` still hold caller details."""
+    return await conn.fetchval(COUNT_CALLER_DETAILS_PAST, before)
+
+
+async def erase_caller_details(conn: asyncpg.Connection, before: datetime) -> int:
+    """Erase the caller details of calls received before `before`; how many records."""
+    status = await conn.execute(ERASE_CALLER_DETAILS, before, CALLER_DETAIL_FIELDS)
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def erase_rejected(conn: asyncpg.Connection, ids: Sequence[int], errors_json: Sequence[str]) -> None:
+    """Erase the raw text of rejected input, replacing each row's reasons by the (masked) JSON given."""
+    await conn.execute(ERASE_REJECTED, list(ids), list(errors_json))

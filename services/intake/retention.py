@@ -23,12 +23,13 @@ async def purge(conn: asyncpg.Connection, settings: IntakeSettings, now: datetim
     """Erase (or, dry, count) what is past its retention; rows per kind of data."""
     callers_before = now - timedelta(days=settings.caller_details_retention_days)
     rejected_before = now - timedelta(days=settings.rejected_input_retention_days)
-    rejected = await conn.fetch(repository.REJECTED_PAST, rejected_before)
+    rejected = await repository.rejected_past(conn, rejected_before)
     if dry_run:
-        callers = await conn.fetchval(repository.COUNT_CALLER_DETAILS_PAST, callers_before)
+        callers = await repository.count_caller_details_past(conn, callers_before)
         return {"caller_details": callers, "rejected_input": len(rejected)}
-    status = await conn.execute(repository.ERASE_CALLER_DETAILS, callers_before, repository.CALLER_DETAIL_FIELDS)
-    await conn.execute(repository.ERASE_REJECTED, [r["id"] for r in rejected],
-                       [orjson.dumps([e | {"message": masked_reason(e["field"], e["message"])} for e in r["errors"]])
-                        .decode() for r in rejected])
-    return {"caller_details": int(status.rsplit(" ", 1)[-1]), "rejected_input": len(rejected)}
+    callers = await repository.erase_caller_details(conn, callers_before)
+    await repository.erase_rejected(
+        conn, [r.id for r in rejected],
+        [orjson.dumps([e | {"message": masked_reason(e["field"], e["message"])} for e in r.errors]).decode()
+         for r in rejected])
+    return {"caller_details": callers, "rejected_input": len(rejected)}

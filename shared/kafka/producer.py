@@ -5,6 +5,7 @@ from collections.abc import Iterable, Sequence
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import InvalidProducerEpoch, OutOfOrderSequenceNumber, ProducerFenced, UnknownProducerId
+from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import RecordMetadata
 
 from shared.events.envelope import Envelope
@@ -17,6 +18,7 @@ log = structlog.get_logger(__name__)
 # one gets a new producer id. Events carry stable ids, so a resend after the reset is deduplicated
 # by the consumers even though the broker cannot.
 _BROKEN_SEQUENCE = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch, ProducerFenced)
+_PARTITIONER = DefaultPartitioner()  # AIOKafkaProducer's default, which EventProducer keeps
 
 
 class EventProducer:
@@ -85,15 +87,49 @@ class EventProducer:
 
     async def send_many(self, topic: str,
                         records: Sequence[tuple[bytes | None, bytes, Headers | None]]) -> list[RecordMetadata]:
-        """Enqueue every (key, value, headers) record, then gather the delivery futures."""
+        """Send every (key, value, headers) record and wait for all acknowledgements; one metadata per
+        record, in order. Records are appended to a batch per partition and each batch is sent whole:
+        aiokafka's per-record send() costs more Python than the rest of a record's publishing. A key
+        goes to the partition send() would choose (murmur2, as the Java client), so the order per key
+        is the same."""
         producer = self._producer
         try:
-            futures = [await producer.send(topic, value, key=key, headers=headers)
-                       for key, value, headers in records]
-            return list(await asyncio.gather(*futures))
+            partitions = sorted(await producer.partitions_for(topic))
+            partition_of: dict[bytes | None, int] = {}
+            batches: dict[int, list] = {}  # partition -> [[builder, its records' positions], ...]
+            for position, (key, value, headers) in enumerate(records):
+                if key is None:  # no key, no order to keep: send() picks the partition
+                    batches.setdefault(-1, []).append(position)
+                    continue
+                partition = partition_of.get(key)
+                if partition is None:
+                    partition = partition_of[key] = _PARTITIONER(key, partitions, partitions)
+                open_batches = batches.setdefault(partition, [])
+                if not open_batches or open_batches[-1][0].append(
+                        key=key, value=value, timestamp=None, headers=headers) is None:
+                    builder = producer.create_batch()
+                    if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
+                        raise ValueError(f"a record of {len(value)} bytes does not fit in a batch")
+                    open_batches.append([builder, []])
+                open_batches[-1][1].append(position)
+            sent: list[tuple[asyncio.Future, list[int]]] = []
+            for partition, open_batches in batches.items():
+                if partition == -1:
+                    sent += [(await producer.send(topic, records[p][1], headers=records[p][2]), [p])
+                             for p in open_batches]
+                    continue
+                for builder, positions in open_batches:
+                    builder.close()
+                    sent.append((await producer.send_batch(builder, topic, partition=partition), positions))
+            acks = await asyncio.gather(*(future for future, _ in sent))
         except _BROKEN_SEQUENCE as exc:
             await self._replace(producer, exc)
             raise
+        result: list[RecordMetadata | None] = [None] * len(records)
+        for ack, (_, positions) in zip(acks, sent, strict=True):
+            for index, position in enumerate(positions):  # a batch acknowledges its base offset
+                result[position] = ack._replace(offset=ack.offset + index) if index else ack
+        return result  # type: ignore[return-value]
 
     async def send_raw(self, topic: str, value: bytes | None, *, key: bytes | None = None,
                        headers: Headers | None = None) -> RecordMetadata:

@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
-from services.intake.outgoing import event_id
+from services.intake.events import event_id
 from shared.auth import issue_token
 from shared.db.provision import drop_database
 from shared.events.community import ACTIVITY_TOPIC

@@ -22,7 +22,7 @@ from services.intake.domain.dedup import Outcome
 from services.intake.domain.jurisdiction import Jurisdictions
 from services.intake.domain.profiles import FieldError, map_record
 from services.intake.domain.triage import repeat_keys, triage
-from services.intake.outgoing import incident_events, rejected_event
+from services.intake.events import incident_events, rejected_event
 from services.intake.profile_files import load_profile
 from services.mediation.outgoing import case_event
 from shared import contracts

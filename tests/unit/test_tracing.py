@@ -5,7 +5,7 @@ import logging
 
 import pytest
 import structlog
-from aiokafka.structs import ConsumerRecord
+from aiokafka.structs import ConsumerRecord, RecordMetadata, TopicPartition
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, StatusCode, TraceFlags
 
@@ -130,7 +130,7 @@ async def test_outbox_rows_carry_the_context_they_were_made_in_onto_their_record
 
 
 class FakeKafkaProducer:
-    """Stands in for AIOKafkaProducer.send: records and acknowledges at once."""
+    """Stands in for AIOKafkaProducer's send and batches: records each record's headers, acknowledges at once."""
 
     def __init__(self) -> None:
         self.headers: list = []
@@ -140,6 +140,31 @@ class FakeKafkaProducer:
         done = asyncio.get_running_loop().create_future()
         done.set_result(None)
         return done
+
+    async def partitions_for(self, topic):
+        return {0}
+
+    def create_batch(self):
+        return FakeBatch(self.headers)
+
+    async def send_batch(self, batch, topic, *, partition):
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(RecordMetadata(topic, partition, TopicPartition(topic, partition), 0, -1, 0, 0))
+        return done
+
+
+class FakeBatch:
+    """Stands in for aiokafka's BatchBuilder: every record fits."""
+
+    def __init__(self, headers: list) -> None:
+        self.headers = headers
+
+    def append(self, *, key, value, timestamp, headers):
+        self.headers.append(headers)
+        return True
+
+    def close(self) -> None:
+        pass
 
 
 async def test_published_envelopes_carry_the_current_context_unless_given_headers(spans):

@@ -70,12 +70,13 @@ _EN_ORDINAL = re.compile(r"^\d+(?:ST|ND|RD|TH)$")
 _EN_DIRECTIONS = frozenset({"N", "S", "E", "W"})
 
 
-def address_precision(text: str | None) -> str:
-    """The precision of an address, one of ADDRESS_PRECISIONS; "none" when there is none (see module docstring)."""
+def address_precision(text: str | None, normalised: str | None = None) -> str:
+    """The precision of an address, one of ADDRESS_PRECISIONS; "none" when there is none (see module docstring).
+    `normalised` is normalise_address(text) when the caller has it already."""
     if text is None:
         return NONE
     if _HAN.search(text):
-        normalised = normalise_address(text)
+        normalised = normalised or normalise_address(text)
         return _chinese(normalised) if normalised else NONE
     # The English rules read the raw text: the key's normalisation drops the separators they need.
     return _english(text)

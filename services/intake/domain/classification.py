@@ -303,25 +303,25 @@ class Classifier:
         return label.startswith("word:") and label.split(":", 2)[2] in self._en_main.patterns
 
     def classify(self, *, category: str | None, description: str | None,
-                 category_text: str | None = None, repeat_caller: bool = False) -> Classification:
-        """Kind, dispute type, crime type, risk flags and confidence for one record; never raises on content."""
+                 category_text: str | None = None) -> Classification:
+        """Kind, dispute type, crime type, the text's risk flags and confidence for one record; never raises
+        on content. (repeat_caller is not the text's: triage adds it from the caller's history.)"""
         memo_key = None
         if len(description or "") + len(category_text or "") <= _MEMO_CHARS and (
                 category is None or isinstance(category, str)):
             # The rules are immutable and a CAD export repeats its call types: decide each once.
-            memo_key = (category, description, category_text, repeat_caller)
+            memo_key = (category, description, category_text)
             known = self._memo.get(memo_key)
             if known is not None:
                 return known
-        result = self._classify(category, description, category_text, repeat_caller)
+        result = self._classify(category, description, category_text)
         if memo_key is not None:
             if len(self._memo) >= _MEMO_LIMIT:
                 self._memo.clear()
             self._memo[memo_key] = result
         return result
 
-    def _classify(self, category: str | None, description: str | None, category_text: str | None,
-                  repeat_caller: bool) -> Classification:
+    def _classify(self, category: str | None, description: str | None, category_text: str | None) -> Classification:
         text = _normalise(f"{description or ''}\n{category_text or ''}")
         # Which of the characters that start a keyword or an ignored phrase the text holds. It stays
         # a superset after blanking, which only takes characters away (and adds _GAP, which starts
@@ -350,8 +350,6 @@ class Classifier:
         if flags:
             implied = next((t for f, t in self._implies.items() if f in flags), None)
             implied_hits = sum(1 for _, _, name, _ in risks if name in self._implies)
-        if repeat_caller:
-            flags.add("repeat_caller")
 
         # The first of equal counts wins, so the file's order breaks ties.
         best_type, type_hits = None, 0
@@ -395,8 +393,6 @@ class Classifier:
         matched += [label for _, _, _, label in found]
         matched += [label for _, _, _, label in crimes]
         matched += [label for _, _, _, label in risks]
-        if repeat_caller:
-            matched.append("risk:repeat_caller")
         return Classification(kind, dispute_type, crime_type, frozenset(flags), confidence, self.version,
                               tuple(matched), needs_review)
 

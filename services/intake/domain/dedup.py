@@ -1,9 +1,11 @@
 """Deduplication by (source, incident number) and revision, and conflicts within a revision."""
 import hashlib
 from enum import StrEnum
+from typing import Any
 
 import orjson
 
+from services.intake.domain.profiles import FieldError
 from services.intake.domain.record import DispatchRecord
 
 
@@ -17,10 +19,10 @@ class Outcome(StrEnum):
     CONFLICT = "conflict"      # same revision, other content: rejected and kept, never a plain duplicate
 
 
-def content_hash(record: DispatchRecord) -> str:
-    """A digest of everything the record says, to tell a re-send from a different record."""
-    body = orjson.dumps(record.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(body).hexdigest()[:32]
+def content_hash(document: dict[str, Any]) -> str:
+    """A digest of everything a record says (its `model_dump(mode="json")`, the document that is also
+    stored, so a record is dumped once), to tell a re-send from a different record."""
+    return hashlib.sha256(orjson.dumps(document, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
 
 
 def decide(stored_revision: int | None, incoming_revision: int, stored_hash: str | None = None,
@@ -37,3 +39,10 @@ def decide(stored_revision: int | None, incoming_revision: int, stored_hash: str
             return Outcome.CONFLICT
         return Outcome.DUPLICATE
     return Outcome.SUPERSEDED
+
+
+def conflict_error(record: DispatchRecord) -> FieldError:
+    """Why a CONFLICT is kept as rejected: the stored revision stands, a higher one may change it."""
+    return FieldError("revision", f"conflict: revision {record.revision} of incident {record.incident_number} "
+                                  f"from {record.source} was already accepted with different content; "
+                                  "send a higher revision to change it")

@@ -180,9 +180,10 @@ class Jurisdictions:
         return self._grids
 
     def resolve(self, *, station_code: str | None, point: tuple[float, float] | None,
-                address_text: str | None) -> Assignment:
+                address_text: str | None, normalised_address: str | None = None) -> Assignment:
         """Assign by the record's station code when it is a known station, else the grid holding point
-        (lon, lat), else the address; an unknown station code is kept as reported_station_code."""
+        (lon, lat), else the address; an unknown station code is kept as reported_station_code.
+        `normalised_address` is normalise_address(address_text) when the caller has it already."""
         code = (station_code or "").strip()
         if code in self._stations:  # the command centre decided
             x, y = point if point is not None else (math.nan, math.nan)  # NaN lies in no grid
@@ -194,7 +195,7 @@ class Jurisdictions:
             for grid in self._grids:
                 if grid.contains(*point):
                     return Assignment(grid.station_code, grid.code, grid.officer_id, "grid", reported)
-        if matched := self._station_by_address(normalise_address(address_text) or ""):
+        if matched := self._station_by_address(normalised_address or normalise_address(address_text) or ""):
             return Assignment(matched, None, None, "address", reported)
         return Assignment(UNASSIGNED, None, None, "unknown_station" if reported else "unassigned", reported)
 

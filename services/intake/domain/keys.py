@@ -83,7 +83,11 @@ def normalise_address(text: str | None) -> str | None:
 
 def address_key(text: str | None) -> str | None:
     """A short stable key of the normalised address (sha256 hex prefix); None when there is no address."""
-    normalised = normalise_address(text)
+    return key_of_normalised(normalise_address(text))
+
+
+def key_of_normalised(normalised: str | None) -> str | None:
+    """address_key() of an address already normalised (normalise_address), so it is normalised once."""
     if normalised is None:
         return None
     return hashlib.sha256(normalised.encode("utf-8")).hexdigest()[:ADDRESS_KEY_LENGTH]

@@ -228,6 +228,11 @@ class FeedProfile(BaseModel):
         return ZoneInfo(self.time_zone)
 
     @cached_property
+    def drops_invalid_coordinates(self) -> bool:
+        """Whether a coordinate's spec says drop_invalid (map_record then drops an impossible pair)."""
+        return any(s is not None and s.drop_invalid for s in map(self.spec, FLOAT_FIELDS))
+
+    @cached_property
     def plan(self) -> tuple[tuple[str, str | None, FieldSpec], ...]:
         """(field, plain column or None, spec) for every mapped field."""
         return tuple((name, spec.column, spec) for name, spec in self.fields.items())

@@ -182,9 +182,8 @@ def _derive_received_at(profile: FeedProfile, raw: dict[str, Any], values: dict[
 
 def _drop_impossible_coordinates(profile: FeedProfile, values: dict[str, Any]) -> None:
     # A wrong coordinate pair must not cost us the call: drop it and let the address decide.
-    lon, lat = values.get("longitude"), values.get("latitude")
-    specs = [profile.spec(n) for n in FLOAT_FIELDS]
-    if any(s is not None and s.drop_invalid for s in specs):
+    if profile.drops_invalid_coordinates:
+        lon, lat = values.get("longitude"), values.get("latitude")
         if lon is None or lat is None or not (-180 <= lon <= 180 and -90 <= lat <= 90):
             values["longitude"] = values["latitude"] = None
 

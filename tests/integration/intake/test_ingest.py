@@ -83,8 +83,8 @@ async def test_a_second_call_from_the_same_phone_is_flagged_repeat_caller(intake
 
 async def test_outbox_left_by_a_crash_is_relayed(intake_ctx, kafka_bootstrap):
     from services.intake.domain.profiles import FieldError
+    from services.intake.events import rejected_event
     from services.intake.handlers import relay_outbox
-    from services.intake.outgoing import rejected_event
     row = rejected_event("file", "cad_csv", "line 9", "x,y", [FieldError("a", "b")], 1,
                          intake_ctx.settings.topic_prefix)
     async with intake_ctx.pool.acquire() as conn:  # as if the process died right after its commit

@@ -213,11 +213,9 @@ def test_longer_keyword_consumes_its_text(classifier: Classifier) -> None:
     assert result.matched == ("keyword:property_management:物业费",)
 
 
-def test_repeat_caller_comes_from_the_argument(classifier: Classifier) -> None:
-    again = classifier.classify(category="dispute.neighbour", description="又是楼上噪音", repeat_caller=True)
-    once = classifier.classify(category="dispute.neighbour", description="又是楼上噪音")
-    assert again.risk_flags == frozenset({"repeat_caller"}) and "risk:repeat_caller" in again.matched
-    assert once.risk_flags == frozenset()
+def test_repeat_caller_never_comes_from_the_text(classifier: Classifier) -> None:
+    # The caller's history decides it (domain/triage.py), never a word.
+    assert classifier.classify(category="dispute.neighbour", description="又是楼上噪音").risk_flags == frozenset()
     assert classifier.classify(category=None, description="重复报警 repeat_caller").risk_flags == frozenset()
 
 
@@ -354,17 +352,14 @@ KEYWORDY = st.sampled_from(["刀", "菜刀", "邻居", "家暴", "物业费", "�
 @settings(max_examples=300, deadline=None)
 @given(category=st.none() | st.text(max_size=30) | CODES,
        description=st.none() | st.text(max_size=200) | st.lists(KEYWORDY | st.text(max_size=5)).map("".join),
-       category_text=st.none() | st.text(max_size=50),
-       repeat_caller=st.booleans())
+       category_text=st.none() | st.text(max_size=50))
 def test_classify_never_raises_and_stays_in_the_enums(classifier: Classifier, category: str | None,
-                                                      description: str | None, category_text: str | None,
-                                                      repeat_caller: bool) -> None:
-    result = classifier.classify(category=category, description=description, category_text=category_text,
-                                 repeat_caller=repeat_caller)
+                                                      description: str | None, category_text: str | None) -> None:
+    result = classifier.classify(category=category, description=description, category_text=category_text)
     assert result.kind in KINDS
     assert (result.dispute_type in DISPUTE_TYPES) if result.kind == "dispute" else result.dispute_type is None
     assert result.risk_flags <= set(RISK_FLAGS)
-    assert ("repeat_caller" in result.risk_flags) == repeat_caller
+    assert "repeat_caller" not in result.risk_flags
     assert 0.0 <= result.confidence <= 1.0
     assert (result.crime_type in CRIME_TYPES) if result.kind == "crime" else result.crime_type is None
     assert result.rules_version == "classification.v3"
@@ -391,7 +386,7 @@ def _reference_hits(text: str, table: dict[str, tuple[str, ...]]) -> dict[str, l
 
 
 def _reference_classify(self: Classifier, *, category: str | None, description: str | None,
-                        category_text: str | None = None, repeat_caller: bool = False) -> Classification:
+                        category_text: str | None = None) -> Classification:
     """The Chinese rules only: texts with Latin letters are left to test_english_rules.py."""
     text = unicodedata.normalize("NFKC", f"{description or ''}\n{category_text or ''}").lower()
     for phrase in self._ignore:
@@ -403,7 +398,7 @@ def _reference_classify(self: Classifier, *, category: str | None, description: 
     generic, type_hits = found["dispute"], {t: found[t] for t in self._types}
     risk_hits = _reference_hits(text, self._risks)
     crime_hits = {t: [] for t in self._crime_types}
-    flags = {f for f, hits in risk_hits.items() if hits} | ({"repeat_caller"} if repeat_caller else set())
+    flags = {f for f, hits in risk_hits.items() if hits}
     implied = next((t for f, t in self._implies.items() if f in flags), None)
     counts = {k: len(hits) for k, hits in kind_hits.items()}
     counts["dispute"] = len(generic) + sum(map(len, type_hits.values())) + sum(
@@ -438,7 +433,6 @@ def _reference_classify(self: Classifier, *, category: str | None, description: 
     matched += [f"keyword:{t}:{w}" for t, hits in type_hits.items() for w in hits]
     matched += [f"crime:{t}:{w}" for t, hits in crime_hits.items() for w in hits]
     matched += [f"risk:{f}:{w}" for f, hits in risk_hits.items() for w in hits]
-    matched += ["risk:repeat_caller"] if repeat_caller else []
     return Classification(kind, dispute_type, crime_type, frozenset(flags), confidence, self.version,
                           tuple(matched), needs_review)
 
@@ -466,11 +460,10 @@ def test_compiled_tables_find_what_checking_every_keyword_finds(classifier: Clas
 
 @settings(max_examples=500, deadline=None)
 @given(category=st.none() | CODES | st.text(max_size=10), description=st.none() | RULE_TEXT,
-       category_text=st.none() | RULE_TEXT, repeat_caller=st.booleans())
+       category_text=st.none() | RULE_TEXT)
 def test_classify_matches_the_reference(category: str | None, description: str | None,
-                                       category_text: str | None, repeat_caller: bool) -> None:
-    args = dict(category=category, description=description, category_text=category_text,
-                repeat_caller=repeat_caller)
+                                       category_text: str | None) -> None:
+    args = dict(category=category, description=description, category_text=category_text)
     assert CHINESE_ONLY.classify(**args) == _reference_classify(CHINESE_ONLY, **args)
 
 
@@ -481,9 +474,8 @@ TINY_WORDS = st.lists(st.text("abcd\x00", min_size=1, max_size=4), min_size=1, m
 
 @settings(max_examples=500, deadline=None)
 @given(data=st.data(), ignore=st.lists(st.text("abcd\x00", min_size=1, max_size=3), max_size=4),
-       text=st.text("abcde\x00", max_size=40), repeat_caller=st.booleans())
-def test_overlapping_rules_match_the_reference(data: st.DataObject, ignore: list[str], text: str,
-                                               repeat_caller: bool) -> None:
+       text=st.text("abcde\x00", max_size=40))
+def test_overlapping_rules_match_the_reference(data: st.DataObject, ignore: list[str], text: str) -> None:
     def groups(names: tuple[str, ...]) -> dict[str, list[str]]:
         chosen = data.draw(st.lists(st.sampled_from(names), unique=True, max_size=4))
         return {name: data.draw(TINY_WORDS) for name in chosen}
@@ -498,8 +490,7 @@ def test_overlapping_rules_match_the_reference(data: st.DataObject, ignore: list
     for table, matcher in (({**fast._kinds, "dispute": fast._generic, **fast._types}, fast._main),
                            (fast._risks, fast._risk), (fast._crime_types, fast._crime)):
         assert matcher.hits(text) == _reference_hits(text, table)
-    args = dict(category=data.draw(st.none() | CODES), description=text, category_text=None,
-                repeat_caller=repeat_caller)
+    args = dict(category=data.draw(st.none() | CODES), description=text, category_text=None)
     assert fast.classify(**args) == _reference_classify(fast, **args)
 
 
@@ -518,6 +509,6 @@ def test_normalising_is_nfkc_and_lower_case(text: str) -> None:
 def test_blanking_order_and_gaps_match_the_reference(ignore: list[str], generic: list[str], text: str,
                                                       matched: tuple[str, ...]) -> None:
     fast = Classifier({**_SHIPPED, "english": {}, "ignore": ignore, "dispute_generic": generic})
-    args = dict(category=None, description=text, category_text=None, repeat_caller=False)
+    args = dict(category=None, description=text, category_text=None)
     assert fast.classify(**args).matched == matched
     assert fast.classify(**args) == _reference_classify(fast, **args)

@@ -6,7 +6,7 @@ from services.intake.domain.dedup import Outcome
 from services.intake.domain.jurisdiction import Jurisdictions
 from services.intake.domain.profiles import map_record
 from services.intake.domain.triage import repeat_keys, triage
-from services.intake.outgoing import event_id, incident_events
+from services.intake.events import event_id, incident_events
 from services.intake.profile_files import load_profile
 from shared.events.envelope import Envelope
 from shared.events.intake import DisputeData, IncidentData
