@@ -8,7 +8,9 @@ answers again by itself (no process was restarted).
 """
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -40,7 +42,8 @@ def topics_of(p: Pipeline) -> list[str]:
 def throughput(stream: DisputeStream) -> str:
     """Accepted records a second per phase of the stream, by when their POST was sent."""
     parts = []
-    marks = stream.marks + [(max((a.sent_at for a in stream.answers), default=0.0) + stream.interval, "end")]
+    last = max((a.sent_at for a in stream.answers if a.phase != "posted again"), default=0.0) + stream.interval
+    marks = [(t, phase) for t, phase in stream.marks if t < last] + [(last, "end")]
     for (start, phase), (end, _) in zip(marks, marks[1:], strict=False):
         accepted = sum(s == "accepted" for a in stream.answers if a.phase == phase for s in a.statuses.values())
         if end > start:
@@ -48,46 +51,66 @@ def throughput(stream: DisputeStream) -> str:
     return "; ".join(parts)
 
 
-async def stream_through(cluster: Cluster, postgres_url: str, unique: str, tmp_path, *, tag: str,
-                         duration_s: float, fault: Fault) -> DisputeStream:
+@dataclass
+class Running:
+    """The three services on the cluster, shared by the module's tests, and every record streamed so far."""
+
+    pipeline: Pipeline
+    services: Services
+    intake_url: str
+    posted: set[str] = field(default_factory=set)
+    accepted: set[str] = field(default_factory=set)
+
+
+@pytest.fixture(scope="module")
+async def running(cluster: Cluster, infrastructure, tmp_path_factory) -> AsyncIterator[Running]:
+    """One pipeline (databases, topics under a prefix, ACLs for it) and one process per service for every
+    fault in turn: nothing is restarted between faults, so each also proves the services outlive the last."""
+    unique = uuid.uuid4().hex[:10]
+    async with pipeline(cluster.bootstrap, infrastructure.postgres_url, unique, auth=ADMIN,
+                        service_settings=cluster.service_settings()) as p, \
+            Services(tmp_path_factory.mktemp("cluster-logs")) as services:
+        await create_acls(cluster.bootstrap, all_acls(p.prefix), ADMIN)
+        intake = services.start("intake", "api", p.env["intake"], port=p.ports["intake"])
+        services.start("mediation", "consume", p.env["mediation"])
+        services.start("assessment", "consume", p.env["assessment"])
+        await services.wait_ready(intake)
+        yield Running(p, services, intake.url)
+
+
+async def stream_through(cluster: Cluster, run: Running, *, tag: str, duration_s: float, fault: Fault) -> None:
     """Stream disputes through the three services while `fault` runs; then check nothing was lost or doubled."""
-    async with pipeline(cluster.bootstrap, postgres_url, unique, auth=ADMIN,
-                        service_settings=cluster.service_settings()) as p, Services(tmp_path / "logs") as services:
-        try:
-            await create_acls(cluster.bootstrap, all_acls(p.prefix), ADMIN)
-            intake = services.start("intake", "api", p.env["intake"], port=p.ports["intake"])
-            services.start("mediation", "consume", p.env["mediation"])
-            services.start("assessment", "consume", p.env["assessment"])
-            await services.wait_ready(intake)
-            async with p.feed_client(intake.url) as cad:
-                stream = DisputeStream(cad, tag, rate=RATE, batch=BATCH, duration_s=duration_s)
-                async with stream.streaming() as streaming:
-                    try:
-                        await fault(cluster, p, stream, services)
-                    finally:
-                        await cluster.launch("up")  # whatever happened, every node runs for the checks
-                    stream.mark("after the fault")
-                    await streaming
-                retried = await stream.post_again()
-            print(stream.report())
-            print(f"accepted per second: {throughput(stream)}")
-            print(f"posted again after recovery: {sum(retried.values())} records, answered {dict(retried)}")
-            posted = {r["incident_number"] for r in stream.records}
-            # Settled means the outboxes are empty: the producers that failed delivered everything in the end,
-            # in the processes that saw the fault (none was restarted; check_alive fails on an exit).
-            settled_s = await wait_until_settled(p, posted, services, within_s=90.0)
-            intake_log = services.processes[0].output()
-            assert intake_log.count('"kafka.away"') <= intake_log.count('"kafka.back"'), \
-                "intake's producer never reported Kafka back after reporting it away"
-            counts = await assert_exactly_once(p, stream.accepted(), posted)
-            replicated_s = await cluster.wait_fully_replicated(topics_of(p), within_s=60.0)
-            print(f"settled {settled_s:.1f} s after the last answer, fully replicated {replicated_s:.1f} s later; "
-                  f"{counts}")
-            return stream
-        except BaseException:
-            print(services.logs(tail_chars=3000))
-            print(cluster.server_logs())
-            raise
+    p, services = run.pipeline, run.services
+    try:
+        async with p.feed_client(run.intake_url) as cad:
+            stream = DisputeStream(cad, tag, rate=RATE, batch=BATCH, duration_s=duration_s)
+            async with stream.streaming() as streaming:
+                try:
+                    await fault(cluster, p, stream, services)
+                finally:
+                    await cluster.launch("up")  # whatever happened, every node runs for the checks
+                stream.mark("after the fault")
+                await streaming
+            retried = await stream.post_again()
+        print(stream.report())
+        print(f"accepted per second: {throughput(stream)}")
+        print(f"posted again after recovery: {sum(retried.values())} records, answered {dict(retried)}")
+        run.posted |= {r["incident_number"] for r in stream.records}
+        run.accepted |= stream.accepted()
+        # Settled means the outboxes are empty: the producers that failed delivered everything in the end,
+        # in the processes that saw the fault (none was restarted; check_alive fails on an exit).
+        settled_s = await wait_until_settled(p, run.posted, services, within_s=90.0)
+        intake_log = services.processes[0].output()
+        assert intake_log.count('"kafka.away"') <= intake_log.count('"kafka.back"'), \
+            "intake's producer never reported Kafka back after reporting it away"
+        counts = await assert_exactly_once(p, run.accepted, run.posted)
+        replicated_s = await cluster.wait_fully_replicated(topics_of(p), within_s=60.0)
+        print(f"settled {settled_s:.1f} s after the last answer, fully replicated {replicated_s:.1f} s later; "
+              f"so far {counts}")
+    except BaseException:
+        print(services.logs(tail_chars=3000))
+        print(cluster.server_logs())
+        raise
 
 
 async def leaders(cluster: Cluster, p: Pipeline, names: tuple[str, ...]) -> dict[tuple[str, int], int]:
@@ -98,9 +121,9 @@ async def leaders(cluster: Cluster, p: Pipeline, names: tuple[str, ...]) -> dict
 WRITTEN = ("intake.incident.v1", "intake.dispute.v1", "mediation.case.v1")
 
 
-async def test_leader_of_the_written_partitions_sigkilled_then_restarted(cluster, infrastructure, unique, tmp_path):
+async def test_leader_of_the_written_partitions_sigkilled_then_restarted(cluster, running):
     async def kill_leader(cluster: Cluster, p: Pipeline, stream: DisputeStream, services: Services) -> None:
-        await asyncio.sleep(6.0)
+        await asyncio.sleep(4.0)
         led = await leaders(cluster, p, WRITTEN)
         victim = max(set(led.values()), key=list(led.values()).count)
         stream.mark(f"node {victim} killed")
@@ -111,17 +134,16 @@ async def test_leader_of_the_written_partitions_sigkilled_then_restarted(cluster
             await asyncio.sleep(0.5)
         failover = time.monotonic() - killed_at
         stream.mark("leaders moved")
-        await asyncio.sleep(3.0)
         restarted_in = await cluster.launch("up", victim)
         stream.mark(f"node {victim} back")
         print(f"node {victim} led {list(led.values()).count(victim)} of {len(led)} written partitions; "
               f"new leaders elected {failover:.1f} s after SIGKILL; node answering {restarted_in:.1f} s after up")
 
-    await stream_through(cluster, infrastructure.postgres_url, unique, tmp_path, tag="LEADER", duration_s=25.0,
+    await stream_through(cluster, running, tag="LEADER", duration_s=20.0,
                          fault=kill_leader)
 
 
-async def test_rolling_restart_of_all_three_nodes(cluster, infrastructure, unique, tmp_path):
+async def test_rolling_restart_of_all_three_nodes(cluster, running):
     async def rolling(cluster: Cluster, p: Pipeline, stream: DisputeStream, services: Services) -> None:
         await asyncio.sleep(4.0)
         for node in (1, 2, 3):
@@ -133,14 +155,14 @@ async def test_rolling_restart_of_all_three_nodes(cluster, infrastructure, uniqu
             print(f"node {node}: stopped in {stopped:.1f} s, answering {started:.1f} s after up, "
                   f"in sync {synced:.1f} s later")
 
-    await stream_through(cluster, infrastructure.postgres_url, unique, tmp_path, tag="ROLLING", duration_s=40.0,
+    await stream_through(cluster, running, tag="ROLLING", duration_s=60.0,
                          fault=rolling)
 
 
-STOPPED_S = 15.0
+STOPPED_S = 10.0  # the issue says 60 s; 10 s keeps the folder within its time and shrinks the ISR all the same
 
 
-async def test_one_node_stopped_isr_shrinks_to_two_and_grows_back(cluster, infrastructure, unique, tmp_path):
+async def test_one_node_stopped_isr_shrinks_to_two_and_grows_back(cluster, running):
     async def one_stopped(cluster: Cluster, p: Pipeline, stream: DisputeStream, services: Services) -> None:
         await asyncio.sleep(5.0)
         stream.mark("node 3 stopped")
@@ -151,31 +173,37 @@ async def test_one_node_stopped_isr_shrinks_to_two_and_grows_back(cluster, infra
             f"ISR did not shrink to the two running nodes: {states}"
         await asyncio.sleep(STOPPED_S)
         stream.mark("node 3 back")
-        await cluster.launch("up", 3)
+        started = await cluster.launch("up", 3)
         grown = await cluster.wait_fully_replicated(topics_of(p))
-        print(f"node 3 stopped {STOPPED_S:.0f} s; {len(shrunk)} written partitions ran on an ISR of 2; "
-              f"all ISRs back to 3 within {grown:.1f} s of its start")
+        print(f"node 3 stopped {STOPPED_S:.0f} s; {len(shrunk)} written partitions ran on an ISR of 2; node 3 "
+              f"answering {started:.1f} s after up, every ISR back to 3 {grown:.1f} s after that")
 
-    await stream_through(cluster, infrastructure.postgres_url, unique, tmp_path, tag="ISR", duration_s=30.0,
+    await stream_through(cluster, running, tag="ISR", duration_s=25.0,
                          fault=one_stopped)
 
 
-async def test_two_nodes_down_producers_fail_loudly_and_the_outbox_delivers_later(cluster, infrastructure, unique,
-                                                                                  tmp_path):
+async def test_two_nodes_down_producers_fail_loudly_and_the_outbox_delivers_later(cluster, running):
     async def two_down(cluster: Cluster, p: Pipeline, stream: DisputeStream, services: Services) -> None:
         await asyncio.sleep(5.0)
+        deferred_before = services.processes[0].output().count('"outbox.publish_deferred"')
         stream.mark("nodes 2 and 3 killed")
         await asyncio.gather(cluster.launch("kill", 2), cluster.launch("kill", 3))
-        await asyncio.sleep(12.0)
+        await asyncio.sleep(8.0)
         held = (await holdings(p)).outboxes["intake"]
-        log = services.processes[0].output()
-        print(f"with one node of three: intake's outbox holds {held} events; "
-              f"{log.count('outbox.publish_deferred')} deferred publishes logged")
+        deferred = services.processes[0].output().count('"outbox.publish_deferred"') - deferred_before
+        print(f"with one node of three: intake's outbox holds {held} events; {deferred} failed publishes logged")
         # No silent loss: the publishes failed (acks=all cannot be met by one node) and the events wait.
         assert held > 0, "intake's outbox is empty while two of three nodes are down: where did the events go?"
-        assert "outbox.publish_deferred" in log or "kafka.away" in log, "intake logged no failed publish"
+        assert deferred > 0, "intake logged no failed publish while two of three nodes were down"
         stream.mark("node 2 back")
-        await cluster.launch("up", 2)
+        back_in = await cluster.launch("up", 2)
+        # Two nodes of three: a quorum again and an ISR of 2, so the relay gets the waiting events through.
+        drained_at = time.monotonic()
+        while (left := (await holdings(p)).outboxes["intake"]) > 0:
+            assert time.monotonic() - drained_at < 60, f"intake's outbox still holds {left} events with two nodes up"
+            await asyncio.sleep(0.5)
+        print(f"node 2 answering {back_in:.1f} s after up; intake's outbox empty "
+              f"{time.monotonic() - drained_at:.1f} s later, before node 3 is back")
 
-    await stream_through(cluster, infrastructure.postgres_url, unique, tmp_path, tag="TWODOWN", duration_s=30.0,
+    await stream_through(cluster, running, tag="TWODOWN", duration_s=25.0,
                          fault=two_down)

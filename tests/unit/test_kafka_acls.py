@@ -117,3 +117,15 @@ def test_plaintext_is_the_default_and_sasl_ssl_carries_a_tls_context():
 def test_replication_follows_the_clusters_default_up_to_three(default, replicas, configs):
     assert replication_for(default) == replicas
     assert topic_configs(replication_for(default)) == configs
+
+
+async def test_services_producers_wait_for_every_in_sync_replica_and_are_idempotent(monkeypatch):
+    """min.insync.replicas=2 protects only writes sent with acks=all; idempotence keeps retries single."""
+    monkeypatch.setenv("INTAKE_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("INTAKE_KAFKA_SASL_USERNAME", "intake")
+    monkeypatch.setenv("INTAKE_KAFKA_SASL_PASSWORD", "pw")
+    producer = EventProducer.from_settings(IntakeSettings())
+    client = producer._producer
+    assert client.client._sasl_plain_username == "intake"
+    assert producer._config["acks"] == "all" and producer._config["enable_idempotence"] is True
+    assert client._txn_manager is not None, "idempotence is off in the aiokafka producer"
