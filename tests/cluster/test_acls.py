@@ -86,7 +86,7 @@ async def read(cluster: Cluster, auth: KafkaAuth, topic: str, group: str) -> str
 async def test_each_service_writes_only_its_own_topics(cluster, prefix):
     outcomes = {(s, t): await write(cluster, service_auth(s), prefix + t) for s, t in WRITES}
     wrong = {k: v for k, v in outcomes.items() if (v == "ok") != WRITES[k]}
-    assert not wrong, f"writes that should {'' if wrong else 'not '}be allowed the other way: {wrong}"
+    assert not wrong, f"writes allowed or refused against the table: {wrong}"
     refused = {v for k, v in outcomes.items() if not WRITES[k]}
     assert refused == {TopicAuthorizationFailedError.__name__}, refused
 
@@ -96,6 +96,8 @@ async def test_each_service_reads_only_what_it_consumes(cluster, prefix):
                 for s, t in READS}
     wrong = {k: v for k, v in outcomes.items() if (v == "ok") != READS[k]}
     assert not wrong, f"reads allowed or refused against the table: {wrong}"
+    refused = {v for k, v in outcomes.items() if not READS[k]}
+    assert refused == {TopicAuthorizationFailedError.__name__}, f"refused otherwise than by the authorizer: {refused}"
 
 
 async def test_a_service_cannot_join_another_services_consumer_group(cluster, prefix):
