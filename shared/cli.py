@@ -74,11 +74,12 @@ def service_cli(*, settings_factory: Callable[[], ServiceSettings], package: str
         typer.echo(f"{settings.service_name}: {len(applied)} migration(s) applied to {settings.database_name}")
 
     @cli.command("topics")
-    def topics_command(replication_factor: int = typer.Option(1, help="3 in production")) -> None:
+    def topics_command(replication_factor: int | None = typer.Option(
+            None, help="default: one per broker, at most 3 (with min.insync.replicas=2 at 3)")) -> None:
         """Create every registered topic and its dead-letter topic."""
         settings = settings_factory()
         asyncio.run(ensure_registered_topics(settings.kafka_bootstrap_servers, replication_factor,
-                                             settings.topic_prefix))
+                                             settings.topic_prefix, settings.kafka_auth))
         typer.echo(f"{settings.service_name}: topics ready on {settings.kafka_bootstrap_servers}")
 
     @cli.command("token")

@@ -5,6 +5,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.kafka.security import KafkaAuth
+
 LOCAL_KAFKA = "127.0.0.1:19092"
 LOCAL_POSTGRES = "postgresql://fengqiao:fengqiao@127.0.0.1:15432"
 LOCAL_PASSWORD = "fengqiao"
@@ -19,6 +21,12 @@ class ServiceSettings(BaseSettings):
     service_name: str = "fengqiao"
     environment: Literal["local", "test", "production"] = "local"
     kafka_bootstrap_servers: str = LOCAL_KAFKA
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="SASL_SSL in production; SASL_PLAINTEXT on the local cluster with ACLs")
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str = Field(default="", description="this service's principal (User:<name> in the ACLs)")
+    kafka_sasl_password: SecretStr = SecretStr("")
+    kafka_ssl_cafile: str = Field(default="", description="CA of the brokers' certificates (SASL_SSL); none: the system's")
     database_url: str = ""
     http_host: str = "127.0.0.1"
     http_port: int = 8000
@@ -76,6 +84,9 @@ class ServiceSettings(BaseSettings):
         if not self.database_url:
             # frozen model: fill the derived default through object.__setattr__ once, at validation.
             object.__setattr__(self, "database_url", f"{LOCAL_POSTGRES}/fengqiao_{self.service_name}")
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+                self.kafka_sasl_username and self.kafka_sasl_password.get_secret_value()):
+            raise ValueError(f"kafka_sasl_username and kafka_sasl_password must be set with {self.kafka_security_protocol}")
         if self.environment == "production":
             if urlsplit(self.database_url).password == LOCAL_PASSWORD:
                 raise ValueError("database_url uses the local development password in production")
@@ -89,6 +100,12 @@ class ServiceSettings(BaseSettings):
             if self.kafka_bootstrap_servers == LOCAL_KAFKA:
                 raise ValueError("kafka_bootstrap_servers is the local default in production")
         return self
+
+    @property
+    def kafka_auth(self) -> KafkaAuth:
+        """How this service's Kafka clients authenticate."""
+        return KafkaAuth(self.kafka_security_protocol, self.kafka_sasl_mechanism, self.kafka_sasl_username,
+                         self.kafka_sasl_password.get_secret_value(), self.kafka_ssl_cafile)
 
     def topic(self, name: str) -> str:
         """The deployed name of a registered topic."""

@@ -8,7 +8,13 @@ CACHE="${FENGQIAO_CACHE_DIR:-$ROOT/.cache}"
 
 KAFKA_HOST=127.0.0.1
 KAFKA_PORT="${FENGQIAO_KAFKA_PORT:-19092}"
-KAFKA_CONTROLLER_PORT="${FENGQIAO_KAFKA_CONTROLLER_PORT:-19093}"
+# One node by default; 3 runs a cluster of combined broker+controller nodes on consecutive ports
+# (node n listens on KAFKA_PORT+n-1 and its controller on KAFKA_CONTROLLER_PORT+n-1).
+KAFKA_NODES="${FENGQIAO_KAFKA_NODES:-1}"
+# One node: the controller sits next to the broker (19093); several: 100 above, clear of the brokers.
+KAFKA_CONTROLLER_PORT="${FENGQIAO_KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + (KAFKA_NODES > 1 ? 100 : 1)))}"
+# 1: clients authenticate with SASL/SCRAM-SHA-512 (plaintext transport) and ACLs apply (docs/kafka.md).
+KAFKA_SASL="${FENGQIAO_KAFKA_SASL:-0}"
 PG_HOST=127.0.0.1
 PG_PORT="${FENGQIAO_PG_PORT:-15432}"
 PG_USER=fengqiao

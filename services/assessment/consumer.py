@@ -28,7 +28,8 @@ def facts_runner(settings: AssessmentSettings, pool: asyncpg.Pool, producer: Eve
         name=facts_consumer_name(settings), topics=source_topics(settings),
         bootstrap_servers=settings.kafka_bootstrap_servers, producer=producer, pool=pool,
         handler=facts_handler(settings), max_batch=settings.consumer_max_batch,
-        max_attempts=settings.consumer_max_attempts, retry_backoff_ms=settings.consumer_retry_backoff_ms)
+        max_attempts=settings.consumer_max_attempts, retry_backoff_ms=settings.consumer_retry_backoff_ms,
+        auth=settings.kafka_auth)
 
 
 async def consume(settings: AssessmentSettings) -> None:

@@ -23,9 +23,10 @@ from shared.resources import open_resources
 log = structlog.get_logger(__name__)
 
 
-async def _partitions(bootstrap_servers: str, topics: list[str]) -> list[TopicPartition]:
+async def _partitions(settings: AssessmentSettings, topics: list[str]) -> list[TopicPartition]:
     """Every partition of the topics, as the cluster has them now."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="fengqiao-rebuild")
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="fengqiao-rebuild",
+                                **settings.kafka_auth.options())
     await admin.start()
     try:
         described = await admin.describe_topics(topics)
@@ -43,10 +44,10 @@ async def rebuild(settings: AssessmentSettings, batch: int = 2000) -> int:
     topics, name = source_topics(settings), facts_consumer_name(settings)  # the live consumer's ledger name
     async with open_resources(settings) as resources:
         reader = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False,
-                                  group_id=None, auto_offset_reset="earliest")
+                                  group_id=None, auto_offset_reset="earliest", **settings.kafka_auth.options())
         await reader.start()
         try:
-            partitions = await _partitions(settings.kafka_bootstrap_servers, topics)
+            partitions = await _partitions(settings, topics)
             ends = await reader.end_offsets(partitions)
             async with resources.pool.acquire() as conn, conn.transaction():
                 await conn.execute("TRUNCATE incidents, cases")

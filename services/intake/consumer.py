@@ -59,7 +59,7 @@ def raw_runner(ctx: IntakeContext) -> ConsumerRunner:
     return ConsumerRunner(
         name=f"{settings.topic_prefix}intake-raw", topics=[settings.topic(RAW_TOPIC)],
         bootstrap_servers=settings.kafka_bootstrap_servers, producer=ctx.producer,
-        processor=RawDispatchBatches(ctx), max_batch=settings.consumer_max_batch)
+        processor=RawDispatchBatches(ctx), max_batch=settings.consumer_max_batch, auth=settings.kafka_auth)
 
 
 async def consume(settings: IntakeSettings) -> None:

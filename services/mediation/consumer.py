@@ -15,7 +15,8 @@ def dispute_runner(ctx: MediationContext) -> ConsumerRunner:
         name=f"{settings.topic_prefix}mediation-disputes", topics=[settings.topic(DISPUTE_TOPIC)],
         bootstrap_servers=settings.kafka_bootstrap_servers, producer=ctx.producer, pool=ctx.pool,
         handler=dispute_handler(ctx), max_batch=settings.consumer_max_batch,
-        max_attempts=settings.consumer_max_attempts, retry_backoff_ms=settings.consumer_retry_backoff_ms)
+        max_attempts=settings.consumer_max_attempts, retry_backoff_ms=settings.consumer_retry_backoff_ms,
+        auth=settings.kafka_auth)
 
 
 async def consume(settings: MediationSettings) -> None:

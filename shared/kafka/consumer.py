@@ -25,6 +25,7 @@ from shared.events.envelope import Envelope
 from shared.kafka.dead_letter import DeadLetter
 from shared.kafka.exactly_once import INFRASTRUCTURE_ERRORS, BatchHandler, EnvelopeBatches, ReplayInterrupted
 from shared.kafka.producer import EventProducer
+from shared.kafka.security import PLAINTEXT, KafkaAuth
 from shared.kafka.tracing import batch_span
 
 log = structlog.get_logger(__name__)
@@ -60,7 +61,8 @@ class ConsumerRunner:
                  producer: EventProducer, pool: asyncpg.Pool | None = None,
                  handler: BatchHandler | None = None, processor: BatchProcessor | None = None,
                  max_batch: int = 500, max_attempts: int = 3, retry_backoff_ms: int = 200,
-                 decode: Callable[[bytes | None], Envelope] = Envelope.from_bytes) -> None:
+                 decode: Callable[[bytes | None], Envelope] = Envelope.from_bytes,
+                 auth: KafkaAuth = PLAINTEXT) -> None:
         self.name = name
         self._topics = list(topics)
         self._producer = producer
@@ -79,7 +81,7 @@ class ConsumerRunner:
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers, group_id=name, client_id=name,
             enable_auto_commit=False, auto_offset_reset="earliest",
-            max_poll_records=max_batch, fetch_max_wait_ms=200,
+            max_poll_records=max_batch, fetch_max_wait_ms=200, **auth.options(),
         )
 
     @property

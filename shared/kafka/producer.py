@@ -9,6 +9,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import RecordMetadata
 
 from shared.events.envelope import Envelope
+from shared.kafka.security import PLAINTEXT, KafkaAuth
 from shared.kafka.tracing import Headers, current_headers
 from shared.settings import ServiceSettings
 
@@ -25,7 +26,8 @@ class EventProducer:
     """Publishes envelopes keyed by their `key`; `publish*` return only once Kafka has them."""
 
     def __init__(self, *, bootstrap_servers: str, client_id: str, linger_ms: int = 10,
-                 compression: str = "lz4", max_batch_bytes: int = 256 * 1024) -> None:
+                 compression: str = "lz4", max_batch_bytes: int = 256 * 1024,
+                 auth: KafkaAuth = PLAINTEXT) -> None:
         # Every aiokafka default that matters is set on purpose: acks=all and idempotence so an
         # acknowledged send survives a leader change without duplicates, linger and compression
         # so a burst goes out as a few large batches instead of one request per record.
@@ -38,6 +40,7 @@ class EventProducer:
             compression_type=None if compression == "none" else compression,
             max_batch_size=max_batch_bytes,
             request_timeout_ms=30000,
+            **auth.options(),
         )
         self._producer = AIOKafkaProducer(**self._config)
         self._resetting = asyncio.Lock()
@@ -56,6 +59,7 @@ class EventProducer:
             linger_ms=settings.producer_linger_ms,
             compression=settings.producer_compression,
             max_batch_bytes=settings.producer_max_batch_bytes,
+            auth=settings.kafka_auth,
         )
 
     async def start(self) -> None:

@@ -27,6 +27,7 @@ from shared.events.intake import DISPUTE_TOPIC, INCIDENT_TOPIC, RAW_TOPIC
 from shared.events.mediation import CASE_TOPIC
 from shared.events.topics import TOPICS
 from shared.kafka.admin import delete_topics_with_prefix
+from shared.kafka.security import PLAINTEXT, KafkaAuth
 from tests.e2e.processes import SERVICES, ServiceGroup, ServiceProcess, free_port, run_command, service_env
 
 SOURCE = "FAULT-CAD"
@@ -102,6 +103,7 @@ class Pipeline:
     env: dict[str, dict[str, str]]
     ports: dict[str, int]
     secret: str
+    auth: KafkaAuth = PLAINTEXT  # the tests' own clients (lags, reads, clean-up): the admin on a SASL cluster
 
     def topic(self, name: str) -> str:
         return self.prefix + name
@@ -121,19 +123,26 @@ class Pipeline:
 
 
 @asynccontextmanager
-async def pipeline(kafka_bootstrap: str, postgres_url: str, unique: str, **settings: object) -> AsyncIterator[Pipeline]:
-    """Migrated databases and created topics for the three services; dropped and deleted afterwards."""
+async def pipeline(kafka_bootstrap: str, postgres_url: str, unique: str, *, auth: KafkaAuth = PLAINTEXT,
+                   service_settings: dict[str, dict[str, object]] | None = None,
+                   **settings: object) -> AsyncIterator[Pipeline]:
+    """Migrated databases and created topics for the three services; dropped and deleted afterwards.
+    `service_settings` adds settings per service (its Kafka principal); `auth` creates the topics and
+    is what the tests' own clients use."""
     prefix = f"f{unique}."
     databases = {s: f"{postgres_url}/faults_{unique}_{s}" for s in SERVICES}
     ports = {s: free_port() for s in SERVICES}
     secret = f"faults-{unique}-jwt-secret-of-this-test-only"
     common = dict(kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=prefix, environment="test",
                   jwt_secret=secret) | settings
-    env = {s: service_env(s, database_url=databases[s], http_port=ports[s], **common) for s in SERVICES}
+    env = {s: service_env(s, database_url=databases[s], http_port=ports[s], **common,
+                          **(service_settings or {}).get(s, {})) for s in SERVICES}
+    creator = {"kafka_security_protocol": auth.security_protocol, "kafka_sasl_mechanism": auth.sasl_mechanism,
+               "kafka_sasl_username": auth.username, "kafka_sasl_password": auth.password}
     await asyncio.gather(*(run_command(s, "migrate", env=env[s]) for s in SERVICES),
-                         run_command("intake", "topics", env=env["intake"]))
+                         run_command("intake", "topics", env=service_env("intake", **common, **creator)))
     try:
-        yield Pipeline(kafka_bootstrap, prefix, databases, env, ports, secret)
+        yield Pipeline(kafka_bootstrap, prefix, databases, env, ports, secret, auth)
     finally:
         for url in databases.values():
             try:
@@ -141,7 +150,7 @@ async def pipeline(kafka_bootstrap: str, postgres_url: str, unique: str, **setti
             except Exception as exc:  # the test's own outcome matters more than its clean-up
                 print(f"could not drop {url}: {exc!r}")
         try:
-            await asyncio.wait_for(delete_topics_with_prefix(kafka_bootstrap, prefix), 30)
+            await asyncio.wait_for(delete_topics_with_prefix(kafka_bootstrap, prefix, auth), 30)
         except Exception as exc:
             print(f"could not delete the topics {prefix}*: {exc!r}")
 
@@ -284,13 +293,14 @@ async def fetch(url: str, sql: str, *args: object) -> list[asyncpg.Record]:
         await conn.close()
 
 
-async def group_lags(bootstrap: str, group: str, prefix: str,
-                     topics: Iterable[str]) -> dict[TopicPartition, tuple[int, int]]:
+async def group_lags(bootstrap: str, group: str, prefix: str, topics: Iterable[str],
+                     auth: KafkaAuth = PLAINTEXT) -> dict[TopicPartition, tuple[int, int]]:
     """(committed offset, end offset) of every partition of the registered topics (under the prefix) for
     a consumer group; a partition the group never committed counts as committed at 0."""
     partitions = [TopicPartition(prefix + t, p) for t in topics for p in range(TOPICS[t].partitions)]
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=10_000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000, **auth.options())
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=10_000,
+                                **auth.options())
     await admin.start()
     try:
         await consumer.start()
@@ -309,7 +319,7 @@ async def all_lags(p: Pipeline, groups: Iterable[str]) -> dict[str, dict[TopicPa
     found = {}
     for name in groups:
         group, topics = p.groups[name]
-        found[name] = await group_lags(p.kafka_bootstrap, group, p.prefix, topics)
+        found[name] = await group_lags(p.kafka_bootstrap, group, p.prefix, topics, p.auth)
     return found
 
 
@@ -319,9 +329,10 @@ def lagging(lags: dict[str, dict[TopicPartition, tuple[int, int]]]) -> list[str]
             for name, parts in lags.items() for tp, (c, e) in sorted(parts.items()) if c != e]
 
 
-async def read_records(bootstrap: str, topic: str, partitions: int, within_s: float = 30.0) -> list[ConsumerRecord]:
+async def read_records(bootstrap: str, topic: str, partitions: int, within_s: float = 30.0,
+                       auth: KafkaAuth = PLAINTEXT) -> list[ConsumerRecord]:
     """Every record of a topic now, each partition from its start to its end offset."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **auth.options())
     await consumer.start()
     try:
         parts = [TopicPartition(topic, p) for p in range(partitions)]
@@ -439,7 +450,7 @@ async def assert_exactly_once(p: Pipeline, accepted: set[str], posted: set[str])
     # How often the fault made Kafka carry an event twice (the relay re-sending what a request also sent).
     counts = {"records": len(held.intake)}
     for name in (DISPUTE_TOPIC, CASE_TOPIC):
-        records = await read_records(p.kafka_bootstrap, p.topic(name), TOPICS[name].partitions)
+        records = await read_records(p.kafka_bootstrap, p.topic(name), TOPICS[name].partitions, auth=p.auth)
         ids = Counter(json.loads(r.value)["event_id"] for r in records)
         counts[f"{name} messages"] = len(records)
         counts[f"{name} events"] = len(ids)
