@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.assessment import activities, dashboard, export, publishing, repository
+from services.assessment import activities, dashboard, events, export, repository
 from services.assessment.consumer import facts_consumer_name
 from services.assessment.domain.scoring import Rules
 from services.assessment.facts import UNIT_COLUMNS
@@ -83,7 +83,7 @@ def _figures_json(item: Item) -> dict:
 
 async def _publication(request: Request, ranking: MonthRanking) -> dict | None:
     async with request.app.state.resources.pool.acquire() as conn:
-        return await publishing.latest(conn, ranking)
+        return await events.latest(conn, ranking)
 
 
 @router.get("/rankings")
@@ -135,10 +135,10 @@ async def publish_ranking(request: Request, principal: Publisher, body: PublishR
         # One snapshot: the facts ranked and the offsets recorded are the same state.
         ranking = await month_ranking(conn, _first_day(body.month), body.kind, request.app.state.rules,
                                       settings.time_zone, body.county)
-        offsets = await publishing.source_offsets(conn, facts_consumer_name(settings))
-        event, row, row_id = await publishing.publish(conn, ranking, offsets, by=principal.subject,
+        offsets = await events.source_offsets(conn, facts_consumer_name(settings))
+        event, row, row_id = await events.publish(conn, ranking, offsets, by=principal.subject,
                                                       topic_prefix=settings.topic_prefix)
-    announced = await publishing.send(resources.pool, resources.producer, row, row_id)
+    announced = await events.send(resources.pool, resources.producer, row, row_id)
     return {"publication_id": event.publication_id, "month": event.month, "kind": event.kind,
             "scope": event.scope, "rules_version": event.rules_version, "units": len(event.items),
             "source_offsets": [o.model_dump() for o in event.source_offsets], "announced": announced}

@@ -13,7 +13,7 @@ import yaml
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
-from services.assessment import publishing
+from services.assessment import events as assessment_events
 from services.assessment.domain.scoring import Ranked
 from services.assessment.facts import DataQuality, Unit
 from services.assessment.ranking import Item, MonthRanking
@@ -24,7 +24,7 @@ from services.intake.domain.profiles import FieldError, map_record
 from services.intake.domain.triage import repeat_keys, triage
 from services.intake.events import incident_events, rejected_event
 from services.intake.profile_files import load_profile
-from services.mediation.outgoing import case_event
+from services.mediation.events import case_event
 from shared import contracts
 from shared.events.community import ActivityData
 from shared.events.envelope import Envelope
@@ -190,7 +190,7 @@ async def test_the_services_real_messages_match_their_payloads(asyncapi):
                     tied_with=(), rankable_weight=Decimal(1), contributions=())
     ranking = MonthRanking(date(2024, 5, 1), "station", "city", "v1", [Item(unit, {}, ranked)], [],
                            DataQuality(calls=0, without_unit=0, unknown_codes=()))
-    _, ranking_row, _ = await publishing.publish(_RecordingConnection(), ranking, [], by="a1", topic_prefix="")
+    _, ranking_row, _ = await assessment_events.publish(_RecordingConnection(), ranking, [], by="a1", topic_prefix="")
     rows.append(ranking_row)
     seen = set()
     for row in rows:
