@@ -19,6 +19,15 @@ RAW_TOPIC = "dispatch.raw.v1"
 ADDRESS_PRECISIONS = ("room", "building", "street", "area", "none")
 # Offences intake can tell apart, by the centre's code or the call-taker's text.
 CRIME_TYPES = ("homicide", "injury", "arson", "poisoning", "robbery", "theft", "fraud", "sexual", "other")
+# What intake classifies a call as, the types of dispute and the risk flags: the vocabulary intake writes
+# and mediation routes by, defined here once so that neither service needs the other's code.
+KINDS = ("dispute", "crime", "help", "traffic", "other")
+DISPUTE_TYPES = ("neighbour", "family", "labour", "property_management", "consumer", "land",
+                 "traffic_damage", "debt", "other")
+RISK_FLAGS = ("weapon", "threat", "self_harm", "domestic_violence", "repeat_caller")
+Kind = Literal[KINDS]
+DisputeType = Literal[DISPUTE_TYPES]
+RiskFlag = Literal[RISK_FLAGS]
 
 
 def incident_id(source: str, incident_number: str) -> uuid.UUID:
@@ -46,11 +55,11 @@ class IncidentData(_Frozen):
     grid_code: str | None = None
     officer_id: str | None = None
     jurisdiction_method: Literal["record", "grid", "address", "unassigned", "unknown_station"]
-    kind: Literal["dispute", "crime", "help", "traffic", "other"]
-    dispute_type: str | None = None
+    kind: Kind
+    dispute_type: DisputeType | None = None
     crime_type: Literal[CRIME_TYPES] | None = Field(
         default=None, description="the offence, when kind is crime and the code or text names one")
-    risk_flags: list[str] = Field(default_factory=list)
+    risk_flags: list[RiskFlag] = Field(default_factory=list)
     confidence: float
     rules_version: str
     needs_review: bool = Field(default=False, description="the text decided this on weak evidence (one keyword, "

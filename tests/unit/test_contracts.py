@@ -25,10 +25,10 @@ from services.intake.domain.triage import repeat_keys, triage
 from services.intake.events import incident_events, rejected_event
 from services.intake.profile_files import load_profile
 from services.mediation.events import case_event
-from shared import contracts
 from shared.events.community import ActivityData
 from shared.events.envelope import Envelope
 from shared.events.topics import TOPICS, dead_letter_topic
+from tools import contracts
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY_PATHS = {
