@@ -8,11 +8,11 @@ import uuid
 from datetime import UTC, datetime
 
 import asyncpg
-import orjson
 
 from services.assessment.ranking import MonthRanking
 from shared import outbox
 from shared.events.assessment import RANKING_TOPIC, RankedUnit, RankingPublished, SourceOffset
+from shared.events.envelope import envelope_bytes
 from shared.kafka.producer import EventProducer
 
 PRODUCER = "assessment"
@@ -64,9 +64,9 @@ async def publish(conn: asyncpg.Connection, ranking: MonthRanking, offsets: list
     await conn.execute(INSERT, uuid.UUID(event.publication_id), ranking.month, ranking.kind, ranking.scope,
                        ranking.rules_version, now, by, [o.model_dump() for o in offsets],
                        [i.model_dump() for i in event.items])
-    envelope = {"event_id": event.publication_id, "type": "ranking.published", "schema_version": 1,
-                "occurred_at": now, "producer": PRODUCER, "key": ranking.scope, "data": event.model_dump()}
-    row = outbox.OutboxRow(topic_prefix + RANKING_TOPIC, ranking.scope.encode(), orjson.dumps(envelope))
+    row = outbox.OutboxRow(topic_prefix + RANKING_TOPIC, ranking.scope.encode(), envelope_bytes(
+        event_id=event.publication_id, type="ranking.published", occurred_at=now, producer=PRODUCER,
+        key=ranking.scope, data=event.model_dump()))
     [row_id] = await outbox.write(conn, [row])
     return event, row, row_id
 
