@@ -5,7 +5,7 @@ from uuid import UUID
 import asyncpg
 
 from services.assessment import repository
-from services.assessment.months import reach
+from services.assessment.domain.months import reach
 from shared.events.community import ActivityData
 
 

@@ -10,9 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.assessment import activities, dashboard, events, export, repository
 from services.assessment.consumer import facts_consumer_name
+from services.assessment.domain.months import months_between
 from services.assessment.domain.scoring import Rules
 from services.assessment.facts import UNIT_COLUMNS
-from services.assessment.months import months_between
 from services.assessment.ranking import Item, MonthRanking, month_ranking
 from services.assessment.settings import AssessmentSettings
 from shared.app import context_with_relay, create_service_app

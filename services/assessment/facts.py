@@ -12,7 +12,7 @@ from datetime import date
 import asyncpg
 
 from services.assessment.domain.figures import MonthFacts
-from services.assessment.months import FAMILIARITY_MONTHS, add_months
+from services.assessment.domain.months import FAMILIARITY_MONTHS, add_months
 
 UNASSIGNED = "unassigned"  # intake's station code for a call no rule placed
 # The fact column naming each kind of unit: fixed names, never user input, in the SQL below.

@@ -6,7 +6,7 @@ import asyncpg
 
 from services.assessment import activities, repository
 from services.assessment.domain.links import REPEAT_LONG_DAYS, REPEAT_SHORT_DAYS, LinkRules
-from services.assessment.months import reach
+from services.assessment.domain.months import reach
 from services.assessment.settings import AssessmentSettings
 from shared.events.community import ACTIVITY_TYPES, ActivityData
 from shared.events.envelope import Envelope
