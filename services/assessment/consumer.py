@@ -5,7 +5,7 @@ from services.assessment.settings import AssessmentSettings
 from shared.events.community import ACTIVITY_TOPIC
 from shared.events.intake import INCIDENT_TOPIC
 from shared.events.mediation import CASE_TOPIC
-from shared.kafka.consumer import ConsumerRunner
+from shared.kafka.consumer import ConsumerRunner, service_options
 from shared.runtime import on_stop_signals
 
 
@@ -16,12 +16,9 @@ def source_topics(settings: AssessmentSettings) -> list[str]:
 
 def facts_runner(ctx: AssessmentContext) -> ConsumerRunner:
     """A consumer-group member for intake.incident.v1, mediation.case.v1 and community.activity.v1."""
-    settings = ctx.settings
-    return ConsumerRunner(
-        name=facts_consumer_name(settings), topics=source_topics(settings),
-        bootstrap_servers=settings.kafka_bootstrap_servers, producer=ctx.producer, pool=ctx.pool,
-        handler=facts_handler(ctx), max_batch=settings.consumer_max_batch,
-        max_attempts=settings.consumer_max_attempts, retry_backoff_ms=settings.consumer_retry_backoff_ms)
+    return ConsumerRunner(name=facts_consumer_name(ctx.settings), topics=source_topics(ctx.settings),
+                          producer=ctx.producer, pool=ctx.pool, handler=facts_handler(ctx),
+                          **service_options(ctx.settings))
 
 
 async def consume(settings: AssessmentSettings) -> None:

@@ -67,7 +67,7 @@ async def _relink(conn: asyncpg.Connection, ctx: AssessmentContext, incidents: l
                             rules=rules)
 
 
-def activity_of(event: Envelope) -> ActivityData:
+def _activity_of(event: Envelope) -> ActivityData:
     """The activity an event carries; its type must be the one the event type names."""
     activity = ActivityData.model_validate(event.data)
     if ACTIVITY_TYPES[event.type] != activity.type:
@@ -95,7 +95,7 @@ def facts_handler(ctx: AssessmentContext, *, mark_revisions: bool = True):
                 cases.append(_case_fact(event, data, zone))
                 months.update(reach(data.received_at, zone, "case") + reach(event.occurred_at, zone, "case"))
             elif event.type in ACTIVITY_TYPES:
-                activity = activity_of(event)
+                activity = _activity_of(event)
                 community.append((activity.activity_id or event.event_id, activity))
             else:
                 raise ValueError(f"assessment does not keep facts of event type {event.type!r}")
