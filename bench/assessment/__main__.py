@@ -127,9 +127,11 @@ async def explain(conn, statements: list[measure.Statement]) -> None:
 
 async def measure_consumer(args, bootstrap: str, database_url: str, prefix: str, pool, libs) -> bool:
     """Kafka's ProducerPerformance, then our publish, then the facts runner; True when every event applied."""
+    from services.assessment.bootstrap import build_context
     from services.assessment.consumer import facts_runner
     from services.assessment.settings import AssessmentSettings
     from shared.kafka.producer import EventProducer
+    from shared.resources import Resources
 
     settings = AssessmentSettings(kafka_bootstrap_servers=bootstrap, database_url=database_url,
                                   topic_prefix=prefix, log_level="WARNING")
@@ -151,7 +153,7 @@ async def measure_consumer(args, bootstrap: str, database_url: str, prefix: str,
         pool_size = 4
         runner_pool = await create_pool(database_url, max_size=pool_size)
         try:
-            applied = await consumers.apply(facts_runner(settings, runner_pool, producer), runner_pool, load,
+            applied = await consumers.apply(facts_runner(build_context(Resources(settings, runner_pool, producer))), runner_pool, load,
                                             database_url)
         finally:
             await runner_pool.close()

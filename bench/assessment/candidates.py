@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from services.assessment import facts, repository
+from services.assessment import repository
 from services.assessment.domain.links import REPEAT_LONG_DAYS, REPEAT_SHORT_DAYS, LinkRules
 
 UNIT = "station_code"
@@ -189,14 +189,14 @@ async def run(pool: asyncpg.Pool, month, time_zone: str) -> list[Result]:
         print(f"    of {counts['incidents']:,} incidents: {counts['repeat_30d']:,} repeat within 30 days, "
               f"{counts['repeat_90d']:,} within 90, {counts['civil_to_criminal']:,} civil-to-criminal", flush=True)
 
-        seconds, service = await _timed(conn, facts.INCIDENT_FACTS.format(unit=UNIT), month)
+        seconds, service = await _timed(conn, repository.INCIDENT_FACTS.format(unit=UNIT), month)
         note("INCIDENT_FACTS as the service runs it now (links stored)", seconds, True)
         seconds, rows = await _timed(conn, READ_TIME_LINK.format(unit=UNIT), month, list(rules.linking_precisions),
                                      list(rules.crime_types), rules.look_back_days, REPEAT_SHORT_DAYS,
                                      REPEAT_LONG_DAYS)
         note("  links computed at read time, a probe per incident", seconds, _same(rows, service))
 
-        case_sql = facts.CASE_FACTS.format(unit=UNIT)
+        case_sql = repository.CASE_FACTS.format(unit=UNIT)
         seconds, service = await _timed(conn, case_sql, month, time_zone)
         note("CASE_FACTS as the service runs it now (fetch and float conversion)", seconds, True)
         seconds, rows = await _timed(conn, NUMERIC_CASES.format(unit=UNIT), month, time_zone)

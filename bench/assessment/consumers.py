@@ -78,7 +78,7 @@ def precision_of(address_key: str, cohort: str | None) -> str:
 
 def _incident(number: str, station: str, at: datetime, kind: str, rng: random.Random, household: int,
               cohort: str | None = None) -> Envelope:
-    """incident.accepted as intake's outgoing.incident_events writes it."""
+    """incident.accepted as intake's events.incident_events writes it."""
     grid = rng.randrange(1, 9)
     address_key = hashlib.md5(f"{station}:live:{household}".encode()).hexdigest()
     phone = None if rng.random() < NO_PHONE else hashlib.sha256(f"{station}:live:{household}".encode()).hexdigest()
@@ -98,7 +98,7 @@ def _incident(number: str, station: str, at: datetime, kind: str, rng: random.Ra
 
 
 def _case_events(incident: Envelope, rng: random.Random) -> list[Envelope]:
-    """A case's life on mediation.case.v1, as mediation's outgoing.case_event writes it."""
+    """A case's life on mediation.case.v1, as mediation's events.case_event writes it."""
     d = incident.data
     case_id = uuid.uuid5(uuid.NAMESPACE_URL, f"fengqiao:case:{d['source']}/{d['incident_number']}")
     channel = rng.choices([c for c, _ in CHANNELS], [w for _, w in CHANNELS])[0]

@@ -176,11 +176,11 @@ class Ours:
 async def run_ours(conn: asyncpg.Connection, month: date, time_zone: str, rules_path=None) -> Ours:
     """month_ranking for every station of the month, as the rankings API runs it, phase by phase; under
     the service's default rules (scoring.v2) unless a rules file is given."""
-    from services.assessment import facts, ranking
+    from services.assessment import ranking, repository
     from services.assessment.domain.scoring import Rules
 
     rules = Rules.load(rules_path)
-    timed_conn = TimedConnection(conn, statement_labels(facts))
+    timed_conn = TimedConnection(conn, statement_labels(repository))
     phases = Phases()
     wrapped = {name: getattr(ranking, name) for name in ("unit_facts", "all_figures", "score_units", "rank_by_score")
                if hasattr(ranking, name)}

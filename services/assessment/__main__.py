@@ -7,6 +7,7 @@ import typer
 
 from services.assessment import consumer, rebuild, reference
 from services.assessment.api import create_app
+from services.assessment.bootstrap import assessment_context
 from services.assessment.settings import AssessmentSettings
 from shared.cli import service_cli
 from shared.logging import configure_logging
@@ -23,7 +24,12 @@ def rebuild_command(from_beginning: bool = typer.Option(..., "--from-beginning",
     """Rebuild every fact from the topics into emptied tables (stop the live consumers first)."""
     settings = AssessmentSettings()
     configure_logging(settings.service_name, settings.log_level)
-    typer.echo(f"rebuilt the facts from {asyncio.run(rebuild.rebuild(settings)):,} events")
+
+    async def run() -> int:
+        async with assessment_context(settings) as ctx:
+            return await rebuild.rebuild(ctx)
+
+    typer.echo(f"rebuilt the facts from {asyncio.run(run()):,} events")
 
 
 @cli.command("load-reference")

@@ -8,11 +8,9 @@ from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.assessment import activities, dashboard, export, publishing, repository
-from services.assessment.consumer import facts_consumer_name
-from services.assessment.domain.scoring import Rules
-from services.assessment.facts import UNIT_COLUMNS
-from services.assessment.months import months_between
+from services.assessment import dashboard, export, handlers, repository
+from services.assessment.bootstrap import AssessmentContext, build_context
+from services.assessment.domain.months import months_between
 from services.assessment.ranking import Item, MonthRanking, month_ranking
 from services.assessment.settings import AssessmentSettings
 from shared.app import context_with_relay, create_service_app
@@ -40,17 +38,20 @@ County = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9-]{1,32}$", descriptio
 KINDS = {"stations": "station", "grids": "grid", "officers": "officer"}
 MAX_TREND_MONTHS = 36
 MAX_ACTIVITIES = 5000
-COUNTY_OF = "SELECT county_code FROM units WHERE kind = $1 AND code = $2"
 
 
 def _first_day(month: str) -> date:
     return date.fromisoformat(f"{month}-01")
 
 
+def _context(request: Request) -> AssessmentContext:
+    return request.app.state.assessment
+
+
 async def _ranking(request: Request, month: date, kind: str, county: str | None) -> MonthRanking:
-    settings = request.app.state.resources.settings
-    async with request.app.state.resources.pool.acquire() as conn:
-        return await month_ranking(conn, month, kind, request.app.state.rules, settings.time_zone, county)
+    ctx = _context(request)
+    async with ctx.pool.acquire() as conn:
+        return await month_ranking(conn, month, kind, ctx.rules, ctx.settings.time_zone, county)
 
 
 def _text(value) -> str | None:
@@ -82,8 +83,16 @@ def _figures_json(item: Item) -> dict:
 
 
 async def _publication(request: Request, ranking: MonthRanking) -> dict | None:
-    async with request.app.state.resources.pool.acquire() as conn:
-        return await publishing.latest(conn, ranking)
+    """The newest publication of the ranking's month, kind and scope, and whether facts changed since."""
+    async with _context(request).pool.acquire() as conn:
+        row = await repository.latest_publication(conn, ranking.month, ranking.kind, ranking.scope)
+    if row is None:
+        return None
+    return {"publication_id": str(row.publication_id), "published_at": row.published_at.isoformat(),
+            "published_by": row.published_by, "rules_version": row.rules_version,
+            "revised": row.revised_at is not None,
+            "revised_at": row.revised_at.isoformat() if row.revised_at else None,
+            "source_offsets": row.source_offsets}
 
 
 @router.get("/rankings")
@@ -129,19 +138,12 @@ class PublishRequest(BaseModel):
 async def publish_ranking(request: Request, principal: Publisher, body: PublishRequest):
     """Publish the month's ranking as it stands: stored with its rules version and the source offsets of
     the facts, and announced on assessment.ranking.v1. A later event that changes the month marks it revised."""
-    resources = request.app.state.resources
-    settings: AssessmentSettings = resources.settings
-    async with resources.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
-        # One snapshot: the facts ranked and the offsets recorded are the same state.
-        ranking = await month_ranking(conn, _first_day(body.month), body.kind, request.app.state.rules,
-                                      settings.time_zone, body.county)
-        offsets = await publishing.source_offsets(conn, facts_consumer_name(settings))
-        event, row, row_id = await publishing.publish(conn, ranking, offsets, by=principal.subject,
-                                                      topic_prefix=settings.topic_prefix)
-    announced = await publishing.send(resources.pool, resources.producer, row, row_id)
+    published = await handlers.publish_ranking(_context(request), _first_day(body.month), body.kind, body.county,
+                                               by=principal.subject)
+    event = published.event
     return {"publication_id": event.publication_id, "month": event.month, "kind": event.kind,
             "scope": event.scope, "rules_version": event.rules_version, "units": len(event.items),
-            "source_offsets": [o.model_dump() for o in event.source_offsets], "announced": announced}
+            "source_offsets": [o.model_dump() for o in event.source_offsets], "announced": published.announced}
 
 
 def _allowed(principal: Principal, item: Item) -> bool:
@@ -154,8 +156,8 @@ async def _unit(request: Request, principal: Principal, kinds: str, code: str, m
     if kinds not in KINDS:
         raise ApiError(404, "unknown_unit_kind", params={"kind": kinds, "kinds": ", ".join(KINDS)})
     kind = KINDS[kinds]
-    async with request.app.state.resources.pool.acquire() as conn:
-        county = await conn.fetchval(COUNTY_OF, kind, code)
+    async with _context(request).pool.acquire() as conn:
+        county = await repository.county_of(conn, kind, code)
     item = (await _ranking(request, month, kind, county)).item(code)
     if item is None or not _allowed(principal, item):
         raise ApiError(404, "no_unit_month", params={"kind": kind, "code": code, "month": f"{month:%Y-%m}"})
@@ -168,13 +170,14 @@ async def get_scorecard(request: Request, principal: Reader, kinds: str, code: s
     score, grade and rank among its cohort in its county with each figure's target, floor and points; for a
     red line, each crime and the dispute it followed (ids only)."""
     kind, item = await _unit(request, principal, kinds, code, _first_day(month))
-    async with request.app.state.resources.pool.acquire() as conn:
-        chains = await conn.fetch(repository.RED_LINE_CHAINS.format(unit=UNIT_COLUMNS[kind]), _first_day(month), code)
-    return {"kind": kind, "unit": code, "month": month, "rules_version": request.app.state.rules.version,
+    ctx = _context(request)
+    async with ctx.pool.acquire() as conn:
+        chains = await repository.red_line_chains(conn, kind, _first_day(month), code)
+    return {"kind": kind, "unit": code, "month": month, "rules_version": ctx.rules.version,
             **{k: v for k, v in _item_json(item).items() if k != "unit"},
             "figures": _figures_json(item),
-            "red_line_chains": [{"crime": {"source": c["source"], "incident_number": c["incident_number"]},
-                                 "dispute": {"source": c["c2c_source"], "incident_number": c["c2c_incident_number"]}}
+            "red_line_chains": [{"crime": {"source": c.source, "incident_number": c.incident_number},
+                                 "dispute": {"source": c.c2c_source, "incident_number": c.c2c_incident_number}}
                                 for c in chains]}
 
 
@@ -214,12 +217,12 @@ async def record_activities(request: Request, principal: Recorder,
     if "feed" not in principal.roles:
         if foreign := sorted({a.station_code for a in body} - principal.stations):
             raise ApiError(403, "foreign_station", params={"stations": ", ".join(foreign)}, stations=foreign)
-    resources = request.app.state.resources
-    async with resources.pool.acquire() as conn:
+    ctx = _context(request)
+    async with ctx.pool.acquire() as conn:
         await _refuse_unknown_units(conn, body)
     pairs = [(a.activity_id or uuid.uuid4(), a) for a in body]
-    async with resources.pool.acquire() as conn, conn.transaction():
-        new = await activities.record(conn, pairs, time_zone=resources.settings.time_zone, via="api")
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        new = await handlers.record_activities(conn, pairs, time_zone=ctx.settings.time_zone, via="api")
     return {"recorded": len(new), "duplicates": len(pairs) - len(new),
             "items": [{"activity_id": str(i), "status": "recorded" if i in new else "duplicate"} for i, _ in pairs]}
 
@@ -233,8 +236,7 @@ async def _refuse_unknown_units(conn, body: list[ActivityData]) -> None:
     """422 naming every activity field that names a station, grid or officer the reference units lack:
     work recorded for a unit that does not exist would count nowhere, or for a made-up one."""
     named = {(kind, getattr(a, name)) for a in body for name, kind in UNIT_FIELDS if getattr(a, name) is not None}
-    rows = await conn.fetch(repository.KNOWN_UNITS, [kind for kind, _ in named], [code for _, code in named]) if named else []
-    known = {(row["kind"], row["code"]) for row in rows}
+    known = await repository.known_units(conn, named)
     errors = [{"loc": ["body", index, name], "type": "value_error", "input": getattr(a, name),
                "msg": f"no registered {kind} {getattr(a, name)}", "msg_zh": f"没有登记的{_KIND_ZH[kind]} {getattr(a, name)}"}
               for index, a in enumerate(body) for name, kind in UNIT_FIELDS
@@ -244,8 +246,8 @@ async def _refuse_unknown_units(conn, body: list[ActivityData]) -> None:
 
 
 def create_app(settings: AssessmentSettings) -> FastAPI:
-    """The assessment API; the scoring rules load once at start, and the outbox of publications is relayed."""
+    """The assessment API over its context (app.state.assessment: the rules load once at start); the outbox
+    of publications is relayed."""
     return create_service_app(settings, title="Fengqiao assessment: scorecards and rankings",
                               routers=[router, dashboard.router],
-                              service_lifespan=context_with_relay("rules", lambda resources: Rules.load(resources.settings.scoring_rules),
-                                                                 self_publishing=True))
+                              service_lifespan=context_with_relay("assessment", build_context, self_publishing=True))

@@ -8,7 +8,7 @@ from fastapi.responses import Response
 from shared.errors import ApiError
 
 router = APIRouter(tags=["dashboard"])
-FOLDER = Path(__file__).resolve().with_name("dashboard")
+FOLDER = Path(__file__).resolve().with_name("static")
 ASSETS = {"dashboard.js": "text/javascript; charset=utf-8", "dashboard.css": "text/css; charset=utf-8"}
 # The page asks for its own files and the API only: no CDN, no fonts or scripts from elsewhere.
 # The token travels in the URL fragment, which browsers never send, and no-referrer keeps the rest home.

@@ -14,11 +14,12 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from services.assessment.consumer import facts_consumer_name, source_topics
+from services.assessment import repository
+from services.assessment.bootstrap import AssessmentContext, facts_consumer_name
+from services.assessment.consumer import source_topics
 from services.assessment.handlers import facts_handler
 from services.assessment.settings import AssessmentSettings
 from shared.kafka.exactly_once import EnvelopeBatches
-from shared.resources import open_resources
 
 log = structlog.get_logger(__name__)
 
@@ -39,36 +40,33 @@ async def _partitions(settings: AssessmentSettings, topics: list[str]) -> list[T
     return sorted(found)
 
 
-async def rebuild(settings: AssessmentSettings, batch: int = 2000) -> int:
+async def rebuild(ctx: AssessmentContext, batch: int = 2000) -> int:
     """Re-apply every event of the source topics to empty facts tables; returns events read."""
+    settings = ctx.settings
     topics, name = source_topics(settings), facts_consumer_name(settings)  # the live consumer's ledger name
-    async with open_resources(settings) as resources:
-        reader = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False,
-                                  group_id=None, auto_offset_reset="earliest", **settings.kafka_auth.options())
-        await reader.start()
-        try:
-            partitions = await _partitions(settings, topics)
-            ends = await reader.end_offsets(partitions)
-            async with resources.pool.acquire() as conn, conn.transaction():
-                await conn.execute("TRUNCATE incidents, cases")
-                # Activities recorded through the API are on no topic: only the topic's are rebuilt.
-                await conn.execute("DELETE FROM community_activities WHERE received_via = 'kafka'")
-                await conn.execute("DELETE FROM processed_events WHERE consumer = $1", name)
-            reader.assign(partitions)
-            await reader.seek_to_beginning(*partitions)
-            # The publications already included what the rebuild re-applies: nothing is revised by it.
-            processor = EnvelopeBatches(name=name, pool=resources.pool,
-                                        handler=facts_handler(settings, mark_revisions=False),
-                                        stopping=asyncio.Event(), max_attempts=settings.consumer_max_attempts)
-            read = 0
-            while [tp for tp in partitions if await reader.position(tp) < ends[tp]]:
-                fetched = await reader.getmany(timeout_ms=500, max_records=batch)
-                records = [r for tp, part in fetched.items() for r in part if r.offset < ends[tp]]
-                if records:
-                    letters = await processor.process(records)
-                    read += len(records)
-                    for letter in letters:  # the live run dead-lettered these already
-                        log.warning("rebuild.skipped", topic=letter.record.topic, offset=letter.record.offset)
-            return read
-        finally:
-            await reader.stop()
+    reader = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False,
+                              group_id=None, auto_offset_reset="earliest",
+                              **settings.kafka_auth.options())
+    await reader.start()
+    try:
+        partitions = await _partitions(settings, topics)
+        ends = await reader.end_offsets(partitions)
+        async with ctx.pool.acquire() as conn, conn.transaction():
+            await repository.empty_facts(conn, name)
+        reader.assign(partitions)
+        await reader.seek_to_beginning(*partitions)
+        # The publications already included what the rebuild re-applies: nothing is revised by it.
+        processor = EnvelopeBatches(name=name, pool=ctx.pool, handler=facts_handler(ctx, mark_revisions=False),
+                                    stopping=asyncio.Event(), max_attempts=settings.consumer_max_attempts)
+        read = 0
+        while [tp for tp in partitions if await reader.position(tp) < ends[tp]]:
+            fetched = await reader.getmany(timeout_ms=500, max_records=batch)
+            records = [r for tp, part in fetched.items() for r in part if r.offset < ends[tp]]
+            if records:
+                letters = await processor.process(records)
+                read += len(records)
+                for letter in letters:  # the live run dead-lettered these already
+                    log.warning("rebuild.skipped", topic=letter.record.topic, offset=letter.record.offset)
+        return read
+    finally:
+        await reader.stop()

@@ -10,14 +10,11 @@ import asyncpg
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from services.assessment import repository
+from services.assessment.repository import ReferenceUnit
+
 DEFAULT_FILE = Path(__file__).parent / "reference" / "units.yaml"
 _CODE = r"^[A-Za-z0-9-]{1,32}$"
-
-REPLACE = """
-INSERT INTO units (kind, code, name, station_code, county_code, county_name, households, residents, cohort)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::int[],
-                     $9::text[])
-"""
 
 
 class _Entry(BaseModel):
@@ -74,20 +71,20 @@ class ReferenceFile(BaseModel):
                 raise ValueError(f"officer {officer.code}: grid_code {officer.grid_code} is not among the grids")
         return self
 
-    def rows(self) -> list[tuple]:
-        """(kind, code, name, station, county code, county name, households, residents, cohort) of every unit."""
+    def rows(self) -> list[ReferenceUnit]:
+        """Every unit, grids and officers with their station's county and cohort."""
         stations = {s.code: s for s in self.stations}
         grids = {g.code: g for g in self.grids}
-        rows = [("station", s.code, s.name, s.code, s.county_code, s.county_name, s.households, s.residents,
-                 s.cohort) for s in self.stations]
+        rows = [ReferenceUnit("station", s.code, s.name, s.code, s.county_code, s.county_name, s.households,
+                              s.residents, s.cohort) for s in self.stations]
         for g in self.grids:
             s = stations[g.station_code]
-            rows.append(("grid", g.code, g.name, s.code, s.county_code, s.county_name, g.households, g.residents,
-                         s.cohort))
+            rows.append(ReferenceUnit("grid", g.code, g.name, s.code, s.county_code, s.county_name, g.households,
+                                      g.residents, s.cohort))
         for o in self.officers:
             s, g = stations[o.station_code], grids.get(o.grid_code)
-            rows.append(("officer", o.code, o.name, s.code, s.county_code, s.county_name,
-                         g.households if g else 0, g.residents if g else 0, s.cohort))
+            rows.append(ReferenceUnit("officer", o.code, o.name, s.code, s.county_code, s.county_name,
+                                      g.households if g else 0, g.residents if g else 0, s.cohort))
         return rows
 
 
@@ -108,6 +105,5 @@ async def load(conn: asyncpg.Connection, reference: ReferenceFile) -> int:
     """Replace every unit with the file's, in one transaction; returns the units loaded."""
     rows = reference.rows()
     async with conn.transaction():
-        await conn.execute("DELETE FROM units")
-        await conn.execute(REPLACE, *[list(column) for column in zip(*rows)])
+        await repository.replace_units(conn, rows)
     return len(rows)

@@ -3,14 +3,12 @@ import hashlib
 import uuid
 from datetime import UTC, datetime
 
-import orjson
-
 from services.intake.domain.dedup import Outcome
 from services.intake.domain.profiles import FieldError
 from services.intake.domain.record import DispatchRecord
 from services.intake.domain.triage import Triage
 from services.intake.masking import masked_reason
-from shared.events.envelope import Envelope
+from shared.events.envelope import Envelope, envelope_bytes
 from shared.events.intake import DISPUTE_TOPIC, INCIDENT_TOPIC, REJECTED_TOPIC, FieldProblem, RejectedData
 from shared.outbox import OutboxRow
 
@@ -31,9 +29,9 @@ def _row(topic: str, envelope: Envelope) -> OutboxRow:
 def _fast_row(topic: str, event_type: str, record: DispatchRecord, key: str, data: dict) -> OutboxRow:
     # The hot path of every accepted record: the envelope is serialised from plain values instead
     # of being validated again; tests check these bytes against Envelope and the data models.
-    envelope = {"event_id": str(event_id(event_type, record)), "type": event_type, "schema_version": 1,
-                "occurred_at": record.received_at, "producer": PRODUCER, "key": key, "data": data}
-    return OutboxRow(topic, key.encode(), orjson.dumps(envelope))
+    return OutboxRow(topic, key.encode(), envelope_bytes(
+        event_id=event_id(event_type, record), type=event_type, occurred_at=record.received_at, producer=PRODUCER,
+        key=key, data=data))
 
 
 def incident_events(record: DispatchRecord, facts: Triage, outcome: Outcome, prefix: str = "",

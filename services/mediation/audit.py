@@ -18,7 +18,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from services.mediation import repository
 from services.mediation.domain.permissions import roles_for
-from services.mediation.outgoing import PUBLIC_DETAILS
+from services.mediation.events import PUBLIC_DETAILS
 from services.mediation.views import ERRORS, local, zone
 from shared.auth import Principal, require_role
 from shared.errors import ApiError

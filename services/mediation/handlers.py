@@ -17,7 +17,7 @@ from services.mediation.domain.access import CLAIMING_ROLES, READING_ROLES, chan
 from services.mediation.domain.lifecycle import TERMINAL, Action, State, allowed_actions
 from services.mediation.domain.permissions import Relation, allows, relations
 from services.mediation.domain.routing import Router
-from services.mediation.outgoing import case_event, case_id, public_details
+from services.mediation.events import case_event, case_id, public_details
 from services.mediation.settings import MediationSettings
 from shared import outbox
 from shared.auth import Principal

@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 import structlog
 
 from services.mediation import repository
+from services.mediation.events import case_event
 from services.mediation.handlers import SYSTEM, MediationContext
-from services.mediation.outgoing import case_event
 from shared import metrics, outbox
 
 log = structlog.get_logger(__name__)

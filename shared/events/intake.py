@@ -6,7 +6,7 @@ mediators must contact the parties; mediation keeps them behind its role checks.
 """
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,10 +16,21 @@ REJECTED_TOPIC = "dispatch.rejected.v1"
 RAW_TOPIC = "dispatch.raw.v1"
 # From finest to coarsest: a room or flat; a building or house number; a street; an area (district,
 # town, village, estate); nothing usable.
-ADDRESS_PRECISIONS = ("room", "building", "street", "area", "none")
-# Offences intake can tell apart, by the centre's code or the call-taker's text.
-CRIME_TYPES = ("homicide", "injury", "arson", "poisoning", "robbery", "theft", "fraud", "sexual", "other")
-
+AddressPrecision = Literal["room", "building", "street", "area", "none"]
+# Offences intake can tell apart, by the centre's code or the call-taker's text ("other" last: nothing names it).
+CrimeType = Literal["homicide", "injury", "arson", "poisoning", "robbery", "theft", "fraud", "sexual", "other"]
+# What intake classifies a call as, the types of dispute and the risk flags: the vocabulary intake writes
+# and mediation routes by, defined here once so that neither service needs the other's code.
+Kind = Literal["dispute", "crime", "help", "traffic", "other"]
+DisputeType = Literal["neighbour", "family", "labour", "property_management", "consumer", "land", "traffic_damage",
+                      "debt", "other"]
+RiskFlag = Literal["weapon", "threat", "self_harm", "domestic_violence", "repeat_caller"]  # repeat_caller last
+# The same names as tuples, in the order above, for code that iterates or checks membership.
+ADDRESS_PRECISIONS: tuple[str, ...] = get_args(AddressPrecision)
+CRIME_TYPES: tuple[str, ...] = get_args(CrimeType)
+KINDS: tuple[str, ...] = get_args(Kind)
+DISPUTE_TYPES: tuple[str, ...] = get_args(DisputeType)
+RISK_FLAGS: tuple[str, ...] = get_args(RiskFlag)
 
 def incident_id(source: str, incident_number: str) -> uuid.UUID:
     """The stable id of an incident, the same for every revision: intake answers it, mediation finds its case by it."""
@@ -46,11 +57,11 @@ class IncidentData(_Frozen):
     grid_code: str | None = None
     officer_id: str | None = None
     jurisdiction_method: Literal["record", "grid", "address", "unassigned", "unknown_station"]
-    kind: Literal["dispute", "crime", "help", "traffic", "other"]
-    dispute_type: str | None = None
-    crime_type: Literal[CRIME_TYPES] | None = Field(
+    kind: Kind
+    dispute_type: DisputeType | None = None
+    crime_type: CrimeType | None = Field(
         default=None, description="the offence, when kind is crime and the code or text names one")
-    risk_flags: list[str] = Field(default_factory=list)
+    risk_flags: list[RiskFlag] = Field(default_factory=list)
     confidence: float
     rules_version: str
     needs_review: bool = Field(default=False, description="the text decided this on weak evidence (one keyword, "
@@ -58,7 +69,7 @@ class IncidentData(_Frozen):
     category_code: str | None = None
     disposition: str | None = None
     address_key: str | None = None
-    address_precision: Literal[ADDRESS_PRECISIONS] | None = Field(
+    address_precision: AddressPrecision | None = Field(
         default=None, description="how precise the address behind address_key is; repeats and civil-to-criminal "
                                   "links use only room- and building-level keys (None: not computed, never links)")
     caller_phone_hmac: str | None = None

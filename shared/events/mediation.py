@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.events.intake import DisputeType, RiskFlag
+
 CASE_TOPIC = "mediation.case.v1"
 
 
@@ -22,8 +24,8 @@ class CaseEventData(BaseModel):
     officer_id: str | None = None
     channel: str
     state: str
-    dispute_type: str | None = None
-    risk_flags: list[str] = Field(default_factory=list)
+    dispute_type: DisputeType | None = None
+    risk_flags: list[RiskFlag] = Field(default_factory=list)
     high_risk: bool = False
     address_key: str | None = None
     caller_phone_hmac: str | None = None

@@ -12,7 +12,7 @@ Each batch runs in one span that continues the trace context of its records' hea
 import asyncio
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import asyncpg
 import structlog
@@ -27,6 +27,7 @@ from shared.kafka.exactly_once import INFRASTRUCTURE_ERRORS, BatchHandler, Envel
 from shared.kafka.producer import EventProducer
 from shared.kafka.security import PLAINTEXT, KafkaAuth
 from shared.kafka.tracing import batch_span
+from shared.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
 
@@ -52,6 +53,14 @@ class _HoldBatchOnRevoke(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned: object) -> None:
         return None
+
+
+def service_options(settings: ServiceSettings) -> dict[str, Any]:
+    """A runner's arguments that come from the service's settings: brokers, batch size, attempts and backoff
+    (`*_CONSUMER_MAX_BATCH`, `*_CONSUMER_MAX_ATTEMPTS`, `*_CONSUMER_RETRY_BACKOFF_MS`) and credentials (`*_KAFKA_SASL_*`)."""
+    return {"bootstrap_servers": settings.kafka_bootstrap_servers, "max_batch": settings.consumer_max_batch,
+            "max_attempts": settings.consumer_max_attempts, "retry_backoff_ms": settings.consumer_retry_backoff_ms,
+            "auth": settings.kafka_auth}
 
 
 class ConsumerRunner:

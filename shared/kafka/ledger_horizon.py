@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 # The last row of each consumer's partition stays whatever its age: it records how far the consumer got
-# there (assessment publishes its rankings with these source offsets, services/assessment/publishing.py).
+# there (assessment publishes its rankings with these source offsets, services/assessment/events.py).
 _PAST_HORIZON = """
 FROM processed_events p,
      (SELECT consumer, topic, partition, max(kafka_offset) AS last FROM processed_events GROUP BY 1, 2, 3) AS l

@@ -9,6 +9,7 @@ from aiokafka.structs import ConsumerRecord
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext, SpanKind
 
+from services.assessment.bootstrap import build_context
 from services.assessment.consumer import facts_consumer_name, facts_runner
 from services.assessment.settings import AssessmentSettings
 from services.intake.api import create_app as intake_app
@@ -117,7 +118,7 @@ async def test_an_intake_request_is_one_trace_through_mediation_into_assessment(
         async def facts_kept() -> bool:
             return (await resources.pool.fetchval("SELECT count(*) FROM cases"),
                     await resources.pool.fetchval("SELECT count(*) FROM incidents")) == (1, 1)
-        await run_until(facts_runner(assessment, resources.pool, resources.producer), facts_kept)
+        await run_until(facts_runner(build_context(resources)), facts_kept)
     batches = consumer_spans(spans, facts_consumer_name(assessment))
     assert batches and all(s.context.trace_id == request_trace for s in batches), [s.to_json() for s in batches]
     followed = {(c.trace_id, c.span_id) for s in batches for c in [s.parent, *(link.context for link in s.links)]}

@@ -13,7 +13,7 @@ import yaml
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
-from services.assessment import publishing
+from services.assessment import events as assessment_events
 from services.assessment.domain.scoring import Ranked
 from services.assessment.facts import DataQuality, Unit
 from services.assessment.ranking import Item, MonthRanking
@@ -24,11 +24,11 @@ from services.intake.domain.profiles import FieldError, map_record
 from services.intake.domain.triage import repeat_keys, triage
 from services.intake.events import incident_events, rejected_event
 from services.intake.profile_files import load_profile
-from services.mediation.outgoing import case_event
-from shared import contracts
+from services.mediation.events import case_event
 from shared.events.community import ActivityData
 from shared.events.envelope import Envelope
 from shared.events.topics import TOPICS, dead_letter_topic
+from tools import contracts
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY_PATHS = {
@@ -173,14 +173,6 @@ def _case_row(event_type: str):
     return case_event(case, event_type, actor="m1", details={"reason": "unclaimed"})
 
 
-class _RecordingConnection:
-    async def execute(self, *args):
-        return "INSERT 0 1"
-
-    async def fetch(self, *args):
-        return [{"id": 1}]
-
-
 async def test_the_services_real_messages_match_their_payloads(asyncapi):
     rows = [*_intake_rows(Outcome.NEW), *_intake_rows(Outcome.UPDATE, kind_before="dispute"),
             rejected_event("http", "fengqiao_json", "[0]", "{", [FieldError("<json>", "malformed JSON")], 1),
@@ -190,8 +182,8 @@ async def test_the_services_real_messages_match_their_payloads(asyncapi):
                     tied_with=(), rankable_weight=Decimal(1), contributions=())
     ranking = MonthRanking(date(2024, 5, 1), "station", "city", "v1", [Item(unit, {}, ranked)], [],
                            DataQuality(calls=0, without_unit=0, unknown_codes=()))
-    _, ranking_row, _ = await publishing.publish(_RecordingConnection(), ranking, [], by="a1", topic_prefix="")
-    rows.append(ranking_row)
+    published = assessment_events.ranking_published(ranking, [], by="a1")
+    rows.append(assessment_events.ranking_row(published, at=datetime(2024, 6, 1, 8, 0, tzinfo=UTC)))
     seen = set()
     for row in rows:
         event_type = Envelope.from_bytes(row.value).type

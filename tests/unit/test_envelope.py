@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.events import TOPICS, Envelope, EnvelopeError, dead_letter_topic, topic
+from shared.events.envelope import envelope_bytes
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-2**53, 2**53) | st.text(),
@@ -38,6 +39,26 @@ def test_envelope_fields_follow_the_design():
 def test_invalid_envelopes_name_the_failing_field(raw, field):
     with pytest.raises(EnvelopeError, match=field):
         Envelope.from_bytes(raw)
+
+
+@given(key=st.text(min_size=1), data=st.dictionaries(st.text(), json_values, max_size=5),
+       at=st.datetimes(timezones=st.just(UTC)), event_id=st.uuids())
+def test_the_envelope_writer_writes_what_the_model_reads(key, data, at, event_id):
+    raw = envelope_bytes(event_id=event_id, type="case.claimed", occurred_at=at, producer="mediation", key=key,
+                         data=data)
+    assert Envelope.from_bytes(raw) == Envelope(event_id=event_id, type="case.claimed", occurred_at=at,
+                                                producer="mediation", key=key, data=data)
+
+
+def test_the_envelope_writer_keeps_the_field_names_and_refuses_a_naive_time():
+    raw = envelope_bytes(event_id="6f1c1a2e-7a43-4f0c-9a57-0d6c2b1f1105", type="x", producer="p", key="k",
+                         occurred_at=datetime(2024, 5, 1, 10, tzinfo=UTC), data={}, schema_version=2)
+    assert list(Envelope.from_bytes(raw).model_dump()) == ["event_id", "type", "schema_version", "occurred_at",
+                                                          "producer", "key", "data"]
+    assert Envelope.from_bytes(raw).schema_version == 2
+    with pytest.raises(EnvelopeError, match="occurred_at"):
+        Envelope.from_bytes(envelope_bytes(event_id=UUID(int=1), type="x", producer="p", key="k",
+                                           occurred_at=datetime(2024, 5, 1, 10), data={}))
 
 
 def test_empty_value_is_rejected():

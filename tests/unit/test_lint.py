@@ -9,6 +9,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_ruff_finds_nothing():
     ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or "ruff"
-    result = subprocess.run([ruff, "check", "--output-format", "concise", "shared", "services", "tests", "bench", "deploy"],
+    result = subprocess.run([ruff, "check", "--output-format", "concise", "shared", "services", "tools", "tests", "bench", "deploy"],
                             cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -17,12 +17,7 @@ from typing import Any
 import yaml
 
 from services.intake.domain.word_matching import PhraseMatcher, Tokeniser, parse_phrase
-from shared.events.intake import CRIME_TYPES
-
-DISPUTE_TYPES = ("neighbour", "family", "labour", "property_management", "consumer", "land",
-                 "traffic_damage", "debt", "other")
-KINDS = ("dispute", "crime", "help", "traffic", "other")
-RISK_FLAGS = ("weapon", "threat", "self_harm", "domestic_violence", "repeat_caller")
+from shared.events.intake import CRIME_TYPES, DISPUTE_TYPES, KINDS, RISK_FLAGS
 
 # Located next to the code rather than via importlib.resources: rules/ is data, not a package.
 DEFAULT_RULES = pathlib.Path(__file__).resolve().parent.parent / "rules" / "classification.v3.yaml"

@@ -8,14 +8,11 @@ from typing import Any
 
 import yaml
 
+from shared.events.intake import DISPUTE_TYPES, RISK_FLAGS
+
 CHANNELS = ("station_officer", "peoples_mediator", "lawyer", "court")
 HIGH_RISK_FLAGS = frozenset({"weapon", "threat", "self_harm", "domestic_violence"})
 FALLBACK = "station_officer"  # every station has it: a case whose rule finds no channel goes here
-# The names intake puts in DisputeData.dispute_type and .risk_flags (shared/events/intake.py).
-# Services do not import each other, so mediation keeps its own copy to check its rules against.
-DISPUTE_TYPES = ("neighbour", "family", "labour", "property_management", "consumer", "land", "traffic_damage",
-                 "debt", "other")
-RISK_FLAGS = ("weapon", "threat", "self_harm", "domestic_violence", "repeat_caller")
 DEFAULT_RULES = Path(__file__).resolve().parents[1] / "rules" / "routing.v1.yaml"
 DEFAULT_CHANNELS = Path(__file__).resolve().parents[1] / "reference" / "channels.yaml"
 _CONDITIONS = {"risk_flags_any": RISK_FLAGS, "dispute_types": DISPUTE_TYPES}

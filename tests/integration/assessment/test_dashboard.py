@@ -23,6 +23,7 @@ from shared.db.pool import create_pool
 from shared.events.envelope import Envelope
 from shared.kafka.admin import ensure_registered_topics
 from tests.infrastructure import ROOT
+from tests.integration.assessment.contexts import context
 from tests.integration.assessment.test_facts import case_event, incident
 from tests.integration.assessment.test_scorecards import at_station
 
@@ -206,7 +207,7 @@ async def test_the_dashboard_shows_what_the_api_answers(kafka_bootstrap, databas
         async with pool.acquire() as conn:
             await reference.load(conn, units())
             async with conn.transaction():
-                await facts_handler(settings)(conn, month_events())
+                await facts_handler(context(settings))(conn, month_events())
     finally:
         await pool.close()
     token = issue_token(SECRET, subject="bureau", roles=["auditor"])

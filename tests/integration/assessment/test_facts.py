@@ -14,6 +14,7 @@ from shared.events.intake import INCIDENT_TOPIC
 from shared.events.mediation import CASE_TOPIC
 from shared.kafka.admin import ensure_registered_topics
 from shared.kafka.producer import EventProducer
+from tests.integration.assessment.contexts import context
 from tests.integration.test_consumer_runner import wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -57,7 +58,7 @@ async def test_facts_land_in_their_local_month_once_and_in_order(kafka_bootstrap
             for event in batch:
                 await producer.publish(settings.topic(topic), event)
         pool = await create_pool(database_url, max_size=3)
-        runner = facts_runner(settings, pool, producer)
+        runner = facts_runner(context(settings, pool, producer))
         task = asyncio.create_task(runner.run())
         try:
             async def all_applied() -> bool:

@@ -8,6 +8,7 @@ import pytest
 from services.assessment.handlers import facts_handler
 from services.assessment.settings import AssessmentSettings
 from shared.db.migrations import migrate
+from tests.integration.assessment.contexts import context
 from tests.integration.assessment.test_facts import incident
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
@@ -76,7 +77,7 @@ async def test_write_time_links_equal_the_definition_in_any_order(database_url, 
     rng = random.Random(seed)
     events = history(rng)
     rng.shuffle(events)  # late events, revisions before their first version
-    handle = facts_handler(settings_for(database_url, kafka_bootstrap))
+    handle = facts_handler(context(settings_for(database_url, kafka_bootstrap)))
     while events:
         size = rng.randint(1, 25)
         batch, events = events[:size], events[size:]
@@ -120,7 +121,7 @@ async def test_street_level_addresses_never_link_and_a_seeded_chain_always_does(
                  **room),
     ]
     async with db_pool.acquire() as conn, conn.transaction():
-        await facts_handler(settings_for(database_url, kafka_bootstrap))(conn, events)
+        await facts_handler(context(settings_for(database_url, kafka_bootstrap)))(conn, events)
     rows = {r["incident_number"]: r for r in await db_pool.fetch(
         "SELECT incident_number, repeat_30d, repeat_90d, c2c_incident_number FROM incidents")}
     assert {n: (r["repeat_30d"], r["repeat_90d"], r["c2c_incident_number"]) for n, r in rows.items()} == {

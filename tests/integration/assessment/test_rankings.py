@@ -24,6 +24,7 @@ from shared.events.envelope import Envelope
 from shared.events.topics import dead_letter_topic
 from shared.kafka.admin import ensure_registered_topics
 from shared.kafka.producer import EventProducer
+from tests.integration.assessment.contexts import context
 from tests.integration.assessment.test_facts import case_event
 from tests.integration.assessment.test_scorecards import at_station
 from tests.integration.intake.helpers import read_topic
@@ -80,7 +81,7 @@ async def test_a_known_month_ranks_as_computed_by_hand_and_publishes_and_revises
         async with pool.acquire() as conn:
             await reference.load(conn, first_city())
             async with conn.transaction():
-                await facts_handler(settings)(conn, month_events())
+                await facts_handler(context(settings))(conn, month_events())
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://assessment",
                                      headers=token(settings, "auditor")) as client:
             county = (await client.get("/v1/rankings", params={"month": "2024-05", "county": "990101"})).json()
@@ -206,7 +207,7 @@ async def test_activities_on_the_topic_count_once_bad_ones_are_dead_lettered_and
     try:
         async with EventProducer(bootstrap_servers=kafka_bootstrap, client_id="t") as producer:
             await producer.publish_many(topic, good + poison + good[:1])  # the first one again: counted once
-            runner = facts_runner(settings, pool, producer)
+            runner = facts_runner(context(settings, pool, producer))
             task = asyncio.create_task(runner.run())
             try:
                 letters = await read_all(kafka_bootstrap, dead_letter_topic(topic), expected=2)

@@ -5,7 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.assessment import activities, reference
+from services.assessment import handlers, reference
+from services.assessment.bootstrap import assessment_context
 from services.assessment.consumer import facts_runner
 from services.assessment.domain.scoring import Rules
 from services.assessment.ranking import month_ranking
@@ -19,6 +20,7 @@ from shared.events.intake import INCIDENT_TOPIC
 from shared.events.mediation import CASE_TOPIC
 from shared.kafka.admin import ensure_registered_topics
 from shared.kafka.producer import EventProducer
+from tests.integration.assessment.contexts import context
 from tests.integration.assessment.test_facts import case_event, incident
 from tests.integration.assessment.test_scorecards import at_station
 from tests.integration.test_consumer_runner import wait_for
@@ -79,14 +81,14 @@ async def test_a_rebuild_from_the_beginning_equals_the_live_facts_and_ranking(ka
         async with pool.acquire() as conn:
             await reference.load(conn, reference.read())
             # Recorded through the API, so on no topic: the rebuild must keep it.
-            await activities.record(conn, [(uuid.uuid4(), ActivityData(
+            await handlers.record_activities(conn, [(uuid.uuid4(), ActivityData(
                 type="information", occurred_at=START, station_code=STATIONS[1]))], time_zone=settings.time_zone,
                 via="api")
         async with EventProducer(bootstrap_servers=kafka_bootstrap, client_id="t") as producer:
             await producer.publish_many(settings.topic(INCIDENT_TOPIC), incidents)
             await producer.publish_many(settings.topic(CASE_TOPIC), cases)
             await producer.publish_many(settings.topic(ACTIVITY_TOPIC), community)
-            runner = facts_runner(settings, pool, producer)
+            runner = facts_runner(context(settings, pool, producer))
             task = asyncio.create_task(runner.run())
             try:
                 async def live_done() -> bool:
@@ -102,7 +104,8 @@ async def test_a_rebuild_from_the_beginning_equals_the_live_facts_and_ranking(ka
         await pool.execute("INSERT INTO publications (publication_id, month, kind, scope, rules_version, published_by,"
                            " source_offsets, items) VALUES (gen_random_uuid(), $1, 'station', 'city', 'v', 't',"
                            " '[]', '[]')", START.date().replace(day=1))
-        assert await rebuild(settings) == total
+        async with assessment_context(settings) as ctx:
+            assert await rebuild(ctx) == total
         rebuilt = await snapshot(pool, settings)
         revised = await pool.fetchval("SELECT count(*) FROM publications WHERE revised_at IS NOT NULL")
     finally:

@@ -11,6 +11,7 @@ from services.assessment.handlers import facts_handler
 from services.assessment.settings import AssessmentSettings
 from shared.auth import issue_token
 from shared.db.migrations import migrate
+from tests.integration.assessment.contexts import context
 from tests.integration.assessment.test_facts import case_event, incident
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -58,7 +59,7 @@ async def test_scorecard_links_repeats_and_civil_to_criminal_and_ranks_stations(
         pool = app.state.resources.pool
         async with pool.acquire() as conn, conn.transaction():
             await reference.load(conn, reference.read())
-            await facts_handler(settings)(conn, events)
+            await facts_handler(context(settings))(conn, events)
         token = issue_token(settings.jwt_secret.get_secret_value(), subject="bureau", roles=["auditor"])
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://assessment",
                                      headers={"Authorization": f"Bearer {token}"}) as client:

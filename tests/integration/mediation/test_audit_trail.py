@@ -6,7 +6,7 @@ import asyncpg
 import httpx
 import pytest
 
-from services.mediation.outgoing import case_id
+from services.mediation.events import case_id
 from tests.integration.mediation.conftest import STATION, dispute_event
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]

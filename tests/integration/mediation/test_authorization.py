@@ -33,7 +33,7 @@ import httpx
 import pytest
 
 from services.mediation.domain.permissions import Relation, allows
-from services.mediation.outgoing import case_id
+from services.mediation.events import case_id
 from tests.integration.mediation.conftest import STATION, dispute_event
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]

@@ -1,7 +1,7 @@
 """Working cases through the API against real PostgreSQL: the lifecycle, handoffs, confirmation."""
 import pytest
 
-from services.mediation.outgoing import case_id
+from services.mediation.events import case_id
 from shared.events.mediation import CASE_TOPIC
 from tests.integration.intake.helpers import read_topic
 from tests.integration.mediation.conftest import dispute_event

@@ -5,7 +5,7 @@ from datetime import datetime
 
 import pytest
 
-from services.mediation.outgoing import case_id
+from services.mediation.events import case_id
 from tests.integration.mediation.conftest import dispute_event, many_cases
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
+from services.mediation.events import case_id
 from services.mediation.handlers import dispute_handler
-from services.mediation.outgoing import case_id
 from shared.events.envelope import Envelope
 from tests.integration.mediation.conftest import dispute_event
 

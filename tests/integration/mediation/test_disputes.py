@@ -4,7 +4,7 @@ import asyncio
 import pytest
 
 from services.mediation.consumer import dispute_runner
-from services.mediation.outgoing import case_id
+from services.mediation.events import case_id
 from shared import outbox
 from shared.events.envelope import Envelope
 from shared.events.intake import DISPUTE_TOPIC

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.mediation import retention
-from services.mediation.outgoing import case_id
+from services.mediation.events import case_id
 from tests.integration.mediation.conftest import dispute_event
 from tests.integration.mediation.test_casework import AGREEMENT, SESSION
 

@@ -6,7 +6,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from services.mediation import sla
-from services.mediation.outgoing import case_id
+from services.mediation.events import case_id
 from tests.integration.mediation.conftest import dispute_event, many_cases
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]

@@ -5,7 +5,7 @@ import pytest
 from pydantic import ValidationError
 
 from services.assessment import reference
-from services.assessment.months import add_months, month_of, months_between, reach
+from services.assessment.domain.months import add_months, month_of, months_between, reach
 from shared.events.community import ActivityData
 
 AT = "2024-05-31T15:30:00+00:00"  # 23:30 on 31 May in Beijing

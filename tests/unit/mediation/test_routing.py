@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from services.intake.domain import classification
 from services.mediation.domain import routing
 from services.mediation.domain.routing import CHANNELS, HIGH_RISK_FLAGS, Route, Router
+from shared.events import intake as intake_events
 
 RULES = yaml.safe_load(routing.DEFAULT_RULES.read_text(encoding="utf-8"))
 STATIONS = yaml.safe_load(routing.DEFAULT_CHANNELS.read_text(encoding="utf-8"))
@@ -67,8 +68,10 @@ def test_sla_durations():
     assert ROUTER.route(station_code=ALL, dispute_type="debt", risk_flags={"repeat_caller"}).claim_within == DAY
 
 
-def test_names_mirror_the_intake_contract():
-    assert routing.DISPUTE_TYPES == classification.DISPUTE_TYPES and routing.RISK_FLAGS == classification.RISK_FLAGS
+def test_routing_and_classification_share_the_event_vocabulary():
+    # One definition in shared/events/intake.py, not copies that could drift apart.
+    assert routing.DISPUTE_TYPES is classification.DISPUTE_TYPES is intake_events.DISPUTE_TYPES
+    assert routing.RISK_FLAGS is classification.RISK_FLAGS is intake_events.RISK_FLAGS
 
 
 def test_one_string_of_flags_is_refused():

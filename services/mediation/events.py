@@ -2,8 +2,7 @@
 import uuid
 from typing import Any
 
-import orjson
-
+from shared.events.envelope import envelope_bytes
 from shared.events.mediation import CASE_TOPIC
 from shared.outbox import OutboxRow
 
@@ -41,6 +40,6 @@ def case_event(case: Any, event_type: str, *, actor: str, prefix: str = "", deta
         "received_at": case["received_at"], "actor": actor, "sequence": case["version"],
         "details": details or {}}
     event_id = uuid.uuid5(case["id"], f"{event_type}/{case['version']}")
-    envelope = {"event_id": str(event_id), "type": event_type, "schema_version": 1,
-                "occurred_at": case["updated_at"], "producer": PRODUCER, "key": case["station_code"], "data": data}
-    return OutboxRow(prefix + CASE_TOPIC, case["station_code"].encode(), orjson.dumps(envelope))
+    return OutboxRow(prefix + CASE_TOPIC, case["station_code"].encode(), envelope_bytes(
+        event_id=event_id, type=event_type, occurred_at=case["updated_at"], producer=PRODUCER,
+        key=case["station_code"], data=data))

@@ -1,0 +1,1 @@
+"""Developer tools that stand above the services: they may import shared/ and every service."""
