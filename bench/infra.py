@@ -5,7 +5,7 @@ from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
 
-from tests.infrastructure import from_environment, from_local_launcher
+from deploy.local.infrastructure import from_environment, from_local_launcher
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS_LIBS = ROOT / ".cache" / "kafka-tools" / "libs"

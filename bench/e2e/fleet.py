@@ -17,13 +17,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.e2e.feed import STATIONS, DisputeFeed
 from bench.intake.server import cpu_seconds
-from shared.auth import issue_token
-from shared.db.provision import drop_database
-from shared.events.intake import DISPUTE_TOPIC, INCIDENT_TOPIC
-from shared.events.mediation import CASE_TOPIC
-from shared.events.topics import TOPICS
-from shared.kafka.admin import delete_topics_with_prefix
-from tests.e2e.processes import (
+from deploy.local.infrastructure import ROOT
+from deploy.local.processes import (
     SERVICES,
     ServiceGroup,
     ServiceProcess,
@@ -32,7 +27,12 @@ from tests.e2e.processes import (
     run_command,
     service_env,
 )
-from tests.infrastructure import ROOT
+from shared.auth import issue_token
+from shared.db.provision import drop_database
+from shared.events.intake import DISPUTE_TOPIC, INCIDENT_TOPIC
+from shared.events.mediation import CASE_TOPIC
+from shared.events.topics import TOPICS
+from shared.kafka.admin import delete_topics_with_prefix
 
 PROCESS_LOG_DIR = Path("/tmp")
 
