@@ -126,7 +126,7 @@ async def data_quality(conn: asyncpg.Connection, month: date) -> DataQuality:
     by_station = {row["station_code"]: row["calls"] for row in await conn.fetch(MONTH_CALLS_BY_STATION, month)}
     registered = {row["code"] for row in await conn.fetch(REGISTERED_STATIONS)}
     outside = sorted(set(by_station) - registered)
-    without, unknown = 0, {}
+    without, unknown = 0, dict[tuple[str, str], int]()
     for row in await conn.fetch(UNPLACED_CALLS, month, outside) if outside else []:
         code = row["reported_station_code"] or (None if row["station_code"] == UNASSIGNED else row["station_code"])
         if code is None:

@@ -94,7 +94,7 @@ async def ingest(ctx: IntakeContext, inputs: Sequence[RawInput], *, profile: Fee
             if outcome in (Outcome.DUPLICATE, Outcome.SUPERSEDED):
                 if outcome is Outcome.SUPERSEDED:
                     superseded[key] = superseded.get(key, 0) + 1
-                results.append(RecordResult(raw.position, outcome.value, *key, record.revision))
+                results.append(RecordResult(raw.position, outcome.value, *key, record.revision))  # type: ignore[arg-type]
                 continue
             keys_of_record = repeats.keys_of(record)
             facts = triage(record, m.code, classifier=classifier, jurisdictions=ctx.jurisdictions,
@@ -103,7 +103,7 @@ async def ingest(ctx: IntakeContext, inputs: Sequence[RawInput], *, profile: Fee
             rows[key] = _record_row(record, facts, profile, digest)
             outbox += incident_events(record, facts, outcome, ctx.settings.topic_prefix, kind_before=kind_before)
             results.append(RecordResult(
-                raw.position, "accepted", *key, record.revision, outcome.value,
+                raw.position, "accepted", *key, record.revision, outcome.value,  # type: ignore[arg-type]
                 facts.assignment.station_code, facts.classification.kind, facts.classification.dispute_type))
         await repository.upsert_records(conn, list(rows.values()))
         await repository.count_superseded(conn, superseded)
@@ -203,7 +203,7 @@ class _RepeatCallers:
         window = timedelta(days=ctx.settings.repeat_caller_days)
         # Keyed by object identity: the same record objects come back to keys_of().
         keys = {id(r): repeat_keys(r, ctx.phone_secret) for r in records}
-        hmacs = {k[1] for k in keys.values()} - {None}
+        hmacs: set[str] = {k[1] for k in keys.values()} - {None}  # type: ignore[assignment]
         if not hmacs:
             return cls(window, [], keys)
         since = min(r.received_at for r in records) - window

@@ -48,7 +48,7 @@ class IncidentData(_Frozen):
     jurisdiction_method: Literal["record", "grid", "address", "unassigned", "unknown_station"]
     kind: Literal["dispute", "crime", "help", "traffic", "other"]
     dispute_type: str | None = None
-    crime_type: Literal[CRIME_TYPES] | None = Field(
+    crime_type: Literal[CRIME_TYPES] | None = Field(  # type: ignore[valid-type]  # pydantic reads the tuple
         default=None, description="the offence, when kind is crime and the code or text names one")
     risk_flags: list[str] = Field(default_factory=list)
     confidence: float
@@ -58,7 +58,7 @@ class IncidentData(_Frozen):
     category_code: str | None = None
     disposition: str | None = None
     address_key: str | None = None
-    address_precision: Literal[ADDRESS_PRECISIONS] | None = Field(
+    address_precision: Literal[ADDRESS_PRECISIONS] | None = Field(  # type: ignore[valid-type]  # as crime_type
         default=None, description="how precise the address behind address_key is; repeats and civil-to-criminal "
                                   "links use only room- and building-level keys (None: not computed, never links)")
     caller_phone_hmac: str | None = None
