@@ -45,7 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--explain", action="store_true",
                         help="EXPLAIN (ANALYZE, BUFFERS) every statement the ranking ran, after timing it")
     parser.add_argument("--check-links", action="store_true",
-                        help="at the end, check every stored link against the service's RELINK (minutes at national size)")
+                        help="at the end, check every stored link against the service's RELINK "
+                             "(minutes at national size)")
     parser.add_argument("--v1", action="store_true",
                         help="also rank the month under scoring.v1 (percentiles per county) for comparison")
     parser.add_argument("--keep", action="store_true", help="keep the database for analysis (prints its URL)")

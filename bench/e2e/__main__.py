@@ -54,7 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     fill.add_argument("--concurrency", type=int, default=3, help="POSTs in flight")
     fill.add_argument("--timeout", type=float, default=1800, help="give up after this many seconds")
     fill.add_argument("--kafka-records", type=int, default=None,
-                      help="records of the ProducerPerformance baseline (default: the backfill's, 100,000 to 1,000,000)")
+                      help="records of the ProducerPerformance baseline (default: the backfill's, within 100,000 "
+                           "and 1,000,000)")
     parser.add_argument("--mediation-consumers", type=int, default=1, help="`fengqiao-mediation consume` processes")
     parser.add_argument("--assessment-consumers", type=int, default=1,
                         help="`fengqiao-assessment consume` processes")

@@ -85,8 +85,8 @@ class Fleet:
         env = {s: self.env(s) for s in SERVICES}
 
         async def prepare(service: str, *then: str) -> None:
-            for subcommand in ("migrate", *then):
-                await run_command(service, subcommand, env=env[service])
+            for subcommand in ("migrate", *then):  # a busy machine can take a minute for one
+                await run_command(service, subcommand, env=env[service], timeout=180)
 
         # Each service's own database (and intake's topics), so the three can be prepared side by side.
         await asyncio.gather(prepare("intake", "topics"), prepare("mediation"), prepare("assessment", "load-reference"))

@@ -22,7 +22,7 @@ case "${1:-}" in
     exit $rc
     ;;
   env)
-    # Addresses of the local stack, read by the tests (tests/infrastructure.py) and benchmarks.
+    # Addresses of the local stack, read by the tests and benchmarks (deploy/local/infrastructure.py).
     echo "export FENGQIAO_KAFKA_BOOTSTRAP_SERVERS=$KAFKA_HOST:$KAFKA_PORT"
     echo "export FENGQIAO_POSTGRES_URL=postgresql://$PG_USER:$PG_PASSWORD@$PG_HOST:$PG_PORT"
     ;;
