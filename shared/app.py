@@ -8,7 +8,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from shared import errors, outbox
-from shared.http import TELEMETRY, instrument, operations_router
+from shared.http import TELEMETRY, ReadinessCheck, instrument, operations_router
 from shared.kafka.exactly_once import INFRASTRUCTURE_ERRORS
 from shared.no_store import NoStore
 from shared.resources import Resources, open_resources
@@ -62,7 +62,7 @@ def create_service_app(settings: ServiceSettings, *, title: str, routers: Sequen
         app.add_middleware(NoStore)
     errors.install(app)
 
-    def checks():
+    def checks() -> dict[str, ReadinessCheck]:
         resources: Resources = app.state.resources
         return resources.readiness_checks()
 

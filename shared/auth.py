@@ -3,7 +3,7 @@
 Production tokens come from the identity provider (RS256/ES256, keys from its JWKS, iss and aud
 checked); HS256 with the shared secret of settings is for local use and tests (docs/security.md).
 """
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -36,8 +36,8 @@ class AuthError(ValueError):
     """A token that is missing, malformed, expired or signed with another key."""
 
 
-def issue_token(secret: str, *, subject: str, roles: list[str], stations: list[str] = (),
-                channels: list[str] = (), ttl: timedelta = timedelta(hours=12)) -> str:
+def issue_token(secret: str, *, subject: str, roles: list[str], stations: Sequence[str] = (),
+                channels: Sequence[str] = (), ttl: timedelta = timedelta(hours=12)) -> str:
     """A signed token for local use and tests (production tokens come from the identity provider)."""
     unknown = set(roles) - set(ROLES)
     if unknown:

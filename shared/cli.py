@@ -1,7 +1,8 @@
 """The commands every service's CLI has: `migrate`, `topics`, `token`, `purge` and `api`."""
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 import prometheus_client
 import typer
@@ -9,7 +10,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from shared.auth import issue_token
-from shared.db.migrations import migrate
+from shared.db.migrations import Migration, migrate
 from shared.db.pool import create_pool
 from shared.db.provision import ensure_database
 from shared.kafka.admin import ensure_registered_topics
@@ -19,11 +20,12 @@ from shared.settings import ServiceSettings
 
 # A service's own part of `purge`: (connection in a transaction, settings, now, dry_run) -> rows per kind of data.
 Purge = Callable[..., Awaitable[dict[str, int]]]
+S = TypeVar("S", bound=ServiceSettings)  # the service's own settings class
 
 
-def service_cli(*, settings_factory: Callable[[], ServiceSettings], package: str,
-                app_factory: Callable[[ServiceSettings], FastAPI],
-                consume: Callable[[ServiceSettings], Awaitable[None]] | None = None,
+def service_cli(*, settings_factory: Callable[[], S], package: str,
+                app_factory: Callable[[S], FastAPI],
+                consume: Callable[[S], Coroutine[Any, Any, None]] | None = None,
                 consume_help: str = "Run the service's Kafka consumer until SIGTERM or Ctrl-C.",
                 purge: Purge | None = None) -> typer.Typer:
     """A typer app with the shared subcommands; a service adds its own to it. `purge` erases the
@@ -66,7 +68,7 @@ def service_cli(*, settings_factory: Callable[[], ServiceSettings], package: str
         settings = settings_factory()
         configure_logging(settings.service_name, settings.log_level)
 
-        async def run() -> list:
+        async def run() -> list[Migration]:
             await ensure_database(settings.database_url)
             return await migrate(settings.database_url, package)
 

@@ -7,6 +7,7 @@ from typing import Any
 import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared import metrics
@@ -25,7 +26,7 @@ def is_operations_request(scope: MutableMapping[str, Any]) -> bool:
 
 # FastAPI's native OpenTelemetry: server spans on the global tracer provider (shared/tracing.py
 # installs it at start); metrics stay Prometheus', and no OTLP set-up of FastAPI's own.
-TELEMETRY = {"tracing": True, "metrics": False, "logs": False, "auto_configure": False,
+TELEMETRY: TelemetryConfig = {"tracing": True, "metrics": False, "logs": False, "auto_configure": False,
              "exclude": is_operations_request}
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import structlog
 from opentelemetry import trace
+from structlog.typing import Processor
 
 # Fields whose values are personal data wherever they appear in a log event.
 PERSONAL_FIELDS = frozenset({
@@ -84,7 +85,7 @@ class RepeatedWarnings(logging.Filter):
 
 def configure_logging(service: str, level: str = "INFO") -> None:
     """JSON lines on stdout, one per event, for structlog and stdlib loggers (uvicorn, aiokafka) alike."""
-    shared_processors = [
+    shared_processors: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,

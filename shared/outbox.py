@@ -14,7 +14,7 @@ import structlog
 
 from shared import metrics
 from shared.kafka.producer import EventProducer
-from shared.kafka.tracing import trace_headers
+from shared.kafka.tracing import Headers, trace_headers
 from shared.tracing import current_traceparent
 
 log = structlog.get_logger(__name__)
@@ -64,8 +64,8 @@ async def write(conn: asyncpg.Connection, rows: Sequence[OutboxRow]) -> list[int
 
 async def send(producer: EventProducer, rows: Sequence[OutboxRow]) -> None:
     """Publish rows, all topics at once, and wait for every acknowledgement."""
-    by_topic: dict[str, list] = {}
-    headers: dict[str | None, list | None] = {}  # the rows of one request share their context
+    by_topic: dict[str, list[tuple[bytes, bytes, Headers | None]]] = {}
+    headers: dict[str | None, Headers | None] = {}  # the rows of one request share their context
     for row in rows:
         if row.traceparent not in headers:
             headers[row.traceparent] = trace_headers(row.traceparent)

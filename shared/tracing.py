@@ -8,11 +8,15 @@ one JSON line per span on stderr with `trace_exporter=console`. Nothing is set u
 import os
 import re
 import sys
+from typing import TYPE_CHECKING
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanContext, TraceFlags
 
 from shared.settings import ServiceSettings
+
+if TYPE_CHECKING:  # the exporters themselves are imported when chosen
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 TRACEPARENT = "traceparent"
 # W3C Trace Context: version-traceid-parentid-flags, lower-case hex; later versions may append fields.
@@ -59,7 +63,7 @@ def exporter_name(setting: str) -> str:
     return "otlp" if any(os.environ.get(name) for name in _OTLP_ENDPOINTS) else "none"
 
 
-def _exporter(setting: str):
+def _exporter(setting: str) -> "SpanExporter | None":
     name = exporter_name(setting)
     if name == "otlp":
         # Reads the endpoint, headers and timeout from the standard OTEL_EXPORTER_OTLP_* variables;

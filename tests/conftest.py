@@ -7,11 +7,11 @@ import asyncpg
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from deploy.local.infrastructure import Infrastructure, provide
 from shared.db.migrations import migrate
 from shared.db.pool import create_pool
 from shared.db.provision import drop_database, ensure_database
 from shared.kafka.admin import delete_topics_with_prefix, ensure_topics
-from tests.infrastructure import Infrastructure, provide
 from tests.spans import recording_spans
 
 

@@ -11,19 +11,17 @@ import asyncio
 import os
 import sys
 import time
-import uuid
 from datetime import date
 
-from bench import infra
-from bench.assessment import candidates, consumers, dataset, measure
-from bench.claims.server import backend_cpu, busy_between, cpu_between, machine_cpu
+from bench.assessment import consumers, dataset, measure, stored_links
+from bench.common import producer_perf
+from bench.common.cpu import backend_cpu, busy_between, cpu_between, machine_cpu
+from bench.common.scratch import Scratch, scratch
 from services.assessment.domain.links import LinkRules
-from shared.db.migrations import migrate
 from shared.db.pool import create_pool
-from shared.db.provision import drop_database, ensure_database
 from shared.events.intake import INCIDENT_TOPIC
 from shared.events.topics import TOPICS
-from shared.kafka.admin import delete_topics_with_prefix, ensure_registered_topics, ensure_topics
+from shared.kafka.admin import ensure_topics
 from shared.logging import configure_logging
 
 TARGET_S = 60.0  # the issue's target for ranking the national month
@@ -46,8 +44,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="events through the facts consumer (0: skip that measurement)")
     parser.add_argument("--explain", action="store_true",
                         help="EXPLAIN (ANALYZE, BUFFERS) every statement the ranking ran, after timing it")
-    parser.add_argument("--candidates", action="store_true",
-                        help="at the end, time the facts SQL beside its earlier forms (read-time links, numeric durations)")
+    parser.add_argument("--check-links", action="store_true",
+                        help="at the end, check every stored link against the service's RELINK "
+                             "(minutes at national size)")
     parser.add_argument("--v1", action="store_true",
                         help="also rank the month under scoring.v1 (percentiles per county) for comparison")
     parser.add_argument("--keep", action="store_true", help="keep the database for analysis (prints its URL)")
@@ -125,7 +124,7 @@ async def explain(conn, statements: list[measure.Statement]) -> None:
         print("\n".join(row[0] for row in plan))
 
 
-async def measure_consumer(args, bootstrap: str, database_url: str, prefix: str, pool, libs) -> bool:
+async def measure_consumer(args: argparse.Namespace, run: Scratch, pool, libs) -> bool:
     """Kafka's ProducerPerformance, then our publish, then the facts runner; True when every event applied."""
     from services.assessment.bootstrap import build_context
     from services.assessment.consumer import facts_runner
@@ -133,8 +132,8 @@ async def measure_consumer(args, bootstrap: str, database_url: str, prefix: str,
     from shared.kafka.producer import EventProducer
     from shared.resources import Resources
 
-    settings = AssessmentSettings(kafka_bootstrap_servers=bootstrap, database_url=database_url,
-                                  topic_prefix=prefix, log_level="WARNING")
+    settings = AssessmentSettings(kafka_bootstrap_servers=run.bootstrap, database_url=run.database_url,
+                                  topic_prefix=run.prefix, log_level="WARNING")
     cohorts = {r["code"]: r["cohort"] for r in await pool.fetch(
         "SELECT code, cohort FROM units WHERE kind = 'station' ORDER BY code")}
     following = dataset.months_back(args.month, -1)
@@ -142,19 +141,18 @@ async def measure_consumer(args, bootstrap: str, database_url: str, prefix: str,
     load = consumers.workload(args.events, list(cohorts), following, args.time_zone, cohorts=cohorts)
     built_s = time.perf_counter() - started
     size = load.average_bytes()
-    await ensure_registered_topics(bootstrap, prefix=prefix)
-    perf_topic = prefix + "kafka-perf"
-    await ensure_topics(bootstrap, [(perf_topic, TOPICS[INCIDENT_TOPIC].partitions)])
+    perf_topic = run.prefix + "kafka-perf"
+    await ensure_topics(run.bootstrap, [(perf_topic, TOPICS[INCIDENT_TOPIC].partitions)])
     # The baseline runs alone first, so the two measurements never compete for the broker.
-    _, kafka_rate, _, kafka_line = await asyncio.to_thread(
-        infra.run_producer_perf, bootstrap, perf_topic, load.count, size, libs)
+    perf = await asyncio.to_thread(producer_perf.run, run.bootstrap, perf_topic, load.count, size, libs=libs)
+    kafka_rate, kafka_line = perf.rate, perf.line
     async with EventProducer.from_settings(settings) as producer:
-        publish_s = await consumers.publish(producer, prefix, load)
+        publish_s = await consumers.publish(producer, run.prefix, load)
         pool_size = 4
-        runner_pool = await create_pool(database_url, max_size=pool_size)
+        runner_pool = await create_pool(run.database_url, max_size=pool_size)
         try:
             applied = await consumers.apply(facts_runner(build_context(Resources(settings, runner_pool, producer))), runner_pool, load,
-                                            database_url)
+                                            run.database_url)
         finally:
             await runner_pool.close()
     rate = load.count / applied.seconds
@@ -184,72 +182,67 @@ async def measure_consumer(args, bootstrap: str, database_url: str, prefix: str,
     return exact and not differ
 
 
+async def measure_ranking(args: argparse.Namespace, shape: dataset.Shape, run: Scratch, pool) -> bool:
+    """Generate the month, rank it beside the plain aggregate (and under scoring.v1); True when they agree."""
+    print("\ngenerating (server-side INSERT … SELECT; secondary indexes rebuilt after the load):")
+    started = time.perf_counter()
+    async with pool.acquire() as conn:
+        counts = await dataset.generate(conn, shape, lambda name, s, rows: print(
+            f"  {name:<44}{s:>9.1f} s{f'{rows:>14,} rows' if rows else ''}", flush=True))
+    generated_s = time.perf_counter() - started
+    print(f"generation: {generated_s:.1f} s; rows: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
+    print(f"\nranking the month (baseline first, then the service's path); {load_line('now')}", flush=True)
+    async with pool.acquire() as conn:
+        baseline = await measure.run_baseline(conn, args.month, args.time_zone)
+        pg_before, own_before, machine = (await backend_cpu(run.database_url, run.database), time.process_time(),
+                                          machine_cpu())
+        ours = await measure.run_ours(conn, args.month, args.time_zone)
+        cpu = (time.process_time() - own_before,
+               cpu_between(pg_before, await backend_cpu(run.database_url, run.database)),
+               busy_between(machine, machine_cpu()))
+        problems = measure.check(ours, baseline)
+        report_ranking(baseline, ours, problems, cpu)
+        ok = not problems
+        if args.v1:
+            from services.assessment.domain.scoring import V1_RULES
+
+            v1 = await measure.run_ours(conn, args.month, args.time_zone, V1_RULES)
+            v1_problems = measure.check(v1, baseline)
+            print(f"\nfor comparison, {v1.rules.version} (percentiles per county, ranked across the country): "
+                  f"month_ranking {v1.seconds:.2f} s ({v1.seconds / baseline.seconds:.1f} x the baseline)")
+            report_outcome(v1)
+            print("check: " + ("OK" if not v1_problems else "MISMATCH: " + "; ".join(v1_problems[:5])))
+            ok = not v1_problems and ok
+        if args.explain:
+            await explain(conn, ours.statements)
+    return ok
+
+
 async def main(args: argparse.Namespace) -> int:
     """Provision, generate, measure, clean up; the exit status says whether every check held."""
     configure_logging("bench", "WARNING")
-    bootstrap, server_url = infra.ensure_stack()
-    libs = infra.ensure_perf_tools() if args.events else None
-    run_id = uuid.uuid4().hex[:10]
-    prefix, database_url = f"bench{run_id}.", f"{server_url}/bench_assessment_{run_id}"
+    libs = producer_perf.ensure_tools() if args.events else None
     shape = dataset.Shape.of(args.disputes, args.stations, args.counties, args.history_months, args.month,
                              args.time_zone)
-    print(f"disputes={shape.disputes:,} in {args.month:%Y-%m} (+{shape.history_months} month(s) before), "
-          f"stations={shape.stations:,} in {shape.counties:,} counties, database {database_url.rsplit('/', 1)[1]}")
     print(load_line("at start"))
-    await ensure_database(database_url)
     ok = True
     try:
-        await migrate(database_url, "services.assessment")
-        pool = await create_pool(database_url, max_size=2)
-        try:
-            print("\ngenerating (server-side INSERT … SELECT; secondary indexes rebuilt after the load):")
-            started = time.perf_counter()
-            async with pool.acquire() as conn:
-                counts = await dataset.generate(conn, shape, lambda name, s, rows: print(
-                    f"  {name:<44}{s:>9.1f} s{f'{rows:>14,} rows' if rows else ''}", flush=True))
-            generated_s = time.perf_counter() - started
-            print(f"generation: {generated_s:.1f} s; rows: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
-            print(f"\nranking the month (baseline first, then the service's path); {load_line('now')}", flush=True)
-            async with pool.acquire() as conn:
-                baseline = await measure.run_baseline(conn, args.month, args.time_zone)
-                database = database_url.rsplit("/", 1)[1]
-                pg_before, own_before, machine = (await backend_cpu(database_url, database), time.process_time(),
-                                                  machine_cpu())
-                ours = await measure.run_ours(conn, args.month, args.time_zone)
-                cpu = (time.process_time() - own_before, cpu_between(pg_before, await backend_cpu(database_url, database)),
-                       busy_between(machine, machine_cpu()))
-                problems = measure.check(ours, baseline)
-                report_ranking(baseline, ours, problems, cpu)
-                ok = not problems
-                if args.v1:
-                    from services.assessment.domain.scoring import V1_RULES
-
-                    v1 = await measure.run_ours(conn, args.month, args.time_zone, V1_RULES)
-                    v1_problems = measure.check(v1, baseline)
-                    print(f"\nfor comparison, {v1.rules.version} (percentiles per county, ranked across the country): "
-                          f"month_ranking {v1.seconds:.2f} s ({v1.seconds / baseline.seconds:.1f} x the baseline)")
-                    report_outcome(v1)
-                    print("check: " + ("OK" if not v1_problems else "MISMATCH: " + "; ".join(v1_problems[:5])))
-                    ok = not v1_problems and ok
-                if args.explain:
-                    await explain(conn, ours.statements)
-            if args.events:
-                ok = await measure_consumer(args, bootstrap, database_url, prefix, pool, libs) and ok
-            if args.candidates:
-                print("\nthe facts SQL beside its alternatives, each timed now and compared with the service's result:",
-                      flush=True)
-                results = await candidates.run(pool, args.month, args.time_zone)
-                ok = all(r.equal is not False for r in results) and ok
-        finally:
-            await pool.close()
+        async with scratch("assessment", "assessment", registered_topics=bool(args.events),
+                           keep_database=args.keep) as run:
+            print(f"disputes={shape.disputes:,} in {args.month:%Y-%m} (+{shape.history_months} month(s) before), "
+                  f"stations={shape.stations:,} in {shape.counties:,} counties, database {run.database}")
+            pool = await create_pool(run.database_url, max_size=2)
+            try:
+                ok = await measure_ranking(args, shape, run, pool)
+                if args.events:
+                    ok = await measure_consumer(args, run, pool, libs) and ok
+                if args.check_links:
+                    print("\nthe stored links beside the service's RELINK over every incident:", flush=True)
+                    ok = await stored_links.check(pool) and ok
+            finally:
+                await pool.close()
     finally:
         print(f"\n{load_line('at the end')}")
-        if args.keep:
-            print(f"\nkept the database: {database_url} (drop it with DROP DATABASE {database_url.rsplit('/', 1)[1]})")
-        else:
-            await drop_database(database_url)
-        if args.events:
-            await delete_topics_with_prefix(bootstrap, prefix)
     return 0 if ok else 1
 
 

@@ -31,7 +31,7 @@ from bench.assessment.dataset import (
     PRECISIONS,
     month_bounds,
 )
-from bench.claims.server import backend_cpu, busy_between, cpu_between, machine_cpu
+from bench.common.cpu import backend_cpu, busy_between, cpu_between, machine_cpu
 from services.assessment.domain.links import REPEAT_LONG_DAYS, REPEAT_SHORT_DAYS, LinkRules
 from shared.events.envelope import Envelope
 from shared.events.intake import INCIDENT_TOPIC

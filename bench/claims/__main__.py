@@ -13,10 +13,11 @@ import time
 import uuid
 from pathlib import Path
 
-from bench import infra
 from bench.claims import load, runners, server
 from bench.claims.runners import Run
-from bench.intake.server import cpu_seconds, free_port
+from bench.common.cpu import cpu_seconds
+from bench.common.stack import ensure_stack
+from deploy.local.processes import free_port
 from services.mediation.bootstrap import build_context
 from services.mediation.settings import MediationSettings
 from shared.db.migrations import migrate
@@ -108,7 +109,7 @@ def report(args: argparse.Namespace, loaded_s: float, api: Run, cpu: dict[str, f
 
 async def main(args: argparse.Namespace) -> int:
     """Provision, load, measure direct SQL then HTTP, clean up, report; the exit status."""
-    bootstrap, server_url = infra.ensure_stack()
+    bootstrap, server_url = ensure_stack()
     run_id = uuid.uuid4().hex[:10]
     prefix, database_url = f"bench{run_id}.", f"{server_url}/bench_claims_{run_id}"
     settings = MediationSettings(kafka_bootstrap_servers=bootstrap, database_url=database_url,

@@ -23,9 +23,10 @@ from pathlib import Path
 
 import asyncpg
 
-from bench import infra
 from bench.claims import load, server
-from bench.intake.server import cpu_seconds
+from bench.common import memory
+from bench.common.cpu import cpu_seconds
+from bench.common.stack import ROOT, BenchError, ensure_stack
 from services.mediation.settings import MediationSettings
 from shared.db.migrations import migrate
 from shared.db.provision import drop_database, ensure_database
@@ -72,7 +73,7 @@ async def processed(conn: asyncpg.Connection) -> int:
 
 async def main(args: argparse.Namespace) -> int:
     """Provision, publish, consume, check, clean up; the exit status."""
-    bootstrap, server_url = infra.ensure_stack()
+    bootstrap, server_url = ensure_stack()
     run_id = uuid.uuid4().hex[:10]
     prefix, database = f"benchconsume{run_id}.", f"bench_consume_{run_id}"
     database_url = f"{server_url}/{database}"
@@ -90,21 +91,22 @@ async def main(args: argparse.Namespace) -> int:
         env = {"MEDIATION_DATABASE_URL": database_url, "MEDIATION_TOPIC_PREFIX": prefix,
                "MEDIATION_KAFKA_BOOTSTRAP_SERVERS": bootstrap, "MEDIATION_LOG_LEVEL": "WARNING"}
         with log.open("w") as out:
-            process = subprocess.Popen([sys.executable, "-m", "services.mediation", "consume"], cwd=infra.ROOT,
+            process = subprocess.Popen([sys.executable, "-m", "services.mediation", "consume"], cwd=ROOT,
                                        env=os.environ | env, stdout=out, stderr=subprocess.STDOUT)
+        memory.watch(process, "mediation consume")  # prints the consumer's peak RSS once it has stopped
         conn = await asyncpg.connect(database_url)
         try:
             deadline = time.monotonic() + args.timeout
             while (done := await processed(conn)) == 0:
                 if time.monotonic() > deadline or process.poll() is not None:
-                    raise infra.BenchError(f"the consumer committed nothing; see {log}")
+                    raise BenchError(f"the consumer committed nothing; see {log}")
                 await asyncio.sleep(0.02)
             first_at, first_done = time.monotonic(), done
             consumer_cpu, pg_cpu = cpu_seconds(process.pid), await server.backend_cpu(database_url, database)
             machine = server.machine_cpu()
             while done < len(events):
                 if time.monotonic() > deadline or process.poll() is not None:
-                    raise infra.BenchError(f"{done} of {len(events)} events after {args.timeout:.0f} s; see {log}")
+                    raise BenchError(f"{done} of {len(events)} events after {args.timeout:.0f} s; see {log}")
                 await asyncio.sleep(0.1)
                 done = await processed(conn)
             elapsed = time.monotonic() - first_at
@@ -125,7 +127,7 @@ async def main(args: argparse.Namespace) -> int:
     measured = len(events) - first_done
     share = measured / len(events)  # the cases opened in the measured span, about
     print(f"{args.cases} incidents, {updates} updates ({len(events)} events) on {len(load.STATIONS)} stations; "
-          f"code under {infra.ROOT}")
+          f"code under {ROOT}")
     print(f"consumer: {measured} events in {elapsed:.2f} s after its first batch ({first_done} events): "
           f"{measured / elapsed:,.0f} events/s, {args.cases * share / elapsed:,.0f} cases/s")
     print(f"CPU per event: consumer process {consumer_cpu / measured * 1e6:,.0f} µs "

@@ -19,8 +19,8 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from bench import infra
 from bench.claims import load
+from bench.common.stack import ensure_stack
 from services.mediation import repository
 from services.mediation.bootstrap import build_context
 from services.mediation.domain.access import channels_for
@@ -99,7 +99,7 @@ async def measure(conn: asyncpg.Connection, args: argparse.Namespace) -> bool:
 
 async def main(args: argparse.Namespace) -> int:
     """Provision, load, measure, clean up; the exit status."""
-    bootstrap, server_url = infra.ensure_stack()
+    bootstrap, server_url = ensure_stack()
     run_id = uuid.uuid4().hex[:10]
     prefix, database_url = f"benchqueue{run_id}.", f"{server_url}/bench_queue_{run_id}"
     settings = MediationSettings(kafka_bootstrap_servers=bootstrap, database_url=database_url,

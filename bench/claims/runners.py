@@ -1,7 +1,6 @@
 """The two measurements: claim-next over HTTP by N mediators, and the bare CLAIM_NEXT statement."""
 import asyncio
 import ssl
-import statistics
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -10,6 +9,7 @@ import asyncpg
 import httpx
 
 from bench.claims.load import Mediator
+from bench.common.percentiles import percentile
 from services.mediation.domain.access import channels_for
 from services.mediation.repository import CLAIM_NEXT
 from shared.db.pool import create_pool
@@ -36,9 +36,7 @@ class Run:
 
     def ms(self, q: float) -> float:
         """The q-quantile (0..1) of claim latency, in milliseconds."""
-        if len(self.latencies) < 2:
-            return float("nan")
-        return statistics.quantiles(self.latencies, n=1000, method="inclusive")[int(q * 1000) - 1] * 1000
+        return percentile(self.latencies, q) * 1000
 
 
 async def over_http(port: int, mediators: list[Mediator], budget_s: float, *, shared_client: bool = False) -> Run:

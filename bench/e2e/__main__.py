@@ -16,27 +16,23 @@ or refused; speed is reported, never asserted.
 import argparse
 import asyncio
 import math
-import re
 import shutil
 import signal
-import subprocess
 import sys
 import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import infra
+from bench.common import producer_perf
+from bench.common.percentiles import percentile
+from bench.common.stack import ensure_stack
 from bench.e2e import backfill, sustained
 from bench.e2e.feed import DisputeFeed, backfill_bodies
 from bench.e2e.fleet import CpuMeter, CpuWindow, Fleet
 from shared.kafka.admin import ensure_topics
 
 LATENCY_TARGET_MS, BACKFILL_TARGET = 250, 3000
-# ProducerPerformance's summary: "... records/sec (... MB/sec), 2.31 ms avg latency, 150.00 ms max latency,
-# 2 ms 50th, 4 ms 95th, 10 ms 99th, 40 ms 99.9th."
-_LATENCY = re.compile(r"([\d.]+) ms avg latency, ([\d.]+) ms max latency, (\d+) ms 50th, (\d+) ms 95th, "
-                      r"(\d+) ms 99th, (\d+) ms 99.9th")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -57,6 +53,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     fill.add_argument("--batch", type=int, default=1000, help="records per POST")
     fill.add_argument("--concurrency", type=int, default=3, help="POSTs in flight")
     fill.add_argument("--timeout", type=float, default=1800, help="give up after this many seconds")
+    fill.add_argument("--kafka-records", type=int, default=None,
+                      help="records of the ProducerPerformance baseline (default: the backfill's, within 100,000 "
+                           "and 1,000,000)")
     parser.add_argument("--mediation-consumers", type=int, default=1, help="`fengqiao-mediation consume` processes")
     parser.add_argument("--assessment-consumers", type=int, default=1,
                         help="`fengqiao-assessment consume` processes")
@@ -64,25 +63,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--log-level", default="WARNING", help="the services' log level (INFO logs every batch)")
     parser.add_argument("--keep-logs", action="store_true", help="keep the services' logs after a clean run")
     return parser.parse_args(argv)
-
-
-def producer_perf(bootstrap: str, topic: str, records: int, size: int, throughput: float,
-                  libs: Path) -> tuple[float, dict[str, float], str]:
-    """Kafka's ProducerPerformance at a throughput (-1: as fast as it goes), with EventProducer's
-    settings: (records/s, latencies in ms, summary line)."""
-    cmd = ["java", "-cp", f"{libs}/*", "org.apache.kafka.tools.ProducerPerformance", "--topic", topic,
-           "--num-records", str(records), "--record-size", str(size), "--throughput", str(int(throughput)),
-           "--producer-props", f"bootstrap.servers={bootstrap}", *infra.PERF_PRODUCER_PROPS]
-    done = subprocess.run(cmd, cwd=infra.ROOT, capture_output=True, text=True, timeout=900)
-    if done.returncode != 0:
-        raise infra.BenchError(f"ProducerPerformance failed ({done.returncode}):\n{done.stdout}{done.stderr}")
-    sent, rate, _ = infra.parse_perf_summary(done.stdout)
-    if sent != records:
-        raise infra.BenchError(f"ProducerPerformance sent {sent} of {records} records")
-    line = done.stdout.strip().splitlines()[-1]
-    found = _LATENCY.search(line)
-    latency = dict(zip(("avg", "max", "p50", "p95", "p99", "p99.9"), map(float, found.groups()))) if found else {}
-    return rate, latency, line
 
 
 def ms(seconds: float) -> str:
@@ -106,6 +86,13 @@ def print_cpu(windows: list[CpuWindow], per: int = 0) -> None:
         print(f"  {name:<34}" + "".join(cells))
 
 
+def print_memory(fleet: Fleet) -> None:
+    """Each service process's peak resident memory over the phase (sampled every 0.1 s while it ran)."""
+    print("\nmemory by process (from /proc/<pid>/status):")
+    for peak in fleet.peak_rss:
+        print(f"  {peak.line()}")
+
+
 async def phase_sustained(args: argparse.Namespace, bootstrap: str, server_url: str, run_id: str,
                           libs: Path) -> bool:
     fleet = Fleet(bootstrap, server_url, run_id + "s", args.mediation_consumers, args.assessment_consumers,
@@ -121,9 +108,10 @@ async def phase_sustained(args: argparse.Namespace, bootstrap: str, server_url: 
         size = sum(len(feed.record(datetime.now(UTC))[1].encode()) for _ in range(1000)) // 1000
         perf_topic = fleet.prefix + "kafka-perf-latency"
         await ensure_topics(bootstrap, [(perf_topic, 6)])
-        kafka_rate, kafka, kafka_line = await asyncio.to_thread(
-            producer_perf, bootstrap, perf_topic, max(int(args.rate * args.kafka_latency_seconds), 1), size,
-            args.rate, libs)
+        perf = await asyncio.to_thread(producer_perf.run, bootstrap, perf_topic,
+                                       max(int(args.rate * args.kafka_latency_seconds), 1), size,
+                                       throughput=args.rate, libs=libs)
+        kafka, kafka_line = perf.latency_ms, perf.line
         await probe.open()
         meter = CpuMeter(fleet, {probe.backend_pid: "postgres (bench probe)"} if probe.backend_pid else {})
         await meter.mark("start")
@@ -137,7 +125,7 @@ async def phase_sustained(args: argparse.Namespace, bootstrap: str, server_url: 
         await probe.close()
         await fleet.clean_up()
     lat, post = result.latencies, result.post_latencies
-    q = lambda values, p, missing=0: sustained.quantile(values, p, missing=missing)  # noqa: E731
+    q = lambda values, p, missing=0: percentile(values, p, missing=missing)  # noqa: E731
     per_tick = args.rate * args.tick_ms / 1000
     print(f"\n=== sustained: {args.rate:,.0f} records/s for {args.duration:.0f} s "
           f"({per_tick:g} records every {args.tick_ms:g} ms, open loop; {args.warmup:.0f} s warm-up not counted); "
@@ -177,6 +165,7 @@ async def phase_sustained(args: argparse.Namespace, bootstrap: str, server_url: 
     print(f"target p99 < {LATENCY_TARGET_MS} ms at {args.rate:,.0f} records/s: {'MET' if met else 'NOT MET'} "
           f"(p99 {ms(p99)} ms)")
     print_cpu([meter.window()], per=result.posted)
+    print_memory(fleet)
     ok = not result.errors and not result.rejected and not result.unseen
     if ok and not args.keep_logs:
         shutil.rmtree(fleet.log_dir, ignore_errors=True)
@@ -208,9 +197,9 @@ async def phase_backfill(args: argparse.Namespace, bootstrap: str, server_url: s
               f"(logs in {fleet.log_dir})", flush=True)
         perf_topic = fleet.prefix + "kafka-perf"
         await ensure_topics(bootstrap, [(perf_topic, 6)])
-        perf_n = min(max(n, 100_000), 1_000_000)
-        kafka_rate, _, kafka_line = await asyncio.to_thread(producer_perf, bootstrap, perf_topic, perf_n, size,
-                                                            -1, libs)
+        perf_n = args.kafka_records or min(max(n, 100_000), 1_000_000)
+        perf = await asyncio.to_thread(producer_perf.run, bootstrap, perf_topic, perf_n, size, libs=libs)
+        kafka_rate, kafka_line = perf.rate, perf.line
         meter = CpuMeter(fleet)
         await meter.mark("start")
         result = await backfill.run(fleet, bodies, n, concurrency=args.concurrency, timeout_s=args.timeout,
@@ -240,8 +229,7 @@ async def phase_backfill(args: argparse.Namespace, bootstrap: str, server_url: s
           f"{end:>11.1f}")
     print("\n('own pace' is a stage's rate between 10% and 90% of the records: its speed while it ran.)")
     lat = sorted(result.batch_latencies)
-    print(f"POST of {args.batch:,} records: p50 {ms(sustained.quantile(lat, .5))} ms, "
-          f"p99 {ms(sustained.quantile(lat, .99))} ms")
+    print(f"POST of {args.batch:,} records: p50 {ms(percentile(lat, .5))} ms, p99 {ms(percentile(lat, .99))} ms")
     reached = e2e >= BACKFILL_TARGET
     print(f"target ≥ {BACKFILL_TARGET:,} records/s end to end: {'REACHED' if reached else 'NOT REACHED'} "
           f"({e2e:,.0f} records/s)")
@@ -253,6 +241,7 @@ async def phase_backfill(args: argparse.Namespace, bootstrap: str, server_url: s
     print_cpu(windows[:1], per=n)
     if len(windows) > 1:
         print_cpu(windows[1:])
+    print_memory(fleet)
     counts = result.counts
     rows = n + fleet.canaries  # the canary records posted before the clock started
     exact = (not result.timed_out and result.accepted == n and not result.not_new and counts["intake dispatch_records"] == rows
@@ -266,8 +255,8 @@ async def phase_backfill(args: argparse.Namespace, bootstrap: str, server_url: s
 
 async def main(args: argparse.Namespace) -> int:
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
-    bootstrap, server_url = infra.ensure_stack()
-    libs = infra.ensure_perf_tools()
+    bootstrap, server_url = ensure_stack()
+    libs = producer_perf.ensure_tools()
     run_id = uuid.uuid4().hex[:8]
     ok = True
     if args.duration > 0:

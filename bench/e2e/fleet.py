@@ -1,5 +1,5 @@
 """The system under test: fresh databases, topics under a fresh prefix, and every service as its own
-OS process (tests/e2e/processes.py), plus CPU accounting of each process during a phase."""
+OS process (deploy/local/processes.py), plus CPU and peak memory of each process during a phase."""
 import asyncio
 import os
 import secrets
@@ -15,15 +15,11 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from bench.common import memory
+from bench.common.cpu import cpu_seconds, machine_cpu
 from bench.e2e.feed import STATIONS, DisputeFeed
-from bench.intake.server import cpu_seconds
-from shared.auth import issue_token
-from shared.db.provision import drop_database
-from shared.events.intake import DISPUTE_TOPIC, INCIDENT_TOPIC
-from shared.events.mediation import CASE_TOPIC
-from shared.events.topics import TOPICS
-from shared.kafka.admin import delete_topics_with_prefix
-from tests.e2e.processes import (
+from deploy.local.infrastructure import ROOT
+from deploy.local.processes import (
     SERVICES,
     ServiceGroup,
     ServiceProcess,
@@ -32,7 +28,12 @@ from tests.e2e.processes import (
     run_command,
     service_env,
 )
-from tests.infrastructure import ROOT
+from shared.auth import issue_token
+from shared.db.provision import drop_database
+from shared.events.intake import DISPUTE_TOPIC, INCIDENT_TOPIC
+from shared.events.mediation import CASE_TOPIC
+from shared.events.topics import TOPICS
+from shared.kafka.admin import delete_topics_with_prefix
 
 PROCESS_LOG_DIR = Path("/tmp")
 
@@ -54,6 +55,7 @@ class Fleet:
     set_up: bool = False
     log_level: str = "WARNING"
     canaries: int = 0  # records posted to check the path before measuring
+    peak_rss: list[memory.PeakRss] = field(default_factory=list)  # of every service process, for the report
 
     def __post_init__(self) -> None:
         self.prefix = f"benche2e{self.run_id}."
@@ -81,10 +83,13 @@ class Fleet:
         """Migrate the databases, create the topics, load the reference units, start the processes."""
         self.set_up = True
         env = {s: self.env(s) for s in SERVICES}
-        for service in SERVICES:
-            await run_command(service, "migrate", env=env[service])
-        await run_command("intake", "topics", env=env["intake"])
-        await run_command("assessment", "load-reference", env=env["assessment"])
+
+        async def prepare(service: str, *then: str) -> None:
+            for subcommand in ("migrate", *then):  # a busy machine can take a minute for one
+                await run_command(service, subcommand, env=env[service], timeout=180)
+
+        # Each service's own database (and intake's topics), so the three can be prepared side by side.
+        await asyncio.gather(prepare("intake", "topics"), prepare("mediation"), prepare("assessment", "load-reference"))
         self.group = ServiceGroup(self.log_dir)
         await self.group.__aenter__()
         intake = self._start("intake", "api", env["intake"], port=self.ports["intake"])
@@ -132,6 +137,7 @@ class Fleet:
                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         started = ServiceProcess(name, process, log, port)
         self.group.processes.append(started)
+        self.peak_rss.append(memory.watch(process, name, report=False))
         return started
 
     def processes(self) -> dict[str, int]:
@@ -207,12 +213,6 @@ def kafka_broker_pid() -> int | None:
     return None
 
 
-def machine_ticks() -> tuple[int, int]:
-    """(busy, total) clock ticks of all CPUs since boot."""
-    ticks = [int(t) for t in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    return sum(ticks) - ticks[3] - ticks[4], sum(ticks)
-
-
 @dataclass
 class CpuSample:
     label: str
@@ -275,7 +275,7 @@ class CpuMeter:
     async def mark(self, label: str) -> None:
         """Sample every process now; the first mark starts the periodic sampling, "end" stops it."""
         self.last |= await self._read()
-        self.samples.append(CpuSample(label, time.monotonic(), dict(self.last), machine_ticks()))
+        self.samples.append(CpuSample(label, time.monotonic(), dict(self.last), machine_cpu()))
         if self._task is None:
             self._task = asyncio.create_task(self._sample_forever())
         if label == "end":

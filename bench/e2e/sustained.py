@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import httpx
 
+from bench.common.percentiles import percentile
 from bench.e2e.feed import STATIONS, DisputeFeed
 from bench.e2e.fleet import Fleet
 from services.mediation.domain.routing import CHANNELS
@@ -263,14 +264,6 @@ async def run(fleet: Fleet, probe: "DbProbe | ApiProbe", *, rate: float, duratio
         slices.setdefault(int((tracker.started[n] - measured_from) // window_s), []).append(late)
     for k in sorted(slices):
         values = sorted(slices[k])
-        result.by_window.append((k * window_s, quantile(values, .5), quantile(values, .99), values[-1]))
+        result.by_window.append((k * window_s, percentile(values, .5), percentile(values, .99), values[-1]))
     return result
 
-
-def quantile(values: list[float], q: float, *, missing: int = 0) -> float:
-    """The q-quantile of sorted values, with `missing` values counted as infinitely late."""
-    n = len(values) + missing
-    if n == 0:
-        return math.nan
-    rank = max(1, math.ceil(q * n))
-    return values[rank - 1] if rank <= len(values) else math.inf

@@ -6,7 +6,6 @@ ProducerPerformance on the same broker in the same run.
 """
 import argparse
 import asyncio
-import statistics
 import sys
 import time
 import uuid
@@ -15,7 +14,9 @@ from pathlib import Path
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench import infra
+from bench.common import producer_perf
+from bench.common.percentiles import percentile
+from bench.common.stack import ensure_stack
 from bench.intake import server
 from services.intake import sample
 from services.intake.settings import IntakeSettings
@@ -77,14 +78,9 @@ async def events_on(bootstrap: str, topic: str) -> int:
         await consumer.stop()
 
 
-def percentile(values: list[float], q: float) -> float:
-    """The q-quantile (0..1) of the values."""
-    return statistics.quantiles(values, n=1000, method="inclusive")[int(q * 1000) - 1]
-
-
 async def main(args: argparse.Namespace) -> int:
-    bootstrap, server_url = infra.ensure_stack()
-    libs = infra.ensure_perf_tools()
+    bootstrap, server_url = ensure_stack()
+    libs = producer_perf.ensure_tools()
     run_id = uuid.uuid4().hex[:10]
     prefix, database_url = f"bench{run_id}.", f"{server_url}/bench_intake_{run_id}"
     settings = IntakeSettings(kafka_bootstrap_servers=bootstrap, database_url=database_url, topic_prefix=prefix)
@@ -97,8 +93,8 @@ async def main(args: argparse.Namespace) -> int:
         await migrate(database_url, "services.intake")
         perf_topic = prefix + "kafka-perf"
         await ensure_topics(bootstrap, [(perf_topic, TOPICS[INCIDENT_TOPIC].partitions)])
-        _, kafka_rate, _, kafka_line = await asyncio.to_thread(
-            infra.run_producer_perf, bootstrap, perf_topic, args.records, record_size, libs)
+        perf = await asyncio.to_thread(producer_perf.run, bootstrap, perf_topic, args.records, record_size, libs=libs)
+        kafka_rate, kafka_line = perf.rate, perf.line
         port = server.free_port()
         env = {"INTAKE_DATABASE_URL": database_url, "INTAKE_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
                "INTAKE_TOPIC_PREFIX": prefix, "INTAKE_LOG_LEVEL": "WARNING"}

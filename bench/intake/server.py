@@ -1,6 +1,5 @@
 """A service's API as its own uvicorn process, on a free port, for a benchmark to call."""
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -8,14 +7,10 @@ from pathlib import Path
 
 import httpx
 
-from bench.infra import ROOT, BenchError
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from bench.common import memory
+from bench.common.cpu import cpu_seconds  # noqa: F401  (the benches read it as server.cpu_seconds)
+from bench.common.stack import ROOT, BenchError
+from deploy.local.processes import free_port  # noqa: F401  (the benches read it as server.free_port)
 
 
 def start(env: dict[str, str], port: int, log: Path, *, service: str = "intake",
@@ -24,6 +19,7 @@ def start(env: dict[str, str], port: int, log: Path, *, service: str = "intake",
     handle = log.open("w")
     process = subprocess.Popen([sys.executable, "-m", f"services.{service}", "api", "--port", str(port)],
                                cwd=ROOT, env=os.environ | env, stdout=handle, stderr=subprocess.STDOUT)
+    memory.watch(process, f"{service} api")  # prints the API's peak RSS once it has stopped
     deadline = time.monotonic() + ready_within_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -36,9 +32,3 @@ def start(env: dict[str, str], port: int, log: Path, *, service: str = "intake",
         time.sleep(0.2)
     process.kill()
     raise BenchError(f"{service} did not become ready within {ready_within_s:.0f} s; see {log}")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time the process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -2,13 +2,11 @@
 import argparse
 import asyncio
 import sys
-import uuid
 
-from bench import infra
+from bench.common import producer_perf
+from bench.common.scratch import scratch
 from bench.kafka_roundtrip import roundtrip, sink, workload
-from shared.db.migrations import migrate
 from shared.db.pool import create_pool
-from shared.db.provision import drop_database, ensure_database
 from shared.kafka.admin import ensure_topics
 from shared.logging import configure_logging
 from shared.settings import ServiceSettings
@@ -60,35 +58,27 @@ async def main(args: argparse.Namespace) -> int:
     configure_logging("bench", "WARNING")  # the runner's info lines would drown the table
     if args.tracing:
         configure_tracing(ServiceSettings(service_name="bench"))
-    bootstrap, server_url = infra.ensure_stack()
-    libs = infra.ensure_perf_tools()
-    run_id = uuid.uuid4().hex[:10]
-    database_url = f"{server_url}/bench_{run_id}"
-    perf_topic, our_topic = f"bench.{run_id}.kafka-perf.v1", f"bench.{run_id}.events.v1"
-    topics = [perf_topic, our_topic, our_topic + ".dlq"]
-    await ensure_topics(bootstrap, [(perf_topic, args.partitions), (our_topic, args.partitions),
-                                    (our_topic + ".dlq", 1)])
-    await ensure_database(database_url)
-    try:
-        await migrate(database_url)
+    libs = producer_perf.ensure_tools()
+    # The runner's ledger and dead-letter tables only: this bench has its own topics and table (sink.py).
+    async with scratch("roundtrip", registered_topics=False) as run:
+        perf_topic, our_topic = run.prefix + "kafka-perf.v1", run.prefix + "events.v1"
+        await ensure_topics(run.bootstrap, [(perf_topic, args.partitions), (our_topic, args.partitions),
+                                            (our_topic + ".dlq", 1)])
         record_size = workload.envelope_size(args.payload_bytes, args.events)
         # The baseline runs alone first, so the two measurements never compete for the broker.
-        _, kafka_rate, _, kafka_line = await asyncio.to_thread(
-            infra.run_producer_perf, bootstrap, perf_topic, args.events, record_size, libs)
-        pool = await create_pool(database_url, max_size=4)
+        perf = await asyncio.to_thread(producer_perf.run, run.bootstrap, perf_topic, args.events, record_size,
+                                       libs=libs)
+        pool = await create_pool(run.database_url, max_size=4)
         try:
             await sink.prepare(pool)
             timings = await roundtrip.run(
-                bootstrap=bootstrap, pool=pool, topic=our_topic, group=f"bench-{run_id}",
+                bootstrap=run.bootstrap, pool=pool, topic=our_topic, group=f"bench-{run.run_id}",
                 events=args.events, payload_bytes=args.payload_bytes, chunk=args.chunk,
                 max_batch=args.max_batch)
             result = await sink.check(pool)
         finally:
             await pool.close()
-    finally:
-        await drop_database(database_url)
-        await infra.delete_topics(bootstrap, topics)
-    return 0 if report(args, record_size, kafka_rate, kafka_line, timings, result) else 1
+    return 0 if report(args, record_size, perf.rate, perf.line, timings, result) else 1
 
 
 if __name__ == "__main__":

@@ -39,11 +39,11 @@ def busiest_over_mean(volumes: dict[str, float], partitions: int) -> tuple[float
     return max(load) / (sum(load) / partitions), sum(1 for x in load if x == 0)
 
 
-def sample_city_volumes() -> dict[str, float]:
+def sample_city_volumes(records: int) -> dict[str, float]:
     """Events per key in a generated sample feed (what the main job posts, ten times over), each record
     placed as intake places it: the key is the station it lands in, `unassigned` included."""
     city, counted = Jurisdictions.load(), Counter()
-    for line in sample.generate(20000, 1):
+    for line in sample.generate(records, 1):
         try:
             record = json.loads(line)
         except ValueError:
@@ -70,8 +70,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stations", type=int, default=40_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--sample-records", type=int, default=20_000, help="records of the sample city's feed")
     args = parser.parse_args()
-    for title, volumes in (("sample city, the stations intake places the records in", sample_city_volumes()),
+    for title, volumes in (("sample city, the stations intake places the records in",
+                            sample_city_volumes(args.sample_records)),
                            (f"national, {args.stations:,} stations", national_volumes(args.stations, args.seed))):
         print(f"{title}: {len(volumes):,} keys")
         print("  partitions   busiest/mean   partitions with no station")

@@ -29,7 +29,7 @@ case "${1:-}" in
     exit $rc
     ;;
   env)
-    # Addresses of the local stack, read by the tests (tests/infrastructure.py) and benchmarks.
+    # Addresses of the local stack, read by the tests (deploy/local/infrastructure.py) and benchmarks.
     echo "export FENGQIAO_KAFKA_BOOTSTRAP_SERVERS=$("$HERE/kafka.sh" bootstrap)"
     echo "export FENGQIAO_POSTGRES_URL=postgresql://$PG_USER:$PG_PASSWORD@$PG_HOST:$PG_PORT"
     ;;

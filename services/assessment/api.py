@@ -2,7 +2,7 @@
 and the community inputs (callbacks, visits, information items, group defence) only assessment keeps."""
 import uuid
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
@@ -191,7 +191,7 @@ async def get_trend(request: Request, principal: Reader, kinds: str, code: str,
         raise FieldErrors([{"loc": ["query", "to"], "type": "value_error",
                             "msg": f"to must be from or later, at most {MAX_TREND_MONTHS} months on",
                             "msg_zh": f"须不早于 from，且最多晚 {MAX_TREND_MONTHS} 个月"}])
-    kind, items = KINDS.get(kinds), []
+    kind, items = KINDS.get(kinds), list[dict[str, Any]]()
     for month in months:
         try:
             _, item = await _unit(request, principal, kinds, code, month)

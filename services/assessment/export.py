@@ -98,7 +98,7 @@ def ranking_report(ranking: MonthRanking, publication: dict | None, lang: str = 
                           t["unscored"] if r.score is None else r.score, r.grade or "",
                           t["yes"] if r.candidate else t["no"], t["yes"] if r.red_line else t["no"])))
     apart = [_row((item.unit.code, item.unit.name or "", item.unit.county_name or item.unit.county_code or "",
-                   t[item.reason] + ("" if item.reason == "no_data" else ": " + ", ".join(item.ranked.not_rankable))))
+                   t[item.reason] + ("" if item.reason == "no_data" else ": " + ", ".join(item.ranked.not_rankable))))  # type: ignore[index]
              for item in ranking.not_rankable]
     quality = ranking.data_quality
     unknown = [_row((u.code, u.source, u.calls)) for u in quality.unknown_codes]

@@ -55,7 +55,7 @@ async def data_quality(conn: asyncpg.Connection, month: date) -> DataQuality:
     """The month's calls without a registered station, by code and source."""
     by_station = await repository.calls_by_station(conn, month)
     outside = sorted(set(by_station) - await repository.registered_stations(conn))
-    without, unknown = 0, {}
+    without, unknown = 0, dict[tuple[str, str], int]()
     for row in await repository.unplaced_calls(conn, month, outside):
         code = row.reported_station_code or (None if row.station_code == UNASSIGNED else row.station_code)
         if code is None:

@@ -91,9 +91,9 @@ def facts_handler(ctx: AssessmentContext, *, mark_revisions: bool = True):
                 incidents.append(data)
                 months.update(reach(data.received_at, zone, "incident", reach_days))
             elif event.type.startswith("case."):
-                data = CaseEventData.model_validate(event.data)
-                cases.append(_case_fact(event, data, zone))
-                months.update(reach(data.received_at, zone, "case") + reach(event.occurred_at, zone, "case"))
+                case = CaseEventData.model_validate(event.data)
+                cases.append(_case_fact(event, case, zone))
+                months.update(reach(case.received_at, zone, "case") + reach(event.occurred_at, zone, "case"))
             elif event.type in ACTIVITY_TYPES:
                 activity = _activity_of(event)
                 community.append((activity.activity_id or event.event_id, activity))

@@ -63,7 +63,8 @@ class ReferenceFile(BaseModel):
                             ("officer", [o.code for o in self.officers])):
             if len(codes) != len(set(codes)):
                 raise ValueError(f"{kind} codes repeat: {sorted({c for c in codes if codes.count(c) > 1})}")
-        for unit in [*self.grids, *self.officers]:
+        units: list[Grid | Officer] = [*self.grids, *self.officers]
+        for unit in units:
             if unit.station_code not in stations:
                 raise ValueError(f"{unit.code}: station_code {unit.station_code} is not among the stations")
         for officer in self.officers:
@@ -82,9 +83,9 @@ class ReferenceFile(BaseModel):
             rows.append(ReferenceUnit("grid", g.code, g.name, s.code, s.county_code, s.county_name, g.households,
                                       g.residents, s.cohort))
         for o in self.officers:
-            s, g = stations[o.station_code], grids.get(o.grid_code)
+            s, grid = stations[o.station_code], grids.get(o.grid_code) if o.grid_code else None
             rows.append(ReferenceUnit("officer", o.code, o.name, s.code, s.county_code, s.county_name,
-                                      g.households if g else 0, g.residents if g else 0, s.cohort))
+                                      grid.households if grid else 0, grid.residents if grid else 0, s.cohort))
         return rows
 
 

@@ -51,7 +51,7 @@ def read_records(path: Path, profile: FeedProfile | str,
             yield text
 
     reader = csv.reader(text_lines())
-    header = column_names(next(reader, None) or [])
+    header = column_names(next(reader, None) or [])  # type: ignore[arg-type]
     start = reader.line_num + 1
     for row in reader:
         position, start = f"line {start}", reader.line_num + 1

@@ -74,7 +74,7 @@ async def ingest(ctx: IntakeContext, inputs: Sequence[RawInput], *, profile: Fee
             if outcome in (Outcome.DUPLICATE, Outcome.SUPERSEDED):
                 if outcome is Outcome.SUPERSEDED:
                     superseded[key] = superseded.get(key, 0) + 1
-                results.append(RecordResult(raw.position, outcome.value, *key, record.revision))
+                results.append(RecordResult(raw.position, outcome.value, *key, record.revision))  # type: ignore[arg-type]
                 continue
             repeat_caller = False
             if k.phone_hmac is not None:
@@ -89,7 +89,7 @@ async def ingest(ctx: IntakeContext, inputs: Sequence[RawInput], *, profile: Fee
             outbox += incident_events(record, facts, outcome, ctx.settings.topic_prefix,
                                       kind_before=before.kind if before else None)
             results.append(RecordResult(
-                raw.position, "accepted", *key, record.revision, outcome.value,
+                raw.position, "accepted", *key, record.revision, outcome.value,  # type: ignore[arg-type]
                 facts.assignment.station_code, facts.classification.kind, facts.classification.dispute_type))
         await repository.upsert_records(conn, list(rows.values()))
         await repository.count_superseded(conn, superseded)

@@ -3,7 +3,7 @@
 Every change writes the case, its timeline and its outgoing event (the outbox) in one
 transaction; the relay publishes the events. API writes also go to the audit log.
 """
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
@@ -48,7 +48,7 @@ class CaseNotFound(LookupError):
 class NotAllowed(PermissionError):
     """The caller may not do this (403): `code` names the rule, `roles` the roles that would be allowed."""
 
-    def __init__(self, code: str, *, roles: Sequence[str] = (), holder: str | None = None) -> None:
+    def __init__(self, code: str, *, roles: Iterable[str] = (), holder: str | None = None) -> None:
         super().__init__(code)
         self.code, self.roles, self.holder = code, tuple(sorted(roles)), holder
 
@@ -143,7 +143,8 @@ async def _apply_round(conn: asyncpg.Connection, ctx: MediationContext, cases: d
             if missing := [d.incident_number for _, d in raced if incident(d) not in cases]:
                 raise RuntimeError(f"cases neither opened nor found: {missing}")
             existing += raced
-    closed, open_ = [], []
+    closed: list[tuple[Any, ...]] = []
+    open_: list[tuple[Any, ...]] = []
     for n, d in existing:
         case = cases[incident(d)]
         if d.revision <= case["revision"]:

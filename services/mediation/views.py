@@ -15,7 +15,7 @@ from services.mediation.domain.endpoints import available
 from services.mediation.domain.lifecycle import STATE_LABELS_ZH, State
 
 CASE_ID = "6f1c2e0a-3b7d-5d2e-9a41-7f0c8e2b1d35"
-_CASE_EXAMPLE = {
+_CASE_EXAMPLE: dict[str, Any] = {
     "id": CASE_ID, "incident_id": "0b8f7c52-1e34-5a0d-8c6b-2f4e9d7a1c03", "source": "BJ-CAD",
     "incident_number": "BJ20240501000123", "station_code": "990101001", "grid_code": "990101001003",
     "channel": "peoples_mediator", "state": "confirmation_requested", "state_label": "司法确认申请中",
@@ -188,7 +188,7 @@ class ErrorOut(BaseModel):
     detail: ErrorDetail
 
 
-ERRORS = {status: {"model": ErrorOut} for status in (401, 403, 404, 409, 412, 422)}
+ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorOut} for status in (401, 403, 404, 409, 412, 422)}
 
 
 @cache

@@ -30,6 +30,6 @@ async def ping(pool: asyncpg.Pool) -> bool:
     """True when the database answers a trivial query (used by /readyz)."""
     try:
         async with pool.acquire(timeout=3) as conn:
-            return await conn.fetchval("SELECT 1", timeout=3) == 1
+            return bool(await conn.fetchval("SELECT 1", timeout=3) == 1)
     except Exception:  # readiness reports any failure as not ready
         return False

@@ -3,6 +3,7 @@
 They carry no personal data (assessment consumes them): parties stay in mediation's database.
 """
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -32,4 +33,4 @@ class CaseEventData(BaseModel):
     received_at: datetime
     actor: str = Field(description="who made the change: a user's subject, or 'system'")
     sequence: int = Field(description="the case's version after the change: orders a case's events")
-    details: dict = Field(default_factory=dict)
+    details: dict[str, Any] = Field(default_factory=dict)

@@ -38,7 +38,7 @@ class BatchProcessor(Protocol):
     async def process(self, records: list[ConsumerRecord]) -> list[DeadLetter]: ...
 
 
-class _HoldBatchOnRevoke(ConsumerRebalanceListener):
+class _HoldBatchOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka has no types
     """Lets a rebalance take partitions only between batches, after the batch's commit."""
 
     def __init__(self, lock: asyncio.Lock, consumer: str = "") -> None:

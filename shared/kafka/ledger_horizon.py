@@ -7,8 +7,11 @@ offset reset to earliest, can bring it back. The margin covers that Kafka delete
 which can outlive the retention by up to `segment.ms` (7 days by default), and clock skew.
 """
 from datetime import datetime, timedelta
+from typing import cast
 
 import asyncpg
+
+from shared.settings import ServiceSettings
 
 # The last row of each consumer's partition stays whatever its age: it records how far the consumer got
 # there (assessment publishes its rankings with these source offsets, services/assessment/events.py).
@@ -35,12 +38,12 @@ async def prune_ledger(conn: asyncpg.Connection, before: datetime, *, dry_run: b
     """Delete (or, dry, count) the ledger rows processed before `before`, but the last of each partition;
     returns how many."""
     if dry_run:
-        return await conn.fetchval(COUNT_PAST_HORIZON, before)
+        return cast(int, await conn.fetchval(COUNT_PAST_HORIZON, before))
     status = await conn.execute(DELETE_PAST_HORIZON, before)
     return int(status.rsplit(" ", 1)[-1])
 
 
-async def purge_ledger(conn: asyncpg.Connection, settings, now: datetime, *, dry_run: bool) -> dict[str, int]:
+async def purge_ledger(conn: asyncpg.Connection, settings: ServiceSettings, now: datetime, *, dry_run: bool) -> dict[str, int]:
     """The ledger part of every service's `purge`: {"processed_events": rows}."""
     before = horizon(now, topic_retention_days=settings.topic_retention_days, margin_days=settings.ledger_margin_days)
     return {"processed_events": await prune_ledger(conn, before, dry_run=dry_run)}

@@ -1,6 +1,7 @@
 """A producer that never loses an acknowledged event: acks=all, idempotent, batched, awaitable."""
 import asyncio
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaProducer
@@ -100,7 +101,7 @@ class EventProducer:
         try:
             partitions = sorted(await producer.partitions_for(topic))
             partition_of: dict[bytes | None, int] = {}
-            batches: dict[int, list] = {}  # partition -> [[builder, its records' positions], ...]
+            batches: dict[int, list[Any]] = {}  # partition -> [[builder, its records' positions], ...]
             for position, (key, value, headers) in enumerate(records):
                 if key is None:  # no key, no order to keep: send() picks the partition
                     batches.setdefault(-1, []).append(position)
@@ -116,7 +117,7 @@ class EventProducer:
                         raise ValueError(f"a record of {len(value)} bytes does not fit in a batch")
                     open_batches.append([builder, []])
                 open_batches[-1][1].append(position)
-            sent: list[tuple[asyncio.Future, list[int]]] = []
+            sent: list[tuple[asyncio.Future[RecordMetadata], list[int]]] = []
             for partition, open_batches in batches.items():
                 if partition == -1:
                     sent += [(await producer.send(topic, records[p][1], headers=records[p][2]), [p])
@@ -133,7 +134,7 @@ class EventProducer:
         for ack, (_, positions) in zip(acks, sent, strict=True):
             for index, position in enumerate(positions):  # a batch acknowledges its base offset
                 result[position] = ack._replace(offset=ack.offset + index) if index else ack
-        return result  # type: ignore[return-value]
+        return result
 
     async def send_raw(self, topic: str, value: bytes | None, *, key: bytes | None = None,
                        headers: Headers | None = None) -> RecordMetadata:

@@ -7,11 +7,13 @@ one trace through mediation to assessment. The events a handler emits carry the 
 """
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import cast
 
 from aiokafka.structs import ConsumerRecord
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, StatusCode
+from opentelemetry.util.types import AttributeValue
 
 from shared.tracing import TRACEPARENT, current_traceparent, installed, parse_traceparent
 
@@ -36,7 +38,7 @@ def record_traceparent(record: ConsumerRecord) -> bytes | None:
     """The raw `traceparent` header of a record, if it has one."""
     for key, value in record.headers or ():
         if key == TRACEPARENT:
-            return value
+            return cast(bytes, value)
     return None
 
 
@@ -61,7 +63,7 @@ def batch_span(consumer: str, records: Sequence[ConsumerRecord]) -> Iterator[Non
     one_trace = len({c.trace_id for c in contexts}) == 1
     parent = trace.set_span_in_context(NonRecordingSpan(contexts[0])) if one_trace else otel_context.Context()
     topics = sorted({r.topic for r in records})
-    attributes = {"messaging.system": "kafka", "messaging.operation.type": "process",
+    attributes: dict[str, AttributeValue] = {"messaging.system": "kafka", "messaging.operation.type": "process",
                   "messaging.operation.name": "process", "messaging.consumer.group.name": consumer,
                   "messaging.batch.message_count": len(records)}
     if len(topics) == 1:

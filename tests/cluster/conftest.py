@@ -21,8 +21,8 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from deploy.local.infrastructure import ROOT
 from shared.kafka.security import KafkaAuth
-from tests.infrastructure import ROOT
 
 KAFKA_SH = ROOT / "deploy" / "local" / "kafka.sh"
 NODES = 3

@@ -23,6 +23,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
+from deploy.local.processes import SERVICES, ServiceGroup, ServiceProcess, free_port, run_command, service_env
 from shared.auth import issue_token
 from shared.db.provision import drop_database
 from shared.events.envelope import Envelope
@@ -31,7 +32,6 @@ from shared.events.mediation import CASE_TOPIC
 from shared.events.topics import TOPICS
 from shared.kafka.tracing import record_traceparent
 from shared.tracing import parse_traceparent
-from tests.e2e.processes import SERVICES, ServiceGroup, ServiceProcess, free_port, run_command, service_env
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.timeout(180)]
 

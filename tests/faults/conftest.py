@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.processes import free_port
-from tests.infrastructure import ROOT
+from deploy.local.infrastructure import ROOT
+from deploy.local.processes import free_port
 
 LAUNCHERS = ROOT / "deploy" / "local"
 

@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
+from deploy.local.processes import SERVICES, ServiceGroup, ServiceProcess, free_port, run_command, service_env
 from services.intake.events import event_id
 from shared.auth import issue_token
 from shared.db.provision import drop_database
@@ -28,7 +29,6 @@ from shared.events.mediation import CASE_TOPIC
 from shared.events.topics import TOPICS
 from shared.kafka.admin import delete_topics_with_prefix
 from shared.kafka.security import PLAINTEXT, KafkaAuth
-from tests.e2e.processes import SERVICES, ServiceGroup, ServiceProcess, free_port, run_command, service_env
 
 SOURCE = "FAULT-CAD"
 # Keyed by station code: these six stations put events on every partition of the six-partition topics

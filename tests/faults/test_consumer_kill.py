@@ -17,8 +17,8 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 import pytest
 
+from deploy.local.processes import ServiceProcess
 from shared.events.intake import DISPUTE_TOPIC
-from tests.e2e.processes import ServiceProcess
 from tests.faults.conftest import FaultStack
 from tests.faults.pipeline import (
     DisputeStream,

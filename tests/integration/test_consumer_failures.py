@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
+from deploy.local.infrastructure import ROOT
 from shared.kafka.consumer import ConsumerRunner
 from shared.kafka.producer import EventProducer
 from tests.apps.ledger import ledger_event, ledger_handler, prepare
-from tests.infrastructure import ROOT
 from tests.integration.test_consumer_runner import _rows_at_least, ledger_counts, wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]

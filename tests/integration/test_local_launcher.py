@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from tests.infrastructure import ROOT
+from deploy.local.infrastructure import ROOT
 
 KAFKA_SH = str(ROOT / "deploy" / "local" / "kafka.sh")
 

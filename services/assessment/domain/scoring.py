@@ -11,13 +11,13 @@ a rank in which a written tie-break decides between equal scores.
 """
 import math
 from bisect import bisect_left, bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
 from itertools import groupby
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import yaml
 
@@ -84,7 +84,7 @@ def _number(raw: Any, where: str, low: Fraction = Fraction(0), high: Fraction | 
     return value
 
 
-def _mapping(raw: Any, where: str, keys: set[str] | None = None, optional: set[str] = frozenset()) -> dict:
+def _mapping(raw: Any, where: str, keys: Set[str] | None = None, optional: Set[str] = frozenset()) -> dict[str, Any]:
     """A mapping, with exactly `keys` (and any of `optional`) when given, so a misspelt key is refused."""
     if not isinstance(raw, dict):
         raise ValueError(f"{where}: expected a mapping, got {raw!r}")
@@ -179,7 +179,7 @@ def _grades(raw: Any) -> tuple[tuple[str, Fraction], ...]:
     return grades
 
 
-def _target(entry: dict, where: str) -> Target:
+def _target(entry: dict[str, Any], where: str) -> Target:
     """A scored figure's targets: target and floor (the floor on the worse side), or a pass mark alone."""
     given = {key for key in ("target", "floor", "pass_at") if key in entry}
     if given == {"pass_at"}:
@@ -236,7 +236,8 @@ def _attainment(value: float, weight: Weight, target: Target) -> Fraction:
     exact, higher = Fraction(value), weight.better == "higher"  # a float is an exact binary fraction
     if target.pass_at is not None:
         return Fraction(int(exact >= target.pass_at if higher else exact <= target.pass_at))
-    share = (exact - target.floor) / (target.target - target.floor)  # the signs agree when lower is better
+    goal, floor = cast(Fraction, target.target), cast(Fraction, target.floor)  # set whenever pass_at is not
+    share = (exact - floor) / (goal - floor)  # the signs agree when lower is better
     return min(Fraction(1), max(Fraction(0), share))
 
 
@@ -244,7 +245,7 @@ def _normalised(name: str, figure: Figure, percentiles: dict[str, dict[str, Frac
                 rules: Rules) -> Fraction | None:
     """0..100 for a figure with enough data: its percentile, or 100 x its attainment; None otherwise."""
     if rules.method == "targets":
-        return 100 * _attainment(figure.value, rules.weights[name], rules.targets[name]) if figure.rankable else None
+        return 100 * _attainment(cast(float, figure.value), rules.weights[name], rules.targets[name]) if figure.rankable else None
     return percentiles[name].get(unit)
 
 
@@ -259,7 +260,8 @@ def _score(unit: str, figures: Mapping[str, Figure], percentiles: dict[str, dict
     normal = {name: _normalised(name, figures[name], percentiles, unit, rules) for name in scored}
     total = sum(rules.weights[name].weight for name in scored)
     rankable = sum(rules.weights[name].weight for name in scored if normal[name] is not None)
-    parts, exact = [], Fraction(0)
+    parts: list[Contribution] = []
+    exact = Fraction(0)
     for name in scored:
         share = rules.weights[name].weight / rankable if normal[name] is not None else Fraction(0)
         exact += (points := share * (normal[name] or 0))
@@ -267,7 +269,7 @@ def _score(unit: str, figures: Mapping[str, Figure], percentiles: dict[str, dict
         parts.append(Contribution(
             name, figures[name].value, _decimal(normal[name]) if rules.method == "percentile_rank" else None,
             _round(share, 6), _round(points, _DETAIL),
-            _decimal(normal[name] / 100) if rules.method == "targets" and normal[name] is not None else None,
+            _decimal(cast(Fraction, normal[name]) / 100) if rules.method == "targets" and normal[name] is not None else None,
             *(_decimal(value) for value in target)))
     red_lines = [line for line in rules.red_lines if (figures[line.figure].value or 0) > line.above]  # exact compare
     missing = tuple(name for name in scored if normal[name] is None)
@@ -279,7 +281,7 @@ def _score(unit: str, figures: Mapping[str, Figure], percentiles: dict[str, dict
     candidate = (score is not None and not red_lines and Fraction(score) >= rules.candidate_min_score
                  and rankable >= rules.candidate_min_weight * total)
     ties = tuple(figures[t.figure].value if t.figure in figures else None for t in rules.tie_break)
-    return Ranked(unit, score, grade, candidate, bool(red_lines), None, (), _round(rankable / total, 6), tuple(parts),
+    return Ranked(unit, score, grade, candidate, bool(red_lines), None, (), _round(cast(Fraction, rankable / total), 6), tuple(parts),
                   () if score is not None else missing, ties)
 
 
@@ -292,15 +294,15 @@ def score_units(units: Mapping[str, Mapping[str, Figure]], rules: Rules) -> list
         if missing := [name for name in needed if name not in figures]:
             raise ValueError(f"unit {unit!r}: figure {missing[0]!r} is missing; the rules score or check it")
     percentiles = {} if rules.method == "targets" else {
-        name: _percentiles({unit: figures[name].value for unit, figures in units.items() if figures[name].rankable},
+        name: _percentiles({unit: cast(float, figures[name].value) for unit, figures in units.items() if figures[name].rankable},
                            rules.weights[name].better) for name in scored}
     return rank_by_score([_score(unit, figures, percentiles, scored, rules) for unit, figures in units.items()],
                          rules.tie_break)
 
 
-def _order(row: Ranked, tie_break: Sequence[TieBreak]) -> tuple:
+def _order(row: Ranked, tie_break: Sequence[TieBreak]) -> tuple[Any, ...]:
     """The sort key of a scored row: score, then each tie-break figure, best first; no value sorts last."""
-    key: list = [-row.score]
+    key: list[Any] = [-cast(Decimal, row.score)]
     for rule, value in zip(tie_break, row.tie_values):
         key += [(1, 0.0) if value is None else (0, -value if rule.better == "higher" else value)]
     return tuple(key)

@@ -10,7 +10,7 @@ marked for review.
 import pathlib
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -170,7 +170,8 @@ class Classifier:
         self._codes: dict[str, tuple[str, str | None, str | None]] = {}
         for code, target in (rules.get("codes") or {}).items():
             kind, typ = (target or {}).get("kind"), (target or {}).get("type")
-            types = {"dispute": DISPUTE_TYPES, "crime": CRIME_TYPES}.get(kind, ())
+            known: dict[Any, tuple[str, ...]] = {"dispute": DISPUTE_TYPES, "crime": CRIME_TYPES}
+            types = known.get(kind, ())
             if kind not in KINDS or (typ is not None and typ not in types):
                 raise ValueError(f"codes.{code}: bad kind/type {kind!r}/{typ!r}")
             self._codes[_normalise(str(code).strip())] = (kind, typ if kind == "dispute" else None,
@@ -193,7 +194,7 @@ class Classifier:
         if not all(0 <= v <= 1 for v in self._conf.values()):
             raise ValueError(f"confidence: needs {CONFIDENCE_KEYS}, each within 0..1")
         self._english(rules.get("english") or {})
-        self._memo: dict[tuple, Classification] = {}
+        self._memo: dict[tuple[Any, ...], Classification] = {}
 
         # Compiled once here. Kind, generic and type keywords compete for the same text, in this
         # group order; risk keywords are read separately because 家暴 must count both as a family
@@ -243,7 +244,7 @@ class Classifier:
             self._en_ignore = PhraseMatcher({"ignore": _words(section.get("ignore"), "english.ignore")}, "ignore")
         except ValueError as exc:
             raise ValueError(f"english: {exc}") from None
-        vocabulary = set()
+        vocabulary: set[str] = set()
         for matcher in (self._en_main, self._en_risk, self._en_crime, self._en_ignore):
             vocabulary |= matcher.vocabulary
         self._tokeniser = Tokeniser(abbreviations, vocabulary)
@@ -282,7 +283,7 @@ class Classifier:
             add("risk_flags", group, words)
         return Classifier(rules)
 
-    def _latin(self, text: str) -> tuple[list, list, list[str | None]]:
+    def _latin(self, text: str) -> tuple[list[Any], list[Any], list[str | None]]:
         """English hits (main, risk) of a normalised text, and its tokens left for crime types."""
         tokens: list[str | None] = list(self._tokeniser.tokens(text))
         if not tokens:
@@ -402,7 +403,7 @@ class Classifier:
     def _blank_ignored(self, text: str, chars: set[str]) -> str:
         """The text with every ignored phrase, in file order, replaced by _GAP."""
         if self._ignore_all:
-            phrases = self._ignore
+            phrases: Sequence[str] = self._ignore
         else:
             # Blanking only takes text away, so a phrase not in the text now will not be later.
             index = self._ignored

@@ -120,7 +120,7 @@ def _items(path: Path, document: Any, key: str) -> list[dict[str, Any]]:
 def _read_stations(path: Path) -> tuple[Station, ...]:
     items = _items(path, yaml.safe_load(path.read_text(encoding="utf-8")), "stations")
     keys = ("code", "name", "county_code", "county_name", "city")
-    return tuple(Station(*(_field(item, k, f"{path.name}: station #{i + 1}") for k in keys),
+    return tuple(Station(*(_field(item, k, f"{path.name}: station #{i + 1}") for k in keys),  # type: ignore[call-arg]
                          tuple(str(p) for p in item.get("address_prefixes") or ()))
                  for i, item in enumerate(items))
 
@@ -136,7 +136,7 @@ def _read_grids(path: Path) -> tuple[Grid, ...]:
         texts = [_field(props, k, where) for k in ("grid_code", "grid_name", "station_code", "officer_id",
                                                    "officer_name")]
         counts = [_field(props, k, where, positive_int=True) for k in ("households", "residents")]
-        grids.append(Grid(*texts, *counts, *shape))
+        grids.append(Grid(*texts, *counts, *shape))  # type: ignore[call-arg]  # mypy cannot count starred lists
     return tuple(grids)
 
 

@@ -14,10 +14,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from services.intake.domain.classification import DISPUTE_TYPES, KINDS, RISK_FLAGS
 from services.intake.domain.record import DispatchRecord
 from services.intake.domain.transforms import TRANSFORMS
-from shared.events.intake import CRIME_TYPES
+from shared.events.intake import CRIME_TYPES, DISPUTE_TYPES, KINDS, RISK_FLAGS
 
 TIME_FIELDS = ("received_at", "dispatched_at", "arrived_at", "closed_at")
 FLOAT_FIELDS = ("longitude", "latitude")
@@ -29,8 +28,9 @@ CATEGORY_CODES = ("dispute", *(f"dispute.{t}" for t in DISPUTE_TYPES), "crime",
 TEXT_RISK_FLAGS = tuple(f for f in RISK_FLAGS if f != "repeat_caller")
 # The record's category_code is at most this long; a longer code in a table could never match.
 MAX_CODE_CHARS = DispatchRecord.model_fields["category_code"].metadata[0].max_length
-Category = Literal[CATEGORY_CODES]
-RiskFlag = Literal[TEXT_RISK_FLAGS]
+# Literals built from the tuples above: pydantic reads them, mypy cannot (hence the `valid-type` ignores).
+Category = Literal[CATEGORY_CODES]  # type: ignore[valid-type]
+RiskFlag = Literal[TEXT_RISK_FLAGS]  # type: ignore[valid-type]
 
 
 class FieldSpec(BaseModel):
@@ -54,12 +54,12 @@ class FieldSpec(BaseModel):
     default: Any = Field(default=None, description="the value when the column is empty, absent or not in `map`")
     format: str | None = Field(default=None, description="time fields only: a strptime format such as "
                                                          "`%Y-%m-%d %H:%M:%S`; without it ISO 8601 is expected")
-    as_: Literal["epoch_millis", *TRANSFORMS] | None = Field(
+    as_: Literal["epoch_millis", *TRANSFORMS] | None = Field(  # type: ignore[valid-type]
         default=None, alias="as", description="a transform: `epoch_millis` (revision only: a time read as "
                                               "milliseconds since 1970), or one of " + ", ".join(TRANSFORMS))
     drop_invalid: bool = Field(default=False, description="an unreadable value becomes empty instead of "
                                                           "rejecting the record (used for coordinates)")
-    fallback: list[Literal[TIME_FIELDS[1:]]] | None = Field(
+    fallback: list[Literal[TIME_FIELDS[1:]]] | None = Field(  # type: ignore[valid-type]
         default=None, description="received_at only: canonical times to use, in order, when the call's own time "
                                   "is empty; the record then says which one in `received_at_derived_from`")
 
@@ -121,7 +121,7 @@ class ProfileKeywords(BaseModel):
     kinds: dict[Literal["crime", "help", "traffic", "other"], list[str]] = Field(
         default_factory=dict, description="words that name a kind that is no dispute")
     dispute: list[str] = Field(default_factory=list, description="words that say 'a dispute' without a type")
-    dispute_types: dict[Literal[DISPUTE_TYPES], list[str]] = Field(default_factory=dict,
+    dispute_types: dict[Literal[DISPUTE_TYPES], list[str]] = Field(default_factory=dict,  # type: ignore[valid-type]
                                                                    description="words per dispute type")
     risk_flags: dict[RiskFlag, list[str]] = Field(default_factory=dict, description="words per risk flag")
 
@@ -147,7 +147,7 @@ class FeedProfile(BaseModel):
                                                        "(one object per line, a JSON array, or a Kafka message)")
     time_zone: str = Field(default="Asia/Shanghai", description="IANA zone of times written without an offset, "
                                                                 "e.g. America/Chicago, Europe/London, UTC")
-    fields: dict[Literal[CANONICAL_FIELDS], FieldSpec] = Field(
+    fields: dict[Literal[CANONICAL_FIELDS], FieldSpec] = Field(  # type: ignore[valid-type]
         description="canonical field → where it comes from; a bare string is a `path`. Required: source, "
                     "incident_number, received_at (directly, or through `fallback`)")
     categories: dict[str, CodeEntry] = Field(

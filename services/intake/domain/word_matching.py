@@ -22,6 +22,7 @@ import bisect
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 # A shortened word at the end of a line must keep this many letters to be completed, and the line
@@ -179,7 +180,7 @@ def _consume(tokens: list[str | None], words: tuple[str, ...]) -> bool:
     n, found = len(words), False
     i = 0
     while i + n <= len(tokens):
-        if all(tokens[i + j] is not None and _word_matches(words[j], tokens[i + j]) for j in range(n)):
+        if all(tokens[i + j] is not None and _word_matches(words[j], cast(str, tokens[i + j])) for j in range(n)):
             for j in range(n):
                 tokens[i + j] = None
             found = True

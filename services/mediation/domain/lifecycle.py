@@ -30,7 +30,9 @@ allowed_actions lists actions in the declaration order of Action, so 409 bodies 
 Handoffs: requested -> accepted (accept) | rejected (reject); accepted and rejected are final.
 While a handoff is pending the sender may not work the case (may_work).
 """
+from collections.abc import Mapping
 from enum import StrEnum
+from typing import Any
 
 
 class State(StrEnum):
@@ -190,7 +192,7 @@ def illegal_transition_message(exc: IllegalTransition, language: str = "zh") -> 
         return str(exc)
     if base != "zh":
         raise ValueError(f"unsupported language: {language!r}")
-    labels = _HANDOFF_LABELS_ZH if isinstance(exc, IllegalHandoff) else STATE_LABELS_ZH
+    labels: Mapping[Any, str] = _HANDOFF_LABELS_ZH if isinstance(exc, IllegalHandoff) else STATE_LABELS_ZH
     allowed = "、".join(_ACTION_LABELS_ZH[a] for a in exc.allowed) or "无"
     return (f"不能对“{labels[exc.state]}”的{exc._noun_zh}执行“{_ACTION_LABELS_ZH[exc.action]}”；"
             f"当前可执行：{allowed}")

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from deploy.local.infrastructure import ROOT
 from services.assessment import reference
 from services.assessment.handlers import facts_handler
 from services.assessment.settings import AssessmentSettings
@@ -22,7 +23,6 @@ from shared.db.migrations import migrate
 from shared.db.pool import create_pool
 from shared.events.envelope import Envelope
 from shared.kafka.admin import ensure_registered_topics
-from tests.infrastructure import ROOT
 from tests.integration.assessment.contexts import context
 from tests.integration.assessment.test_facts import case_event, incident
 from tests.integration.assessment.test_scorecards import at_station

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from deploy.local.infrastructure import ROOT
 from shared.events.intake import INCIDENT_TOPIC
-from tests.infrastructure import ROOT
 from tests.integration.intake.helpers import read_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]

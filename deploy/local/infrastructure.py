@@ -1,4 +1,4 @@
-"""Where the tests' one Kafka and one PostgreSQL come from, in order of precedence:
+"""Where the tests' and the benchmarks' one Kafka and one PostgreSQL come from, in order of precedence:
 
 1. explicit environment variables FENGQIAO_TEST_KAFKA_BOOTSTRAP_SERVERS and FENGQIAO_TEST_POSTGRES_URL
    (a server URL without a database; each test creates its own database there);
@@ -11,7 +11,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 KAFKA_ENV = "FENGQIAO_TEST_KAFKA_BOOTSTRAP_SERVERS"
 POSTGRES_ENV = "FENGQIAO_TEST_POSTGRES_URL"
 

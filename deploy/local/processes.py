@@ -1,4 +1,4 @@
-"""Fengqiao's services as OS processes for end-to-end tests: one-shot commands, long-running
+"""Fengqiao's services as OS processes for end-to-end tests and benchmarks: one-shot commands, long-running
 processes on free ports, readiness, SIGTERM at the end and their logs when something fails."""
 import asyncio
 import os
@@ -13,7 +13,7 @@ from types import TracebackType
 
 import httpx
 
-from tests.infrastructure import ROOT
+from deploy.local.infrastructure import ROOT
 
 SERVICES = ("intake", "mediation", "assessment")
 _PREFIXES = tuple(f"{s.upper()}_" for s in SERVICES) + ("FENGQIAO_",)
