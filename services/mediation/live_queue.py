@@ -1,0 +1,252 @@
+"""The live queue: `GET /v1/queue/events`, a server-sent-events stream of the changes of the cases the
+caller may see, so a workbench's queue updates without polling.
+
+Every change of a case writes a timeline entry in its own transaction, and a trigger on the timeline
+(migration 0010) announces the range of ids each statement wrote; PostgreSQL delivers that at the
+commit. One listening connection per API process (the hub) reads each announced change once, joined
+to its case as it is now, and hands it to every subscriber that may see the case (handlers.sees, the
+rule of GET /v1/cases/{id}), rendered for that subscriber (its allowed actions) without party data.
+
+An event's id is its timeline id; its `action` is what happened, its `case` the case as it is when the
+hub reads it (a claim quickly followed by a release may show the released case). A client that
+reconnects sends `Last-Event-ID` and first gets each case changed after it once, as it is now, at its
+latest change (up to REPLAY_LIMIT changes; beyond that a `reset` event tells it to reload its queue). Timeline ids are handed out at insert, not at commit, so a change that commits after a
+later-numbered one is still delivered live; only a reconnect that falls between such two commits
+could miss it, which is why the page reloads its queue after every reconnect anyway.
+
+The hub runs while someone listens: it connects with the first subscriber and closes its
+connection when the last one leaves, so the service's lifespan owns nothing more.
+"""
+import asyncio
+import contextlib
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import asyncpg
+import orjson
+import structlog
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import StreamingResponse
+
+from services.mediation import handlers, repository
+from services.mediation.domain.access import READING_ROLES, channels_for
+from services.mediation.views import ERRORS, case_json, zone
+from shared.auth import Principal, require_role
+
+log = structlog.get_logger(__name__)
+
+CHANNEL = "mediation_case_changes"
+REPLAY_LIMIT = 1000
+HEARTBEAT_S = 15.0
+# A stream ends after this long and the client reconnects with its Last-Event-ID: its token is
+# checked again, so a revoked or expired token stops receiving within this time.
+STREAM_S = 600.0
+SUBSCRIBER_BACKLOG = 2000
+ENDED = -1  # the frame id that ends a stream (the hub lost its connection)
+_SEEN = 20000  # ids remembered to drop a change announced twice (overlapping ranges of concurrent inserts)
+
+# Party data never travels on the stream, so it is not read.
+_COLUMNS = ", ".join(f"c.{name.strip()}" for name in repository.CASE_COLUMNS.split(",")
+                     if name.strip() != "party")
+CHANGES = f"""
+SELECT t.id AS event_id, t.action AS event_action, t.actor AS event_actor, {_COLUMNS}
+FROM case_timeline t JOIN cases c ON c.id = t.case_id
+WHERE t.id BETWEEN $1 AND $2 ORDER BY t.id
+"""
+SINCE = f"""
+SELECT t.id AS event_id, t.action AS event_action, t.actor AS event_actor, {_COLUMNS}
+FROM case_timeline t JOIN cases c ON c.id = t.case_id
+WHERE t.id > $1 ORDER BY t.id LIMIT $2
+"""
+HIGH_WATER = "SELECT coalesce(max(id), 0) FROM case_timeline"
+
+router = APIRouter(prefix="/v1", tags=["cases"], responses=ERRORS)
+_READER = Depends(require_role(*sorted(READING_ROLES)))
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One open stream: who listens, and the frames waiting for it."""
+
+    principal: Principal
+    frames: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(SUBSCRIBER_BACKLOG))
+    overflowed: bool = False
+
+    def __post_init__(self) -> None:
+        p = self.principal
+        self.channels = channels_for(p.roles, p.channels)
+
+
+def in_queue(principal: Principal, channels: frozenset[str], case: Any) -> bool:
+    """Whether the case is in the caller's claim queue now (the rows GET /v1/queue answers)."""
+    return case["state"] == "pending" and case["station_code"] in principal.stations and case["channel"] in channels
+
+
+def frame(subscriber: Subscriber, row: Any, tz) -> bytes | None:
+    """The SSE frame of one change for one subscriber; None when it may not see the case."""
+    principal = subscriber.principal
+    if not handlers.sees(principal, row):
+        return None
+    case = case_json(dict(row) | {"party": None}, tz, subject=principal.subject, roles=principal.roles)
+    data = {"event_id": row["event_id"], "action": row["event_action"], "actor": row["event_actor"],
+            "in_queue": in_queue(principal, subscriber.channels, row), "case": case}
+    return b"id: %d\nevent: case\ndata: %s\n\n" % (row["event_id"], orjson.dumps(data))
+
+
+class Hub:
+    """One LISTEN connection per process, fanned out to the subscribers in memory."""
+
+    def __init__(self, dsn: str, pool: asyncpg.Pool, tz) -> None:
+        self.dsn, self.pool, self.tz = dsn, pool, tz
+        self.subscribers: set[Subscriber] = set()
+        self._ranges: deque[tuple[int, int]] = deque()
+        self._wake = asyncio.Event()
+        self._seen: deque[int] = deque(maxlen=_SEEN)
+        self._seen_set: set[int] = set()
+        self._task: asyncio.Task | None = None
+        self._started = asyncio.Event()
+        self.delivered = 0  # frames handed to subscribers (the bench's CPU per delivered event)
+
+    async def subscribe(self, principal: Principal) -> Subscriber:
+        """A new subscriber; the hub listens before this returns, so nothing committed after is missed."""
+        subscriber = Subscriber(principal)
+        self.subscribers.add(subscriber)
+        if self._task is None or self._task.done():
+            self._started = asyncio.Event()
+            self._task = asyncio.create_task(self._run())
+        await asyncio.wait({self._task, asyncio.ensure_future(self._started.wait())},
+                           return_when=asyncio.FIRST_COMPLETED)
+        if self._task.done() and not self._started.is_set():
+            self.subscribers.discard(subscriber)
+            self._task.result()  # raises the connection's error
+        return subscriber
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        self.subscribers.discard(subscriber)
+        if not self.subscribers:
+            self._wake.set()  # the loop sees nobody listens and closes its connection
+
+    def _announced(self, _conn, _pid, _channel, payload: str) -> None:
+        low, high = (int(part) for part in payload.split())
+        self._ranges.append((low, high))
+        self._wake.set()
+
+    async def _run(self) -> None:
+        conn = await asyncpg.connect(self.dsn)
+        lost = asyncio.Event()
+        try:
+            conn.add_termination_listener(lambda _conn: (lost.set(), self._wake.set()))
+            await conn.add_listener(CHANNEL, self._announced)
+            self._started.set()
+            while self.subscribers and not lost.is_set():
+                await self._wake.wait()
+                self._wake.clear()
+                while self._ranges and self.subscribers:
+                    low, high = self._ranges.popleft()
+                    # A short range per statement; several statements of one batch come as several.
+                    rows = await self.pool.fetch(CHANGES, low, high)
+                    self._fan_out(rows)
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.close()
+            # Whoever still listens may have missed a change: their streams end, and they reconnect
+            # with their Last-Event-ID and replay from the timeline.
+            for subscriber in list(self.subscribers):
+                subscriber.overflowed = True
+                with contextlib.suppress(asyncio.QueueFull):
+                    subscriber.frames.put_nowait((ENDED, b""))
+
+    def _fan_out(self, rows: list) -> None:
+        for row in rows:
+            ident = row["event_id"]
+            if ident in self._seen_set:
+                continue
+            if len(self._seen) == self._seen.maxlen:
+                self._seen_set.discard(self._seen[0])
+            self._seen.append(ident)
+            self._seen_set.add(ident)
+            for subscriber in list(self.subscribers):
+                if subscriber.overflowed:
+                    continue
+                data = frame(subscriber, row, self.tz)
+                if data is None:
+                    continue
+                try:
+                    subscriber.frames.put_nowait((ident, data))
+                    self.delivered += 1
+                except asyncio.QueueFull:  # a reader that stopped reading: it reconnects and replays
+                    subscriber.overflowed = True
+
+
+def hub_of(request: Request) -> Hub:
+    """The process's hub, made on first use."""
+    app = request.app
+    hub = getattr(app.state, "live_queue", None)
+    if hub is None:
+        ctx = app.state.mediation
+        hub = Hub(ctx.settings.database_url, ctx.pool, zone(ctx.settings.time_zone))
+        app.state.live_queue = hub
+    return hub
+
+
+def _event(name: str, ident: int, data: dict) -> bytes:
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (ident, name.encode(), orjson.dumps(data))
+
+
+async def _stream(hub: Hub, principal: Principal, last_event_id: int | None):
+    loop = asyncio.get_running_loop()
+    ends = loop.time() + STREAM_S
+    # Listening before anything is read: whatever commits from here on reaches this stream.
+    subscriber = await hub.subscribe(principal)
+    try:
+        yield b"retry: 2000\n\n"
+        replayed: set[int] = set()
+        if last_event_id is not None:
+            rows = await hub.pool.fetch(SINCE, last_event_id, REPLAY_LIMIT + 1)
+            if len(rows) > REPLAY_LIMIT:
+                high = await hub.pool.fetchval(HIGH_WATER)
+                yield _event("reset", high, {"reason": "too_far_behind", "last_event_id": high})
+            else:
+                replayed = {row["event_id"] for row in rows}
+                # Each case as it is now, once, at its latest change: what a queue needs to catch up.
+                latest = {row["id"]: row for row in rows}
+                for row in sorted(latest.values(), key=lambda r: r["event_id"]):
+                    if (data := frame(subscriber, row, hub.tz)) is not None:
+                        yield data
+        high = max(replayed) if replayed else (
+            last_event_id if last_event_id is not None else await hub.pool.fetchval(HIGH_WATER))
+        yield _event("ready", high, {"last_event_id": high})
+        while True:
+            wait = min(HEARTBEAT_S, ends - loop.time())
+            if wait <= 0:
+                return
+            try:
+                ident, data = await asyncio.wait_for(subscriber.frames.get(), wait)
+            except TimeoutError:
+                yield b": keep-alive\n\n"
+                continue
+            if ident == ENDED:
+                return
+            if ident in replayed:
+                continue
+            yield data
+            if subscriber.overflowed and subscriber.frames.empty():
+                return  # the client reconnects from its last id and replays what it missed
+    finally:
+        hub.unsubscribe(subscriber)
+
+
+@router.get("/queue/events", response_class=StreamingResponse, responses={200: {
+    "content": {"text/event-stream": {}},
+    "description": "`event: case` frames (id: the change's timeline id; data: event_id, action, actor, in_queue "
+                   "and the case as GET /v1/queue renders it), a `ready` frame once caught up, `reset` when "
+                   "too far behind to replay"}})
+async def queue_events(request: Request, caller: Annotated[Principal, _READER],
+                       last_event_id: Annotated[str | None, Header(description=(
+                           "the id of the last event received: the stream first replays what came after"))] = None):
+    """Changes of the cases I may see at my stations and channels, live (server-sent events); `in_queue` says
+    whether the case is in my claim queue now. Reconnect with `Last-Event-ID` to get what was missed."""
+    after = int(last_event_id) if last_event_id and last_event_id.strip().isdigit() else None
+    return StreamingResponse(_stream(hub_of(request), caller, after), media_type="text/event-stream",
+                             headers={"X-Accel-Buffering": "no"})
