@@ -5,7 +5,7 @@ import httpx
 import pytest
 
 from services.mediation.outgoing import case_id
-from tests.integration.mediation.conftest import STATION, dispute_event
+from tests.integration.mediation.conftest import dispute_event
 from tests.integration.mediation.live import listen, served, token
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
