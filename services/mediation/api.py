@@ -436,5 +436,6 @@ def create_app(settings: MediationSettings) -> FastAPI:
     app = create_service_app(settings, title="Fengqiao mediation: dispute cases", routers=[router, audit.router, *workbench.ROUTERS],
                              service_lifespan=context_with_relay("mediation", build_context), no_store=True)
     app.middleware("http")(audit.refusals)
+    app.add_middleware(workbench.EventStream)  # outermost: the live queue's frames skip the per-request layers
     return app
 

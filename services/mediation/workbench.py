@@ -43,5 +43,6 @@ def workbench_asset(name: str) -> Response:
     return Response(_read(name), media_type=ASSETS[name], headers=HEADERS)
 
 
-# What api.py includes: the page and the live queue it listens to.
+# What api.py includes: the page and the live queue it listens to, and the live queue's stream writer.
 ROUTERS = (live_queue.router, router)
+EventStream = live_queue.EventStream

@@ -670,6 +670,12 @@ function start() {
   $("doc-agreement").addEventListener("click", () => showDocument("agreement"));
   $("doc-application").addEventListener("click", () => showDocument("application"));
   applyLanguage();
+  // A token given in the address's fragment (never sent to a server) is kept in the tab and taken off the address.
+  const given = new URLSearchParams(location.hash.slice(1)).get("token");
+  if (given) {
+    sessionStorage.setItem(TOKEN_KEY, given);
+    history.replaceState(null, "", location.pathname);
+  }
   const saved = sessionStorage.getItem(TOKEN_KEY);
   if (saved) signIn(saved); else { $("login").hidden = false; $("token-input").focus(); }
 }
