@@ -11,11 +11,13 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
+from services.mediation import sla
 from services.mediation.outgoing import case_id
 from shared.auth import issue_token
 from tests.infrastructure import ROOT
@@ -134,7 +136,7 @@ def unlabelled(driver) -> list[str]:
 
 
 async def test_two_mediators_and_a_court_liaison_work_a_case_from_the_queue_to_the_ruling(
-        mediation_settings, open_cases, tmp_path):
+        mediation_settings, mediation_ctx, open_cases, tmp_path):
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select
 
@@ -143,7 +145,8 @@ async def test_two_mediators_and_a_court_liaison_work_a_case_from_the_queue_to_t
     env = {"MEDIATION_DATABASE_URL": s.database_url, "MEDIATION_KAFKA_BOOTSTRAP_SERVERS": s.kafka_bootstrap_servers,
            "MEDIATION_TOPIC_PREFIX": s.topic_prefix, "MEDIATION_ENVIRONMENT": "test", "MEDIATION_JWT_SECRET": SECRET}
     tokens = {who: issue_token(SECRET, subject=who, roles=[role], stations=[STATION])
-              for who, role in (("m1", "mediator"), ("m2", "mediator"), ("c1", "court_liaison"))}
+              for who, role in (("m1", "mediator"), ("m2", "mediator"), ("c1", "court_liaison"),
+                                         ("chief", "station_chief"))}
     # Waiting before the browsers open: an older dispute, and a high-risk one received later that still comes first.
     await open_cases([dispute_event("WB-OLD"), dispute_event("WB-RISK", risk_flags=["threat"], dispute_type="family")])
     ident = str(case_id("BJ-CAD", "WB-NEW"))
@@ -280,11 +283,33 @@ async def test_two_mediators_and_a_court_liaison_work_a_case_from_the_queue_to_t
         assert [e.text.split(" · ")[1:3] for e in by_testid(first, "timeline-entry")][-3:] == [
             ["c1", "接收移交"], ["c1", "申请司法确认 → 司法确认申请中"], ["c1", "司法确认 → 已司法确认"]]
         save_page(first, shots / "5-mediator-sees-ruling.png")
+
+        # The two cases nobody claimed pass their SLA: the queue marks them live, and the chief (the second
+        # browser, signed in again) sees them and the breaches; party data only with a stated purpose.
+        await sla.sweep(mediation_ctx, datetime.now(UTC) + timedelta(days=3))
+        wait_until(first, lambda d: d.execute_script(
+            "return [...document.querySelectorAll('[data-testid=queue-row]')].every(r => r.dataset.escalated === 'true')"
+            " && document.querySelectorAll('[data-testid=queue-row]').length === 2"), "the escalation marks")
+        one(second, "sign-out").send_keys(Keys.ENTER)
+        sign_in(second, base, tokens["chief"])
+        escalated = clients["chief"].get("/v1/cases", params={"escalated": "true"}).json()["items"]
+        wait_until(second, lambda d: len(by_testid(d, "escalated")[0].find_elements("css selector", "li"))
+                   == len(escalated) == 2, "the chief's escalations")
+        assert one(second, "sla-breaches").text == "本所超时：超时未认领 2"
+        second.find_element("css selector", f'[data-testid="escalated"] [data-case="{escalated[0]["id"]}"] button').click()
+        wait_until(second, lambda d: one(d, "case").get_attribute("data-case-id") == escalated[0]["id"], "the case")
+        second.execute_script("openCase(arguments[0])", ident)
+        wait_until(second, lambda d: one(d, "case").get_attribute("data-case-id") == ident, "the confirmed case")
+        assert one(second, "form-purpose").is_displayed() and not by_testid(second, "party")
+        second.find_element("id", "purpose").send_keys("核查协议履行情况", Keys.ENTER)
+        wait_until(second, lambda d: len(by_testid(d, "party")) == 2, "the parties for a stated purpose")
+        assert unlabelled(second) == []
+        save_page(second, shots / "6-chief.png")
         one(first, "lang-toggle").send_keys(Keys.ENTER)
         wait_until(first, lambda d: d.find_element("css selector", "h1").text == "Fengqiao · mediator's workbench",
                    "the English page")
         assert field(first, "state") == "Confirmed by the court"
-        save_page(first, shots / "6-english.png")
-        assert unlabelled(court) == [] and unlabelled(second) == []
+        save_page(first, shots / "7-english.png")
+        assert unlabelled(court) == []
     elapsed = time.monotonic() - started
     print(f"workbench screenshots: {shots} ({elapsed:.1f} s)")

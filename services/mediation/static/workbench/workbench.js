@@ -42,7 +42,8 @@ const TEXT = {
   ch_station_officer: ["派出所民警", "Station officer"], ch_law_enforcement: ["执法办案队", "Law-enforcement team"],
   doc_agreement: ["打印调解协议书", "Print the mediation agreement"],
   doc_application: ["打印司法确认申请书", "Print the application for judicial confirmation"],
-  open: ["查看", "Open"], accept: ["接收", "Accept"], reject: ["退回", "Reject"], reject_reason: ["退回原因", "Reason for rejecting"],
+  open: ["查看", "Open"], purpose: ["查看当事人信息的理由（记入审计日志）", "Why you open the parties' data (kept in the audit trail)"],
+  show_parties: ["查看", "Show"], accept: ["接收", "Accept"], reject: ["退回", "Reject"], reject_reason: ["退回原因", "Reason for rejecting"],
   high_risk: ["高风险", "High risk"], escalated: ["已升级", "Escalated"], needs_review: ["需核实", "Check first"],
   claim_lost: ["该案件已被 {holder} 认领。", "{holder} claimed this case first."],
   claimed_ok: ["已认领 {incident}。", "You claimed {incident}."], queue_is_empty: ["没有可认领的案件。", "No case to claim."],
@@ -399,7 +400,10 @@ async function answer(h, decision, reason) {
 // --- the case ---------------------------------------------------------------------------------
 
 async function openCase(id, options) {
-  const answer = await api("GET", `/v1/cases/${id}`);
+  // A chief sees a case's parties only with a stated purpose, which stays with the case while it is open.
+  if (options && options.purpose) state.purpose = { id, text: options.purpose };
+  const purpose = state.purpose && state.purpose.id === id ? `?purpose=${encodeURIComponent(state.purpose.text)}` : "";
+  const answer = await api("GET", `/v1/cases/${id}${purpose}`);
   if (answer.status !== 200) { notify(message(answer), "error"); return null; }
   state.caseData = answer.data;
   renderCase();
@@ -466,6 +470,7 @@ function renderCase() {
       el("td", {}, shown(party.id_number))));
   } else parties.append(el("tr", {}, el("td", { colspan: 4 }, t("hidden"))));
 
+  $("form-purpose").hidden = !(c.parties === null && state.me && state.me.roles.includes("station_chief"));
   const allowed = new Set(c.allowed_actions);
   for (const name of BUTTON_ACTIONS) document.querySelector(`button.action[data-action="${name}"]`).hidden = !allowed.has(name);
   for (const name of FORM_ACTIONS) $(`form-${name}`).hidden = !allowed.has(name);
@@ -667,6 +672,10 @@ function start() {
   for (const form of document.querySelectorAll("form.action")) form.addEventListener("submit", submitAction);
   for (const button of document.querySelectorAll("button.action")) button.addEventListener("click", buttonAction);
   for (const button of document.querySelectorAll("button.note")) button.addEventListener("click", noteAction);
+  $("form-purpose").addEventListener("submit", (event) => {
+    event.preventDefault();
+    openCase(state.caseData.id, { purpose: $("purpose").value.trim() });
+  });
   $("doc-agreement").addEventListener("click", () => showDocument("agreement"));
   $("doc-application").addEventListener("click", () => showDocument("application"));
   applyLanguage();
