@@ -19,6 +19,8 @@ connection when the last one leaves, so the service's lifespan owns nothing more
 """
 import asyncio
 import contextlib
+import signal
+import threading
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -134,6 +136,12 @@ class Hub:
             self._task.result()  # raises the connection's error
         return subscriber
 
+    def end_all(self) -> None:
+        """End every open stream (the server is stopping): each client reconnects and replays what it missed."""
+        for subscriber in list(self.subscribers):
+            with contextlib.suppress(asyncio.QueueFull):
+                subscriber.frames.put_nowait((ENDED, b""))
+
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self.subscribers.discard(subscriber)
         if not self.subscribers:
@@ -195,6 +203,25 @@ class Hub:
                     subscriber.overflowed = True
 
 
+def _end_streams_on_stop(hub: Hub) -> None:
+    """A server stopping waits for its open requests before it stops the app, and a stream never ends by
+    itself: so the server's own SIGTERM and SIGINT handlers (uvicorn's) are chained to end the streams
+    first. Nothing is chained where no server installed a handler (tests, a REPL)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+        if not callable(previous) or previous is signal.default_int_handler:
+            continue
+
+        def stop(signum, frame, previous=previous) -> None:
+            loop.call_soon_threadsafe(hub.end_all)
+            previous(signum, frame)
+
+        signal.signal(sig, stop)
+
+
 def hub_of(request: Request) -> Hub:
     """The process's hub, made on first use."""
     app = request.app
@@ -203,6 +230,7 @@ def hub_of(request: Request) -> Hub:
         ctx = app.state.mediation
         hub = Hub(ctx.settings.database_url, ctx.pool, zone(ctx.settings.time_zone))
         app.state.live_queue = hub
+        _end_streams_on_stop(hub)
     return hub
 
 

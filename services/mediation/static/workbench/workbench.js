@@ -591,7 +591,9 @@ function signatures(c, withMediator) {
   const lines = el("div", { class: "signatures" });
   for (const party of c.parties) lines.append(el("p", {}, `${ROLE_DOC[party.role] || "当事人"}（签名）：${party.name || ""}　＿＿＿＿＿＿＿`));
   if (withMediator) {
-    lines.append(el("p", {}, `调解员（签名）：${c.claimed_by || ""}　＿＿＿＿＿＿＿`));
+    // Whoever recorded the agreement mediated it (the case may have been handed on since).
+    const agreed = (c.timeline || []).filter((e) => e.action === "reach_agreement").pop();
+    lines.append(el("p", {}, `调解员（签名）：${agreed ? agreed.actor : (c.claimed_by || "")}　＿＿＿＿＿＿＿`));
     lines.append(el("p", {}, "人民调解委员会（盖章）"));
   }
   lines.append(el("p", {}, dateZh(c.agreement && c.agreement.effective_date)));
