@@ -296,6 +296,7 @@ async def test_two_mediators_and_a_court_liaison_work_a_case_from_the_queue_to_t
         wait_until(second, lambda d: len(by_testid(d, "escalated")[0].find_elements("css selector", "li"))
                    == len(escalated) == 2, "the chief's escalations")
         assert one(second, "sla-breaches").text == "本所超时：超时未认领 2"
+        assert not by_testid(second, "claim") and not one(second, "claim-next").is_displayed(), "chiefs do not claim"
         second.find_element("css selector", f'[data-testid="escalated"] [data-case="{escalated[0]["id"]}"] button').click()
         wait_until(second, lambda d: one(d, "case").get_attribute("data-case-id") == escalated[0]["id"], "the case")
         second.execute_script("openCase(arguments[0])", ident)

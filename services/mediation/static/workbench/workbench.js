@@ -180,6 +180,8 @@ async function signIn(token) {
   $("bench").hidden = false;
   $("sign-out").hidden = false;
   $("chief").hidden = !state.me.roles.includes("station_chief");
+  // Chiefs and auditors see the queue but do not claim (the API would refuse them).
+  $("claim-next").hidden = !state.me.roles.some((r) => ["mediator", "lawyer", "court_liaison"].includes(r));
   connect();
 }
 
@@ -303,8 +305,8 @@ function renderQueue() {
       el("td", {}, el("button", { type: "button", class: "link", "data-testid": "open-case",
         onclick: () => openCase(c.id) }, c.incident_number)),
       el("td", {}, typeLabel(c.dispute_type)), el("td", {}, marks(c)), el("td", {}, timeShown(c.received_at)),
-      el("td", {}, el("button", { type: "button", "data-testid": "claim", "aria-label": `${t("a_claim")} ${c.incident_number}`,
-        onclick: () => claim(c) }, t("a_claim")))));
+      el("td", {}, c.allowed_actions.includes("claim") ? el("button", { type: "button", "data-testid": "claim",
+        "aria-label": `${t("a_claim")} ${c.incident_number}`, onclick: () => claim(c) }, t("a_claim")) : null)));
   }
   $("queue-empty").hidden = items.length > 0;
   document.querySelector('[data-testid="queue"]').dataset.state = "ready";
