@@ -194,6 +194,14 @@ async def test_two_mediators_and_a_court_liaison_work_a_case_from_the_queue_to_t
                             and n, "the lost claim")
         assert notice.text == "该案件已被 m1 认领。" and notice.get_attribute("data-kind") == "info"
         assert notice.get_attribute("role") == "status"
+        # The second mediator takes the next case instead (high risk first), then gives it back: both live.
+        one(second, "claim-next").send_keys(Keys.ENTER)
+        risky_id = api_queue[0]
+        wait_until(second, lambda d: one(d, "case").get_attribute("data-case-id") == risky_id, "the next case")
+        wait_until(first, lambda d: risky_id not in queue_ids(d), "the next case leaving the other queue")
+        assert field(second, "holder") == "m2"
+        one(second, "do-release").send_keys(Keys.ENTER)
+        wait_until(first, lambda d: queue_ids(d)[:1] == [risky_id], "the released case back at the head of the queue")
 
         # A session, a respondent, then an agreement: typed, submitted with Enter.
         set_value(first, "session-at", "2026-12-05T10:00")
