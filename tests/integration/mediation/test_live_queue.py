@@ -1,6 +1,8 @@
 """GET /v1/queue/events over real HTTP, PostgreSQL and Kafka: a new dispute reaches the listeners of its
 station and channels only, a claim takes it out of the others' queues, a reconnect replays from
 Last-Event-ID, and the stream answers to the same tokens as the rest of the API."""
+import asyncio
+
 import httpx
 import pytest
 
@@ -85,3 +87,29 @@ async def test_the_stream_needs_a_token_of_a_reading_role(mediation_settings):
     async with served(mediation_settings) as base:
         assert (await listen(base, "not-a-token")).status == 401
         assert (await listen(base, token(mediation_settings, "feed", roles=("feed",)))).status == 403
+
+
+async def test_a_lost_listening_connection_ends_the_streams_and_the_reconnect_replays_what_came_meanwhile(
+        mediation_settings, mediation_ctx, open_cases):
+    async with served(mediation_settings) as base:
+        s = mediation_settings
+        listener = await listen(base, token(s, "m1"))
+        await open_cases([dispute_event("K1")])
+        last_id, _ = await listener.next()
+        killed = await mediation_ctx.pool.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND query LIKE 'LISTEN%'")
+        assert killed == 1, "the hub's one listening connection"
+        async with asyncio.timeout(20):
+            await listener.task  # the stream ends: its client cannot know what it may have missed
+        await open_cases([dispute_event("K2")])  # while nobody listens
+        back = await listen(base, token(s, "m1"), last_event_id=last_id)
+        try:
+            assert [c["case"]["incident_number"] for c in back.cases()] == ["K2"]
+            await open_cases([dispute_event("K3")])
+            _, live = await back.next()
+            assert live["case"]["incident_number"] == "K2"
+            _, live = await back.next()
+            assert live["case"]["incident_number"] == "K3", "a new listening connection serves the new stream"
+        finally:
+            await back.close()
