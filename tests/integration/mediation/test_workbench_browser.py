@@ -216,6 +216,15 @@ async def test_two_mediators_and_a_court_liaison_work_a_case_from_the_queue_to_t
         first.find_element("id", "party-phone").send_keys("13900001111", Keys.ENTER)
         wait_until(first, lambda d: len(by_testid(d, "party")) == 2, "the respondent")
         case_shown(first, case_of("m1"))
+        # A mistyped phone, corrected in place (PUT .../parties/1).
+        by_testid(by_testid(first, "party")[1], "correct-party")[0].send_keys(Keys.ENTER)
+        assert first.switch_to.active_element == first.find_element("id", "party-name")
+        phone = first.find_element("id", "party-phone")
+        phone.clear()
+        phone.send_keys("13900002222", Keys.ENTER)
+        wait_until(first, lambda d: "13900002222" in by_testid(d, "party")[1].text, "the corrected phone")
+        assert [p["phone"] for p in case_of("m1")["parties"]] == ["13812345678", "13900002222"]
+        case_shown(first, case_of("m1"))
 
         # A stale write: the page read version n, someone wrote n+1; the answer is 412, the page reloads and says what.
         first.execute_script("window.__read = JSON.parse(JSON.stringify(state.caseData))")
@@ -244,7 +253,7 @@ async def test_two_mediators_and_a_court_liaison_work_a_case_from_the_queue_to_t
         assert document.find_element("css selector", "h1").text == "人民调解协议书"
         assert [p.text for p in by_testid(document, "document-party")] == [
             "申请人：王小明，联系电话：13812345678，身份证号：＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿",
-            "被申请人：李四，联系电话：13900001111，身份证号：＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿"]
+            "被申请人：李四，联系电话：13900002222，身份证号：＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿"]
         assert one(document, "document-terms").text == TERMS and "楼上漏水" in one(document, "document-facts").text
         assert one(document, "document-performance").text == "协议自2026年12月5日起生效，当事人应于2026年12月20日前履行完毕。"
         assert "人民调解委员会（盖章）" in document.text and "调解员（签名）：m1" in document.text

@@ -24,7 +24,8 @@ const TEXT = {
   summary: ["110 接警记录", "The 110 record"], parties: ["当事人", "Parties"], timeline: ["办理经过", "Timeline"],
   actions: ["可执行的操作", "What you may do now"], no_actions: ["当前没有可执行的操作。", "Nothing you may do now."],
   col_role: ["身份", "Role"], col_name: ["姓名", "Name"], col_phone: ["电话", "Phone"], col_id_number: ["身份证号", "ID number"],
-  add_party: ["添加当事人", "Add a party"], role_applicant: ["申请人", "Applicant"], role_respondent: ["被申请人", "Respondent"],
+  add_party: ["添加当事人", "Add a party"], correct_party: ["更正当事人", "Correct a party"], correct: ["更正", "Correct"],
+  cancel_correction: ["取消更正", "Cancel the correction"], role_applicant: ["申请人", "Applicant"], role_respondent: ["被申请人", "Respondent"],
   role_other: ["其他", "Other"], save: ["保存", "Save"], send: ["发送", "Send"],
   a_claim: ["认领", "Claim"], a_release: ["释放认领", "Release"], a_sessions: ["记录调解", "Record a session"],
   a_outcome: ["记录调解结果", "Record the outcome"], a_confirmation_request: ["申请司法确认", "Request judicial confirmation"],
@@ -467,10 +468,13 @@ function renderCase() {
   const parties = $("parties");
   parties.replaceChildren();
   if (c.parties) {
+    const holds = Boolean(state.me && c.claimed_by === state.me.subject && !["closed", "withdrawn"].includes(c.state));
     for (const party of c.parties) parties.append(el("tr", { "data-testid": "party", "data-position": party.position },
       el("td", {}, pick(TEXT, `role_${party.role}`)), el("td", {}, shown(party.name)), el("td", {}, shown(party.phone)),
-      el("td", {}, shown(party.id_number))));
-  } else parties.append(el("tr", {}, el("td", { colspan: 4 }, t("hidden"))));
+      el("td", {}, shown(party.id_number)),
+      holds ? el("td", {}, el("button", { type: "button", "data-testid": "correct-party",
+        "aria-label": `${t("correct")} ${party.name || ""}`, onclick: () => correctParty(party) }, t("correct"))) : null));
+  } else parties.append(el("tr", {}, el("td", { colspan: 5 }, t("hidden"))));
 
   $("form-purpose").hidden = !(c.parties === null && state.me && state.me.roles.includes("station_chief"));
   const allowed = new Set(c.allowed_actions);
@@ -557,7 +561,10 @@ async function submitAction(event) {
   } else if (action === "handoffs") {
     ok = await write("POST", `${base}/handoffs`, v);
   } else if (action === "parties") {
-    ok = await write("POST", `${base}/parties`, v);
+    const position = form.dataset.position;
+    ok = position === undefined ? await write("POST", `${base}/parties`, v)
+      : await write("PUT", `${base}/parties/${position}`, v);
+    if (ok) endCorrection();
   }
   if (ok) form.reset();
 }
@@ -573,6 +580,29 @@ async function noteAction(event) {
   const c = state.caseData;
   const reason = $("note-reason").value.trim();
   if (await write("POST", `/v1/cases/${c.id}/${event.target.dataset.action}`, reason ? { reason } : {})) $("note-reason").value = "";
+}
+
+// The party form corrects one party (PUT .../parties/{position}) after "correct", else adds one.
+function correctParty(party) {
+  const form = $("form-party");
+  form.dataset.position = party.position;
+  $("party-role").value = party.role;
+  $("party-name").value = party.name || "";
+  $("party-phone").value = party.phone || "";
+  $("party-id").value = party.id_number || "";
+  $("party-legend").dataset.i18n = "correct_party";
+  $("party-legend").textContent = t("correct_party");
+  $("party-cancel").hidden = false;
+  $("party-name").focus();
+}
+
+function endCorrection() {
+  const form = $("form-party");
+  delete form.dataset.position;
+  form.reset();
+  $("party-legend").dataset.i18n = "add_party";
+  $("party-legend").textContent = t("add_party");
+  $("party-cancel").hidden = true;
 }
 
 // --- documents --------------------------------------------------------------------------------
@@ -676,6 +706,7 @@ function start() {
   for (const form of document.querySelectorAll("form.action")) form.addEventListener("submit", submitAction);
   for (const button of document.querySelectorAll("button.action")) button.addEventListener("click", buttonAction);
   for (const button of document.querySelectorAll("button.note")) button.addEventListener("click", noteAction);
+  $("party-cancel").addEventListener("click", endCorrection);
   $("form-purpose").addEventListener("submit", (event) => {
     event.preventDefault();
     openCase(state.caseData.id, { purpose: $("purpose").value.trim() });
