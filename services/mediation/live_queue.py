@@ -120,18 +120,23 @@ class Hub:
         self._seen_set: set[int] = set()
         self._task: asyncio.Task | None = None
         self._started = asyncio.Event()
-        self.delivered = 0  # frames handed to subscribers (the bench's CPU per delivered event)
+        self._closing = False
 
     async def subscribe(self, principal: Principal) -> Subscriber:
         """A new subscriber; the hub listens before this returns, so nothing committed after is missed."""
         subscriber = Subscriber(principal)
+        if self._task is not None and self._closing:
+            with contextlib.suppress(Exception):
+                await self._task  # the last listener left and the connection is closing: start afresh after
         self.subscribers.add(subscriber)
         if self._task is None or self._task.done():
+            self._closing = False
             self._started = asyncio.Event()
             self._task = asyncio.create_task(self._run())
-        await asyncio.wait({self._task, asyncio.ensure_future(self._started.wait())},
-                           return_when=asyncio.FIRST_COMPLETED)
-        if self._task.done() and not self._started.is_set():
+        started = asyncio.ensure_future(self._started.wait())
+        await asyncio.wait({self._task, started}, return_when=asyncio.FIRST_COMPLETED)
+        if not started.done():
+            started.cancel()
             self.subscribers.discard(subscriber)
             self._task.result()  # raises the connection's error
         return subscriber
@@ -168,6 +173,7 @@ class Hub:
                     rows = await self.pool.fetch(CHANGES, low, high)
                     self._fan_out(rows)
         finally:
+            self._closing = True  # before the first await: a subscriber arriving now waits for a new connection
             with contextlib.suppress(Exception):
                 await conn.close()
             # Whoever still listens may have missed a change: their streams end, and they reconnect
@@ -198,7 +204,6 @@ class Hub:
                     continue
                 try:
                     subscriber.frames.put_nowait((ident, data))
-                    self.delivered += 1
                 except asyncio.QueueFull:  # a reader that stopped reading: it reconnects and replays
                     subscriber.overflowed = True
 
