@@ -6,7 +6,7 @@ import asyncio
 import httpx
 import pytest
 
-from services.mediation.outgoing import case_id
+from services.mediation.events import case_id
 from tests.integration.mediation.conftest import dispute_event
 from tests.integration.mediation.live import listen, served, token
 

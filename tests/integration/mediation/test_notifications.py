@@ -19,8 +19,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from services.mediation import notifications, sla
+from services.mediation.events import case_id
 from services.mediation.notifications import NotificationSettings, Webhook
-from services.mediation.outgoing import case_id
 from tests.integration.mediation.conftest import STATION, dispute_event
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from services.mediation import sla
-from services.mediation.outgoing import case_id
+from services.mediation.events import case_id
 from shared.auth import issue_token
 from tests.infrastructure import ROOT
 from tests.integration.assessment.test_dashboard import by_testid, free_port, headless_chromium, save_page, wait_until
