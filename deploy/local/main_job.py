@@ -359,6 +359,12 @@ def main(replicas: list[str] = typer.Option([], "--replicas", help="consumers pe
         for service in SETTINGS:
             console.print(f"  {service:<10} API docs  {base_url(service)}/docs")
         console.print(f"  dashboard  {dashboard}")
+        console.print(f"  workbench  {base_url('mediation')}/workbench (one tab per person; these tokens sign in "
+                      f"as station {STATIONS[0]}'s people):")
+        for who, roles in (("mediator", ["mediator"]), ("court liaison", ["court_liaison"]),
+                           ("chief", ["station_chief"])):
+            signed = token("mediation", roles, (STATIONS[0],), subject=f"workbench-{roles[0]}")
+            console.print(f"    {who:<13} {base_url('mediation')}/workbench#token={signed}")
         console.print("fengqiao: running; Ctrl-C stops every service (a process that exits is restarted)")
         while not (given_up := fleet.supervise()):
             time.sleep(1.0)

@@ -3,12 +3,13 @@ import asyncio
 
 import prometheus_client
 
-from services.mediation import consumer, retention, sla
+from services.mediation import consumer, notifications, retention, sla
 from services.mediation.api import create_app
 from services.mediation.bootstrap import mediation_context
 from services.mediation.settings import MediationSettings
 from shared import outbox
 from shared.cli import service_cli
+from shared.db.pool import create_pool
 from shared.logging import configure_logging
 
 cli = service_cli(settings_factory=MediationSettings, package="services.mediation", app_factory=create_app,
@@ -30,6 +31,23 @@ def sla_command() -> None:
         async with mediation_context(settings) as ctx:
             async with outbox.relaying(ctx.pool, ctx.producer, settings.outbox_relay_seconds):
                 await sla.run_forever(ctx, settings.sla_sweep_seconds)
+
+    asyncio.run(run())
+
+
+@cli.command("notify")
+def notify_command() -> None:
+    """Send new high-risk cases, escalations and what waits for the court to the webhooks of MEDIATION_WEBHOOKS
+    (services/mediation/notifications.py) until Ctrl-C; safe to run as several replicas."""
+    settings = MediationSettings()
+    configure_logging(settings.service_name, settings.log_level)
+
+    async def run() -> None:
+        pool = await create_pool(settings.database_url, max_size=2)
+        try:
+            await notifications.run_forever(pool, notifications.NotificationSettings())
+        finally:
+            await pool.close()
 
     asyncio.run(run())
 

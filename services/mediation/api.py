@@ -12,7 +12,7 @@ from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
-from services.mediation import audit, casework, handlers, parties, repository, search
+from services.mediation import audit, casework, handlers, parties, repository, search, workbench
 from services.mediation.bootstrap import build_context
 from services.mediation.casework import VersionMismatch
 from services.mediation.domain.endpoints import ENDPOINT_OF, available, labels_zh, states_allowing
@@ -433,8 +433,9 @@ async def post_step(request: Request, case_id: uuid.UUID, caller: Caller,
 
 def create_app(settings: MediationSettings) -> FastAPI:
     """The mediation API; its lifespan opens the pool and producer and starts the event relay."""
-    app = create_service_app(settings, title="Fengqiao mediation: dispute cases", routers=[router, audit.router],
+    app = create_service_app(settings, title="Fengqiao mediation: dispute cases", routers=[router, audit.router, *workbench.ROUTERS],
                              service_lifespan=context_with_relay("mediation", build_context), no_store=True)
     app.middleware("http")(audit.refusals)
+    app.add_middleware(workbench.EventStream)  # outermost: the live queue's frames skip the per-request layers
     return app
 

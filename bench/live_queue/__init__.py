@@ -1,0 +1,1 @@
+"""The live queue benchmark (see README.md beside this file)."""
