@@ -161,7 +161,11 @@ class Hub:
         conn = await asyncpg.connect(self.dsn)
         lost = asyncio.Event()
         try:
-            conn.add_termination_listener(lambda _conn: (lost.set(), self._wake.set()))
+            def on_lost(_conn: object) -> None:
+                lost.set()
+                self._wake.set()
+
+            conn.add_termination_listener(on_lost)
             await conn.add_listener(CHANNEL, self._announced)
             self._started.set()
             while self.subscribers and not lost.is_set():

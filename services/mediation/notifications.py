@@ -90,7 +90,8 @@ def headline(row: Any) -> str:
     if kind == "high_risk_case":
         return "新的高风险纠纷，请尽快认领"
     if kind == "escalation":
-        return f"案件已升级：{_REASONS.get(details.get('reason'), details.get('reason'))}"
+        reason = str(details.get("reason"))
+        return f"案件已升级：{_REASONS.get(reason, reason)}"
     if kind == "confirmation_due":
         return "达成协议的案件司法确认申请期限将至"
     if kind == "court_waiting":
