@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from services.intake.bootstrap import IntakeContext, build_context
 from services.intake.domain.profiles import FeedProfile, FieldError
+from services.intake.domain.record import DispatchRecord
 from services.intake.handlers import RecordResult, ingest_safely
 from services.intake.parsing import BodyError, RawInput, parse_array, parse_ndjson, parse_one
 from services.intake.profile_files import ProfileError
@@ -18,6 +19,7 @@ from shared.auth import Principal, require_role
 from shared.error_messages import register
 from shared.errors import error_response, invalid_fields
 from shared.events.intake import incident_id
+from shared.openapi import raw_body, schema_of
 
 router = APIRouter(prefix="/v1", tags=["dispatch records"])
 FeedCaller = Annotated[Principal, Depends(require_role("feed"))]
@@ -30,6 +32,14 @@ register({
                         "the same incident and revision with other content: kept as rejected, the stored one stands"),
 })
 _NDJSON = ("application/x-ndjson", "application/ndjson", "application/jsonl")
+# The handlers read the body themselves (a rejected record is kept, not just refused), so it is declared here.
+_RECORD_BODY = raw_body({"application/json": schema_of(DispatchRecord)}, (
+    "one record, in the format of the feed profile `profile` names: in fengqiao_json (the default) the "
+    "canonical record below; other profiles map their own JSON fields to it (services/intake/profiles)"))
+_BATCH_BODY = raw_body({"application/json": schema_of(DispatchRecord, array=True),
+                        "application/x-ndjson": schema_of(DispatchRecord, array=True)}, (
+    "a JSON array of records, or NDJSON (one record per line; also application/ndjson, application/jsonl), "
+    "each in the format of the feed profile `profile` names"))
 
 
 class Problem(BaseModel):
@@ -100,7 +110,7 @@ def _profile(request: Request, ctx: IntakeContext, name: str) -> FeedProfile | J
 
 @router.post("/dispatch-records", response_model=Result,
              responses={409: {"description": "conflict: this revision was accepted before with other content"},
-                        422: {"description": "rejected: field paths and reasons"}})
+                        422: {"description": "rejected: field paths and reasons"}}, openapi_extra=_RECORD_BODY)
 async def post_record(request: Request, _caller: FeedCaller, profile: ProfileName = "fengqiao_json"):
     """Accept one record; answers after it is durable. A rejected record is kept for replay."""
     ctx = _context(request)
@@ -119,7 +129,7 @@ async def post_record(request: Request, _caller: FeedCaller, profile: ProfileNam
 
 @router.post("/dispatch-records/batch", response_model=BatchResult,
              responses={413: {"description": "more records than the batch limit"},
-                        422: {"description": "the body is not a JSON array or NDJSON"}})
+                        422: {"description": "the body is not a JSON array or NDJSON"}}, openapi_extra=_BATCH_BODY)
 async def post_batch(request: Request, _caller: FeedCaller, profile: ProfileName = "fengqiao_json"):
     """Accept a JSON array or NDJSON (application/x-ndjson) of records; a result per record."""
     ctx = _context(request)

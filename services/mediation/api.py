@@ -143,7 +143,7 @@ async def get_queue(request: Request, caller: Caller, cursor: str | None = None,
     try:
         after = handlers.parse_cursor(cursor) if cursor else None
     except (ValueError, TypeError):
-        raise ApiError(422, "bad_cursor") from None
+        raise ApiError(422, "bad_cursor", errors=[{"loc": ["query", "cursor"]}]) from None
     rows = await _guarded(request, caller, handlers.queue(_ctx(request), caller, after=after, limit=limit))
     if isinstance(rows, JSONResponse):
         return rows
@@ -170,7 +170,7 @@ async def get_cases(
     try:
         after = search.parse_cursor(cursor) if cursor else None
     except (ValueError, TypeError):
-        raise ApiError(422, "bad_cursor") from None
+        raise ApiError(422, "bad_cursor", errors=[{"loc": ["query", "cursor"]}]) from None
     filters = search.Filters(mine=mine, states=tuple(s.value for s in state) if state else None, channel=channel,
                              escalated=escalated, overdue_confirmation=overdue_confirmation,
                              incident_number=incident_number, source=source, incident_id=incident_id, phone=phone,
@@ -214,7 +214,8 @@ async def post_release(request: Request, case_id: uuid.UUID, caller: Caller):
     return case if isinstance(case, JSONResponse) else _with_etag(_render(request, caller, case), case["version"])
 
 
-@router.get("/cases/{case_id}", response_model=CaseWithTimeline)
+@router.get("/cases/{case_id}", response_model=CaseWithTimeline,
+            responses={304: {"description": "If-None-Match names the current version: nothing changed"}})
 async def get_case(request: Request, case_id: uuid.UUID, caller: Caller,
                    purpose: Annotated[str | None, Query(max_length=500, description=(
                        "why you open the case's party data: a station chief sees the parties only with one; "

@@ -125,7 +125,7 @@ def _after(cursor: str | None) -> int | None:
             return row_id
     except (ValueError, TypeError, orjson.JSONDecodeError):
         pass
-    raise ApiError(422, "bad_cursor")
+    raise ApiError(422, "bad_cursor", errors=[{"loc": ["query", "cursor"]}])
 
 
 @router.get("/audit", response_model=AuditPage)
