@@ -129,6 +129,10 @@ _HTTP_CODES = {401: "unauthorized", 403: "forbidden_role", 404: "no_route", 405:
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 400:
+        # FastAPI's answer to a body it cannot decode (not UTF-8): bad input, so a 422 naming the body.
+        return invalid_fields(request, [{"loc": ["body"], "type": "body_unreadable", "msg": "the body is not UTF-8 JSON",
+                                         "msg_zh": "请求体不是 UTF-8 编码的 JSON"}])
     code = _HTTP_CODES.get(exc.status_code, "bad_request")
     return error_response(request, exc.status_code, code, headers=getattr(exc, "headers", None))
 

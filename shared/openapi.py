@@ -17,7 +17,6 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
-from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from shared.errors import ErrorOut, InvalidOut
@@ -35,14 +34,15 @@ _RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before retrying"
 _CHALLENGE = {"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}}
 
 
-# Models named by raw_body: complete() puts their schemas into the components.
-_BODY_MODELS: dict[str, type[BaseModel]] = {}
+# Schemas named by raw_body's callers: complete() puts the ones a document uses into its components.
+_BODY_SCHEMAS: dict[str, dict[str, Any]] = {}
 
 
-def schema_of(model: type[BaseModel], *, array: bool = False) -> dict[str, Any]:
-    """A reference to a model's schema (or an array of it) for raw_body."""
-    _BODY_MODELS[model.__name__] = model
-    ref = {"$ref": SCHEMAS + model.__name__}
+def schema_of(name: str, schema: dict[str, Any], *, array: bool = False) -> dict[str, Any]:
+    """A reference to a named JSON Schema (or an array of it) for raw_body."""
+    if _BODY_SCHEMAS.setdefault(name, schema) != schema:
+        raise ValueError(f"two request-body schemas are named {name}")
+    ref = {"$ref": SCHEMAS + name}
     return {"type": "array", "items": ref} if array else ref
 
 
@@ -118,10 +118,11 @@ def complete(app: FastAPI, document: dict[str, Any]) -> dict[str, Any]:
                 answer = _error(description, model, answer.get("headers"))
             responses[status] = answer | {"description": description}
     components = document.setdefault("components", {}).setdefault("schemas", {})
-    named = [model for name, model in _BODY_MODELS.items() if _refs(document["paths"], SCHEMAS + name)]
-    _, top = models_json_schema([(ErrorOut, "serialization"), (InvalidOut, "serialization"),
-                                 *((model, "validation") for model in named)], ref_template=SCHEMAS + "{model}")
+    _, top = models_json_schema([(ErrorOut, "serialization"), (InvalidOut, "serialization")],
+                                ref_template=SCHEMAS + "{model}")
     components.update(top["$defs"])
+    components.update({name: schema for name, schema in _BODY_SCHEMAS.items()
+                       if _refs(document["paths"], SCHEMAS + name)})
     for name in _FASTAPI_422:
         if not _refs(document["paths"], SCHEMAS + name) and not _refs(components, SCHEMAS + name):
             components.pop(name, None)

@@ -9,10 +9,10 @@ from pydantic import BaseModel, Field
 
 from services.intake.bootstrap import IntakeContext, build_context
 from services.intake.domain.profiles import FeedProfile, FieldError
-from services.intake.domain.record import DispatchRecord
 from services.intake.handlers import RecordResult, ingest_safely
 from services.intake.parsing import BodyError, RawInput, parse_array, parse_ndjson, parse_one
 from services.intake.profile_files import ProfileError
+from services.intake.record_schema import fengqiao_json_record
 from services.intake.settings import IntakeSettings
 from shared.app import context_with_relay, create_service_app
 from shared.auth import Principal, require_role
@@ -33,11 +33,12 @@ register({
 })
 _NDJSON = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 # The handlers read the body themselves (a rejected record is kept, not just refused), so it is declared here.
-_RECORD_BODY = raw_body({"application/json": schema_of(DispatchRecord)}, (
+_RECORD = "DispatchRecordInput"
+_RECORD_BODY = raw_body({"application/json": schema_of(_RECORD, fengqiao_json_record())}, (
     "one record, in the format of the feed profile `profile` names: in fengqiao_json (the default) the "
-    "canonical record below; other profiles map their own JSON fields to it (services/intake/profiles)"))
-_BATCH_BODY = raw_body({"application/json": schema_of(DispatchRecord, array=True),
-                        "application/x-ndjson": schema_of(DispatchRecord, array=True)}, (
+    "record below; other profiles map their own JSON fields to it (services/intake/profiles)"))
+_BATCH_BODY = raw_body({"application/json": schema_of(_RECORD, fengqiao_json_record(), array=True),
+                        "application/x-ndjson": schema_of(_RECORD, fengqiao_json_record(), array=True)}, (
     "a JSON array of records, or NDJSON (one record per line; also application/ndjson, application/jsonl), "
     "each in the format of the feed profile `profile` names"))
 
