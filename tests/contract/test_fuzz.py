@@ -44,7 +44,7 @@ from tests.integration.mediation.conftest import STATION, many_cases
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "20"))
 COVERAGE = os.environ.get("FUZZ_COVERAGE", "") == "1"
 STATIONS = (STATION, "990101002", "990102001", "990102002")
 # Valid input can still be refused by rules no schema states (a record from the future, an activity
