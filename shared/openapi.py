@@ -1,8 +1,8 @@
 """The refusals of every operation in a service's OpenAPI document, written once for all routes.
 
 FastAPI documents what a route declares; the answers that come from the shared edge are added here to
-every operation, so no route can forget them and a contract fuzzer can hold each
-answer to its schema:
+every operation, so no route can forget them and the contract fuzzer (tests/contract/test_fuzz.py)
+can hold each answer to its schema:
 - 401 and 403 on a route that requires a role (shared/auth.py), naming the roles;
 - 404 on a route with a path parameter: what it names does not exist, or is not the caller's;
 - 422 on a route with parameters or a body, in the one error shape with each field's path (FastAPI's
