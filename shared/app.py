@@ -7,7 +7,7 @@ import structlog
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from shared import errors, outbox
+from shared import errors, openapi, outbox
 from shared.http import TELEMETRY, ReadinessCheck, instrument, operations_router
 from shared.kafka.exactly_once import INFRASTRUCTURE_ERRORS
 from shared.no_store import NoStore
@@ -38,8 +38,7 @@ def context_with_relay(attribute: str, build: Callable[[Resources], Any], *,
 async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     """The database is away (a restart, a failover): nothing was committed, the caller should retry."""
     log.warning("http.database_unavailable", path=request.url.path, error_type=type(exc).__name__)
-    return JSONResponse({"detail": "the database is unavailable; nothing was stored, retry shortly"},
-                        status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
+    return errors.error_response(request, 503, "database_unavailable", headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
 def create_service_app(settings: ServiceSettings, *, title: str, routers: Sequence[APIRouter] = (),
@@ -61,6 +60,7 @@ def create_service_app(settings: ServiceSettings, *, title: str, routers: Sequen
     if no_store:
         app.add_middleware(NoStore)
     errors.install(app)
+    openapi.install(app)
 
     def checks() -> dict[str, ReadinessCheck]:
         resources: Resources = app.state.resources

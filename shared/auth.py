@@ -142,4 +142,5 @@ def require_role(*allowed: str) -> Callable[..., Principal]:
             raise ApiError(403, "forbidden_role", params={"roles": ", ".join(allowed)}, allowed_roles=list(allowed))
         return principal
 
+    dependency.roles = allowed  # type: ignore[attr-defined]  # what shared/openapi.py documents as the route's 401/403
     return dependency

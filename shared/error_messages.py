@@ -9,6 +9,8 @@ from typing import Any
 MESSAGES: dict[str, tuple[str, str]] = {
     "unauthorized": ("需要有效的访问令牌（Authorization: Bearer …）", "a bearer token is required"),
     "invalid_token": ("访问令牌无效或已过期", "the bearer token is invalid or has expired"),
+    "database_unavailable": ("数据库暂时不可用，本次请求未保存任何内容，请稍后重试",
+                             "the database is unavailable; nothing was stored, retry shortly"),
     "identity_provider_unavailable": ("暂时无法获取身份认证服务的密钥，请稍后重试",
                                       "the identity provider's keys cannot be read; retry shortly"),
     "forbidden_role": ("当前角色无权执行此操作，需要以下角色之一：{roles}",

@@ -11,9 +11,50 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.error_messages import MESSAGES, field_message
+
+
+class ErrorDetail(BaseModel):
+    """Every refusal: a code for programs, a message for people (Chinese; English with Accept-Language: en),
+    and what the code adds (the roles allowed, the case's state and holder, the current version ...)."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
+        "code": "forbidden_role", "message": "当前角色无权执行此操作，需要以下角色之一：auditor",
+        "allowed_roles": ["auditor"]}]})
+
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    """The one error shape of every 4xx (and of a 503: the database or the identity provider is away)."""
+
+    detail: ErrorDetail
+
+
+class FieldProblem(BaseModel):
+    """One field refused: its path (`["body", 0, "station_code"]`, `["query", "cursor"]`), a type and a reason."""
+
+    model_config = ConfigDict(extra="allow")
+
+    loc: list[str | int]
+    type: str
+    msg: str
+
+
+class InvalidDetail(ErrorDetail):
+    """A 422: the code (`invalid_request`, `bad_cursor`, ...) and each field refused."""
+
+    errors: list[FieldProblem] = Field(description="every field refused, by its path; at most 100")
+
+
+class InvalidOut(BaseModel):
+    """The one error shape of a 422."""
+
+    detail: InvalidDetail
 
 
 class ApiError(Exception):
@@ -65,6 +106,12 @@ def invalid_fields(request: Request, errors: list[dict[str, Any]], **extra: Any)
 
 
 async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+    if exc.status == 422:
+        # A 422 names its fields, each with a reason: a field error given without one says the code's message.
+        text = message(request, exc.code, exc.params)
+        errors = [{"type": exc.code, "msg": text} | e for e in exc.extra.get("errors", [])]
+        return error_response(request, 422, exc.code, params=exc.params, headers=exc.headers,
+                              **(exc.extra | {"errors": errors}))
     return error_response(request, exc.status, exc.code, params=exc.params, headers=exc.headers, **exc.extra)
 
 
@@ -82,6 +129,10 @@ _HTTP_CODES = {401: "unauthorized", 403: "forbidden_role", 404: "no_route", 405:
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 400:
+        # FastAPI's answer to a body it cannot decode (not UTF-8): bad input, so a 422 naming the body.
+        return invalid_fields(request, [{"loc": ["body"], "type": "body_unreadable", "msg": "the body is not UTF-8 JSON",
+                                         "msg_zh": "请求体不是 UTF-8 编码的 JSON"}])
     code = _HTTP_CODES.get(exc.status_code, "bad_request")
     return error_response(request, exc.status_code, code, headers=getattr(exc, "headers", None))
 

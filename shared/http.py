@@ -2,13 +2,14 @@
 line per request and a span per request (FastAPI's own OpenTelemetry support)."""
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 
 from shared import metrics
 
@@ -30,6 +31,13 @@ TELEMETRY: TelemetryConfig = {"tracing": True, "metrics": False, "logs": False, 
              "exclude": is_operations_request}
 
 
+class Readiness(BaseModel):
+    """Whether every dependency answers, and each one's answer."""
+
+    status: Literal["ready", "not ready"]
+    checks: dict[str, bool]
+
+
 def operations_router(checks: Callable[[], Mapping[str, ReadinessCheck]]) -> APIRouter:
     """Liveness, readiness (every dependency answers) and Prometheus metrics."""
     router = APIRouter(tags=["operations"])
@@ -39,7 +47,8 @@ def operations_router(checks: Callable[[], Mapping[str, ReadinessCheck]]) -> API
         """Alive: the process answers."""
         return {"status": "ok"}
 
-    @router.get("/readyz")
+    @router.get("/readyz", responses={200: {"model": Readiness}, 503: {"model": Readiness, "description": (
+        "not ready: a dependency does not answer (checks names which)")}})
     async def readyz() -> JSONResponse:
         """Ready: Kafka and the database answer."""
         results = {name: await check() for name, check in checks().items()}
@@ -47,7 +56,8 @@ def operations_router(checks: Callable[[], Mapping[str, ReadinessCheck]]) -> API
         return JSONResponse({"status": "ready" if ready else "not ready", "checks": results},
                             status_code=200 if ready else 503)
 
-    @router.get("/metrics")
+    @router.get("/metrics", response_class=Response,
+                responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}}})
     async def prometheus_metrics() -> Response:
         """Prometheus text exposition."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

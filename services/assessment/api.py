@@ -40,6 +40,12 @@ MAX_TREND_MONTHS = 36
 MAX_ACTIVITIES = 5000
 
 
+class CsvResponse(PlainTextResponse):
+    """What the OpenAPI document says a CSV export is."""
+
+    media_type = "text/csv"
+
+
 def _first_day(month: str) -> date:
     return date.fromisoformat(f"{month}-01")
 
@@ -108,7 +114,7 @@ async def get_rankings(request: Request, _reader: Reader, month: Month, kind: Ki
             "not_rankable": [_item_json(i) for i in ranking.not_rankable], "data_quality": _quality_json(ranking)}
 
 
-@router.get("/rankings.csv", response_class=PlainTextResponse)
+@router.get("/rankings.csv", response_class=CsvResponse)
 async def get_rankings_csv(request: Request, _reader: Reader, month: Month, kind: Kind = "station",
                            county: County = None):
     """The ranking as CSV (UTF-8 with a byte-order mark, so spreadsheet programs read the Chinese names)."""

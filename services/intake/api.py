@@ -13,12 +13,14 @@ from services.intake.domain.results import RecordResult
 from services.intake.handlers import ingest_safely
 from services.intake.parsing import BodyError, RawInput, parse_array, parse_ndjson, parse_one
 from services.intake.profile_files import ProfileError
+from services.intake.record_schema import fengqiao_json_record
 from services.intake.settings import IntakeSettings
 from shared.app import context_with_relay, create_service_app
 from shared.auth import Principal, require_role
 from shared.error_messages import register
 from shared.errors import error_response, invalid_fields
 from shared.events.intake import incident_id
+from shared.openapi import raw_body, schema_of
 
 router = APIRouter(prefix="/v1", tags=["dispatch records"])
 FeedCaller = Annotated[Principal, Depends(require_role("feed"))]
@@ -40,6 +42,15 @@ register({
                         "the same incident and revision with other content: kept as rejected, the stored one stands"),
 })
 _NDJSON = ("application/x-ndjson", "application/ndjson", "application/jsonl")
+# The handlers read the body themselves (a rejected record is kept, not just refused), so it is declared here.
+_RECORD = "DispatchRecordInput"
+_RECORD_BODY = raw_body({"application/json": schema_of(_RECORD, fengqiao_json_record())}, (
+    "one record, in the format of the feed profile `profile` names: in fengqiao_json (the default) the "
+    "record below; other profiles map their own JSON fields to it (services/intake/profiles)"))
+_BATCH_BODY = raw_body({"application/json": schema_of(_RECORD, fengqiao_json_record(), array=True),
+                        "application/x-ndjson": schema_of(_RECORD, fengqiao_json_record(), array=True)}, (
+    "a JSON array of records, or NDJSON (one record per line; also application/ndjson, application/jsonl), "
+    "each in the format of the feed profile `profile` names"))
 
 
 class Problem(BaseModel):
@@ -106,7 +117,7 @@ def _profile(request: Request, ctx: IntakeContext, name: str) -> FeedProfile | J
 
 @router.post("/dispatch-records", response_model=Result,
              responses={409: {"description": "conflict: this revision was accepted before with other content"},
-                        422: {"description": "rejected: field paths and reasons"}})
+                        422: {"description": "rejected: field paths and reasons"}}, openapi_extra=_RECORD_BODY)
 async def post_record(request: Request, _caller: FeedCaller, ctx: Context, profile: ProfileName = "fengqiao_json"):
     """Accept one record; answers after it is durable. A rejected record is kept for replay."""
     chosen = _profile(request, ctx, profile)
@@ -124,7 +135,7 @@ async def post_record(request: Request, _caller: FeedCaller, ctx: Context, profi
 
 @router.post("/dispatch-records/batch", response_model=BatchResult,
              responses={413: {"description": "more records than the batch limit"},
-                        422: {"description": "the body is not a JSON array or NDJSON"}})
+                        422: {"description": "the body is not a JSON array or NDJSON"}}, openapi_extra=_BATCH_BODY)
 async def post_batch(request: Request, _caller: FeedCaller, ctx: Context, profile: ProfileName = "fengqiao_json"):
     """Accept a JSON array or NDJSON (application/x-ndjson) of records; a result per record."""
     chosen = _profile(request, ctx, profile)

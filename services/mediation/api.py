@@ -5,12 +5,11 @@ with `Accept-Language: en`), and what would allow the action (roles, states, the
 Times are answered with the stations' offset; times sent without one are refused.
 """
 import uuid
-from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Body, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from services.mediation import audit, casework, handlers, parties, repository, search, workbench
 from services.mediation.bootstrap import build_context
@@ -35,6 +34,7 @@ from shared.app import context_with_relay, create_service_app
 from shared.auth import Principal, require_role
 from shared.error_messages import register
 from shared.errors import ApiError, error_response
+from shared.times import IsoDate, IsoDateTime
 
 register({
     "not_found": ("案件不存在或无权查看", "no such case, or not one you may see"),
@@ -143,7 +143,7 @@ async def get_queue(request: Request, caller: Caller, cursor: str | None = None,
     try:
         after = handlers.parse_cursor(cursor) if cursor else None
     except (ValueError, TypeError):
-        raise ApiError(422, "bad_cursor") from None
+        raise ApiError(422, "bad_cursor", errors=[{"loc": ["query", "cursor"]}]) from None
     rows = await _guarded(request, caller, handlers.queue(_ctx(request), caller, after=after, limit=limit))
     if isinstance(rows, JSONResponse):
         return rows
@@ -162,7 +162,7 @@ async def get_cases(
         incident_number: str | None = None, source: str | None = None,
         incident_id: Annotated[uuid.UUID | None, Query(description="as intake answered it")] = None,
         phone: Annotated[str | None, Query(description="the caller's or a party's phone, matched by HMAC")] = None,
-        received_from: AwareDatetime | None = None, received_to: AwareDatetime | None = None,
+        received_from: IsoDateTime | None = None, received_to: IsoDateTime | None = None,
         cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50):
     """Find cases I may see: mine, by state, channel, escalation (the chief's list), overdue confirmation,
     incident (number, source, or intake's incident_id), a caller's or party's phone, or the time received;
@@ -170,7 +170,7 @@ async def get_cases(
     try:
         after = search.parse_cursor(cursor) if cursor else None
     except (ValueError, TypeError):
-        raise ApiError(422, "bad_cursor") from None
+        raise ApiError(422, "bad_cursor", errors=[{"loc": ["query", "cursor"]}]) from None
     filters = search.Filters(mine=mine, states=tuple(s.value for s in state) if state else None, channel=channel,
                              escalated=escalated, overdue_confirmation=overdue_confirmation,
                              incident_number=incident_number, source=source, incident_id=incident_id, phone=phone,
@@ -214,7 +214,8 @@ async def post_release(request: Request, case_id: uuid.UUID, caller: Caller):
     return case if isinstance(case, JSONResponse) else _with_etag(_render(request, caller, case), case["version"])
 
 
-@router.get("/cases/{case_id}", response_model=CaseWithTimeline)
+@router.get("/cases/{case_id}", response_model=CaseWithTimeline,
+            responses={304: {"description": "If-None-Match names the current version: nothing changed"}})
 async def get_case(request: Request, case_id: uuid.UUID, caller: Caller,
                    purpose: Annotated[str | None, Query(max_length=500, description=(
                        "why you open the case's party data: a station chief sees the parties only with one; "
@@ -250,7 +251,7 @@ class SessionIn(BaseModel):
     model_config = {"json_schema_extra": {"examples": [
         {"at": "2024-05-02T10:00:00+08:00", "participants": ["王小明", "李四"], "notes": "双方到场，同意协商"}]}}
 
-    at: AwareDatetime
+    at: IsoDateTime
     participants: list[str] = Field(min_length=1)
     notes: str = Field(default="", max_length=5000)
 
@@ -260,8 +261,8 @@ class AgreementIn(BaseModel):
 
     type: Literal["agreement"]
     terms: str = Field(min_length=1, max_length=10000)
-    effective_date: date
-    performance_date: date
+    effective_date: IsoDate
+    performance_date: IsoDate
 
 
 class FailureIn(BaseModel):
@@ -374,7 +375,8 @@ async def post_party(request: Request, case_id: uuid.UUID, caller: Caller, body:
 
 
 @router.put("/cases/{case_id}/parties/{position}", response_model=CaseOut)
-async def put_party(request: Request, case_id: uuid.UUID, position: int, caller: Caller, body: parties.PartyIn):
+async def put_party(request: Request, case_id: uuid.UUID, position: Annotated[int, Path(ge=0, le=2**31 - 1)],
+                    caller: Caller, body: parties.PartyIn):
     """Correct a party (the holder); position 0 is the caller."""
     return await _save_party(request, caller, case_id, body, position, 200)
 

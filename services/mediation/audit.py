@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from services.mediation import repository
 from services.mediation.domain.permissions import roles_for
@@ -22,6 +22,7 @@ from services.mediation.events import PUBLIC_DETAILS
 from services.mediation.views import ERRORS, local, zone
 from shared.auth import Principal, require_role
 from shared.errors import ApiError
+from shared.times import IsoDateTime
 
 # What a row's details may keep: the events' public details and the audit trail's own bookkeeping.
 # Participants are kept as a count; free text (notes, reasons, terms) never.
@@ -49,8 +50,20 @@ async def write(conn, principal: Principal | None, *, action: str, case_id: Any,
     roles = sorted(principal.roles) if principal is not None else []
     stations = sorted(principal.stations) if principal is not None else []
     details = dict(details or {}) | ({"handoff_id": str(handoff_id)} if handoff_id is not None else {})
-    await conn.execute(repository.INSERT_AUDIT_ENTRY, actor, roles, action, case_id, outcome,
-                       safe_details(details), purpose, stations, handoff_id)
+    await conn.execute(repository.INSERT_AUDIT_ENTRY, *_storable([actor, roles, action]), case_id, outcome,
+                       *_storable([safe_details(details), purpose, stations]), handoff_id)
+
+
+def _storable(value: Any) -> Any:
+    """The value with NUL written as \\u0000: PostgreSQL's text and jsonb cannot hold it, and a purpose, a
+    token's subject or a searched number with one must still leave its row (it answered 500 before)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\\u0000")
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(v) for v in value]
+    return value
 
 
 def remember_caller(request: Request, principal: Principal) -> Principal:
@@ -125,14 +138,14 @@ def _after(cursor: str | None) -> int | None:
             return row_id
     except (ValueError, TypeError, orjson.JSONDecodeError):
         pass
-    raise ApiError(422, "bad_cursor")
+    raise ApiError(422, "bad_cursor", errors=[{"loc": ["query", "cursor"]}])
 
 
 @router.get("/audit", response_model=AuditPage)
 async def get_audit(request: Request, caller: Auditor, case_id: uuid.UUID | None = None,
                     subject: Annotated[str | None, Query(max_length=200, description="the actor")] = None,
-                    since: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-                    until: Annotated[AwareDatetime | None, Query(alias="to", description="exclusive")] = None,
+                    since: Annotated[IsoDateTime | None, Query(alias="from")] = None,
+                    until: Annotated[IsoDateTime | None, Query(alias="to", description="exclusive")] = None,
                     cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 100):
     """The audit trail of my stations (rows about their cases, or by their people), oldest first: by case,
     by subject (the actor) and by time range `[from, to)`; cursor-paginated. Auditors only."""

@@ -314,3 +314,14 @@ UPDATE cases SET party = '{}'::jsonb, agreement = agreement - 'terms', last_hand
     personal_data_erased_at = now()
 WHERE id = ANY($1::uuid[])
 """
+
+# --- the audit trail's months (migration 0008) ---------------------------------------------------------
+
+ADD_AUDIT_PARTITIONS = "SELECT audit_log_add_partitions($1, $2)"
+
+# The months of audit_log whose every row is older than $1 (their range ends by then), oldest first.
+AUDIT_PARTITIONS_BEFORE = """
+SELECT name, upper_bound FROM audit_log_partitions() WHERE upper_bound <= $1 ORDER BY upper_bound
+"""
+
+AUDIT_ROWS_IN_DEFAULT = "SELECT count(*) FROM audit_log_default"

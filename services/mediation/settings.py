@@ -26,6 +26,20 @@ class MediationSettings(ServiceSettings):
         default=365, ge=1, description="days after a case was closed or withdrawn (its last change) that it keeps "
                                        "its parties' names, phones and ID numbers and the free text of its casework; "
                                        "`fengqiao-mediation purge` erases them, the phone HMACs stay")
+    audit_retention_months: int = Field(
+        default=36, ge=13, description="calendar months the audit trail keeps a month of rows after it ended; "
+                                       "`fengqiao-mediation purge` then drops the month whole (docs/mediation.md). "
+                                       "36: the Civil Code's general limitation period (art. 188) is three years; "
+                                       "at least 13, and at least as long as a closed case keeps its parties")
+    audit_partitions_ahead: int = Field(default=3, ge=1, le=24,
+                                        description="months of audit_log partitions the purge creates ahead")
+
+    @model_validator(mode="after")
+    def _audit_outlives_party_data(self) -> "MediationSettings":
+        # Who read a party's data stays on record at least as long as the data itself.
+        if self.audit_retention_months * 28 < self.closed_case_retention_days:
+            raise ValueError("audit_retention_months must cover closed_case_retention_days")
+        return self
 
     @model_validator(mode="after")
     def _no_local_secret_in_production(self) -> "MediationSettings":

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.mediation.domain.endpoints import available
 from services.mediation.domain.lifecycle import STATE_LABELS_ZH, State
+from shared.errors import ErrorOut
 
 CASE_ID = "6f1c2e0a-3b7d-5d2e-9a41-7f0c8e2b1d35"
 _CASE_EXAMPLE: dict[str, Any] = {
@@ -168,24 +169,6 @@ class HandoffLists(BaseModel):
 
     items: list[HandoffOut]
     sent: list[HandoffOut]
-
-
-class ErrorDetail(BaseModel):
-    """Every refusal: a code for programs, a message for people (Chinese; English with Accept-Language: en)."""
-
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
-        "code": "illegal_transition", "message": "不能对“已认领”的案件执行“记录调解结果”；该操作需案件处于：调解中；当前可执行：释放认领、记录调解、撤回、移交",
-        "state": "claimed", "holder": "m1", "allowed_actions": ["release", "sessions", "withdraw", "handoffs"],
-        "allowed_next_states": ["in_session", "pending", "withdrawn"], "allowed_in_states": ["in_session"]}]})
-
-    code: str
-    message: str
-
-
-class ErrorOut(BaseModel):
-    """The one error shape of every 4xx."""
-
-    detail: ErrorDetail
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorOut} for status in (401, 403, 404, 409, 412, 422)}

@@ -8,7 +8,9 @@ names the case, not the person reached.
 from typing import Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.times import IsoDateTime
 
 ACTIVITY_TOPIC = "community.activity.v1"
 # Event type on the topic -> the activity it records.
@@ -26,7 +28,7 @@ class ActivityData(BaseModel):
     activity_id: UUID | None = Field(default=None, description="the sender's id: a re-sent activity counts once "
                                      "(on Kafka the envelope's event_id serves when absent)")
     type: Literal["callback", "visit", "information", "patrol"]
-    occurred_at: AwareDatetime
+    occurred_at: IsoDateTime
     station_code: str = Field(pattern=_CODE)
     grid_code: str | None = Field(default=None, pattern=_CODE)
     officer_id: str | None = Field(default=None, pattern=_CODE)

@@ -19,9 +19,9 @@ async def test_a_database_outage_answers_503_with_retry_after(error):
 
     app = create_service_app(IntakeSettings(environment="test"), title="t", routers=[router])
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
-        answer = await client.post("/v1/things")
+        answer = await client.post("/v1/things", headers={"Accept-Language": "en"})
     assert answer.status_code == 503 and answer.headers["Retry-After"] == "5"
-    assert "retry" in answer.json()["detail"]
+    assert answer.json()["detail"]["code"] == "database_unavailable" and "retry" in answer.json()["detail"]["message"]
 
 
 def test_the_relay_waits_for_self_publishing_requests_and_no_longer_than_two_periods_otherwise():

@@ -109,6 +109,8 @@ def _convert(name: str, value: Any, spec: FieldSpec, zone: ZoneInfo) -> Any:
     if name in TIME_FIELDS:
         return _read_time(value, spec, zone)
     if name in FLOAT_FIELDS:
+        if isinstance(value, bool):
+            raise TypeError("expected a number")  # float(True) is 1.0: a coordinate of 1 degree
         return float(value)
     if name == "revision" and spec.as_ == "epoch_millis":
         # EIDO has no revision number; its last-update time orders the re-sends instead.
