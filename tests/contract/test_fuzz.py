@@ -27,6 +27,7 @@ import uvicorn
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
+from deploy.local.infrastructure import Infrastructure
 from services.assessment import reference
 from services.assessment.api import create_app as assessment_app
 from services.assessment.settings import AssessmentSettings
@@ -39,7 +40,6 @@ from shared.db.migrations import migrate
 from shared.db.pool import create_pool
 from shared.db.provision import drop_database, ensure_database
 from shared.kafka.admin import delete_topics_with_prefix, ensure_registered_topics
-from tests.infrastructure import Infrastructure
 from tests.integration.mediation.conftest import STATION, many_cases
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]

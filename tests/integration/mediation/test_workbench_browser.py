@@ -17,10 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from deploy.local.infrastructure import ROOT
 from services.mediation import sla
 from services.mediation.events import case_id
 from shared.auth import issue_token
-from tests.infrastructure import ROOT
 from tests.integration.assessment.test_dashboard import by_testid, free_port, headless_chromium, save_page, wait_until
 from tests.integration.mediation.conftest import STATION, dispute_event
 
