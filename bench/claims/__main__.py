@@ -61,7 +61,7 @@ async def measure_api(settings: MediationSettings, mediators: list[load.Mediator
     port = free_port()
     env = {"MEDIATION_DATABASE_URL": settings.database_url, "MEDIATION_TOPIC_PREFIX": settings.topic_prefix,
            "MEDIATION_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-           "MEDIATION_LOG_LEVEL": "WARNING", "MEDIATION_HTTP_PORT": str(port),
+           "MEDIATION_LOG_LEVEL": os.environ.get("BENCH_API_LOG_LEVEL", "WARNING"), "MEDIATION_HTTP_PORT": str(port),
            "MEDIATION_DATABASE_POOL_SIZE": str(args.api_pool)}
     process = server.start(env, port, Path(f"/tmp/bench-claims-{run_id}.log"))
     url, name = settings.database_url, settings.database_name

@@ -39,8 +39,12 @@ async def over_http(port: int, mediators: list[Mediator], rate: float, duration_
         await asyncio.gather(*(client.get("/healthz") for client in clients))  # connections opened first
 
         async def call(m: Mediator, client: httpx.AsyncClient, scheduled: float) -> None:
-            response = await client.post("/v1/queue/claim-next",
-                                         headers={"Authorization": f"Bearer {m.token}", "Accept-Language": "en"})
+            headers = {"Authorization": f"Bearer {m.token}", "Accept-Language": "en"}
+            try:
+                response = await client.post("/v1/queue/claim-next", headers=headers)
+            except httpx.TransportError as exc:
+                run.errors[type(exc).__name__] += 1
+                return
             took = time.perf_counter() - scheduled
             if response.status_code == 404:
                 run.empty += 1
