@@ -19,8 +19,8 @@ import uuid
 import httpx
 import uvloop
 
-from bench import infra
 from bench.claims import load
+from bench.common.stack import ensure_stack
 from services.mediation.api import create_app
 from services.mediation.bootstrap import build_context
 from services.mediation.settings import MediationSettings
@@ -61,7 +61,7 @@ async def calls(app, token: str, n: int) -> tuple[float, int]:
 
 async def main(args: argparse.Namespace) -> int:
     """Provision, load, measure, profile, clean up."""
-    bootstrap, server_url = infra.ensure_stack()
+    bootstrap, server_url = ensure_stack()
     run_id = uuid.uuid4().hex[:10]
     prefix, database_url = f"benchprof{run_id}.", f"{server_url}/bench_profile_{run_id}"
     settings = MediationSettings(kafka_bootstrap_servers=bootstrap, database_url=database_url, topic_prefix=prefix,
