@@ -5,12 +5,12 @@ function; rows come back as named records (`CaseRow`, `HandoffRow`, ...), read b
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeAlias
 
 import asyncpg
 
 # A pool or a connection: statements that need no transaction of their own run on either.
-Executor = asyncpg.Pool | asyncpg.Connection
+Executor: TypeAlias = asyncpg.Pool | asyncpg.Connection
 
 
 class NamedRow(asyncpg.Record):
