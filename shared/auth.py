@@ -3,7 +3,8 @@
 Production tokens come from the identity provider (RS256/ES256, keys from its JWKS, iss and aud
 checked); HS256 with the shared secret of settings is for local use and tests (docs/security.md).
 """
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -11,6 +12,7 @@ import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict
+from starlette.concurrency import run_in_threadpool
 
 from shared.errors import ApiError
 from shared.jwks import ASYMMETRIC, JwksKeys, KeysUnavailable
@@ -19,6 +21,10 @@ from shared.settings import ServiceSettings
 ROLES = ("feed", "mediator", "lawyer", "court_liaison", "station_chief", "auditor")
 _ALGORITHM = "HS256"
 _bearer = HTTPBearer(auto_error=False)
+# Verified tokens kept, each until it expires: a mediator's client sends the same token with every call,
+# and checking its signature and claims again each time cost more than the claim itself. Bounded: past
+# this many, the oldest entries go first.
+VERIFIED_CACHE_SIZE = 10_000
 
 
 class Principal(BaseModel):
@@ -54,14 +60,48 @@ class TokenVerifier:
     """Verifies bearer tokens as the settings say: against the identity provider's JWKS (RS256/ES256)
     when `jwt_jwks_url` is set, else with the local HS256 secret, which production refuses."""
 
-    def __init__(self, settings: ServiceSettings) -> None:
+    def __init__(self, settings: ServiceSettings, *, cache_size: int = VERIFIED_CACHE_SIZE) -> None:
         self.settings = settings
         self.production = settings.environment == "production"
         self.keys = JwksKeys(settings.jwt_jwks_url, cache_seconds=settings.jwt_jwks_cache_seconds,
                              refetch_seconds=settings.jwt_jwks_refetch_seconds) if settings.jwt_jwks_url else None
+        self.cache_size = cache_size
+        # token -> (valid until, epoch seconds; the key set it was checked against; its principal)
+        self._verified: dict[str, tuple[float, float, Principal]] = {}
+
+    def _key_set(self) -> float:
+        return self.keys.loaded_at if self.keys is not None else 0.0
+
+    def cached(self, token: str) -> Principal | None:
+        """The principal of a token verified before and not expired since; None otherwise."""
+        found = self._verified.get(token)
+        if found is None:
+            return None
+        until, key_set, principal = found
+        if time.time() >= until or key_set != self._key_set():  # expired, or the provider's keys were fetched again
+            self._verified.pop(token, None)
+            return None
+        return principal
 
     def verify(self, token: str) -> Principal:
-        """The principal of a valid token; AuthError otherwise, KeysUnavailable when the provider is away."""
+        """The principal of a valid token; AuthError otherwise, KeysUnavailable when the provider is away.
+        A token verified before is answered from the cache until its `exp`, or with the identity provider's
+        keys until they are fetched again (a key the provider withdrew then stops working as before)."""
+        principal = self.cached(token)
+        if principal is not None:
+            return principal
+        key_set = self._key_set()
+        principal, expires = self._verify(token)
+        if len(self._verified) >= self.cache_size:
+            try:  # dicts keep insertion order: the oldest goes (a verification in another thread may race)
+                del self._verified[next(iter(self._verified))]
+            except (KeyError, RuntimeError, StopIteration):
+                pass
+        self._verified[token] = (expires, key_set if key_set == self._key_set() else float("nan"), principal)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
+        """The principal of a valid token and its `exp`."""
         s = self.settings
         try:
             algorithm, key = self._key(jwt.get_unverified_header(token))
@@ -79,7 +119,7 @@ class TokenVerifier:
             raise AuthError("sub must be a non-empty string")
         return Principal(subject=claims["sub"], roles=_strings(claims, s.jwt_roles_claim),
                          stations=_strings(claims, s.jwt_stations_claim),
-                         channels=_strings(claims, s.jwt_channels_claim))
+                         channels=_strings(claims, s.jwt_channels_claim)), float(claims["exp"])
 
     def _key(self, header: dict[str, Any]) -> tuple[str, Any]:
         algorithm = header.get("alg")
@@ -124,21 +164,28 @@ def _verifier(request: Request) -> TokenVerifier:
     return verifier
 
 
-def require_role(*allowed: str) -> Callable[..., Principal]:
+def require_role(*allowed: str) -> Callable[..., Awaitable[Principal]]:
     """A FastAPI dependency: 401 without a valid token, 403 without one of the roles."""
+    allowed_roles = frozenset(allowed)
 
-    def dependency(request: Request,
-                   credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
+    async def dependency(request: Request,
+                         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
         if credentials is None:
             raise ApiError(401, "unauthorized", headers={"WWW-Authenticate": "Bearer"})
+        verifier = _verifier(request)
         try:
-            principal = _verifier(request).verify(credentials.credentials)
+            # A token seen before is answered from memory, on the event loop; a new one is checked in a
+            # thread when the identity provider's keys may have to be fetched (a blocking request).
+            principal = verifier.cached(credentials.credentials)
+            if principal is None:
+                principal = (verifier.verify(credentials.credentials) if verifier.keys is None
+                             else await run_in_threadpool(verifier.verify, credentials.credentials))
         except KeysUnavailable as exc:
             raise ApiError(503, "identity_provider_unavailable", headers={"Retry-After": "5"}) from exc
         except AuthError as exc:
             # Why a token failed (expired, wrong key) is the issuer's business, not the caller's.
             raise ApiError(401, "invalid_token", headers={"WWW-Authenticate": "Bearer"}) from exc
-        if not principal.roles & set(allowed):
+        if not principal.roles & allowed_roles:
             raise ApiError(403, "forbidden_role", params={"roles": ", ".join(allowed)}, allowed_roles=list(allowed))
         return principal
 

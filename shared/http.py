@@ -4,12 +4,14 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any, Literal
 
+import orjson
 import structlog
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import metrics
 
@@ -65,18 +67,47 @@ def operations_router(checks: Callable[[], Mapping[str, ReadinessCheck]]) -> API
     return router
 
 
+class OrjsonResponse(JSONResponse):
+    """A JSON answer rendered by orjson: several times faster than the standard library's encoder, and it
+    writes datetimes, UUIDs and dataclasses itself."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+class _Instrumented:
+    """Latency metric and log line of each request, as a pure ASGI middleware: Starlette's
+    BaseHTTPMiddleware (`app.middleware("http")`) runs the rest of the app in a task of its own and
+    streams the body through a queue, which cost more than many handlers do."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app, self.service = app, service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # an exception that escapes every handler answers 500
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", "unmatched")
+            method = scope["method"]
+            metrics.HTTP_LATENCY.labels(self.service, method, route, str(status)).observe(elapsed)
+            if not is_operations_request(scope):
+                log.info("http.request", method=method, route=route, status=status, ms=round(elapsed * 1000, 1))
+
+
 def instrument(app: FastAPI, service: str) -> None:
     """Record each request's latency under its route template (not the raw path, nor the query, which
     may name people), and log it with the trace ids of its span."""
-
-    @app.middleware("http")
-    async def _latency(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        elapsed = time.perf_counter() - started
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        metrics.HTTP_LATENCY.labels(service, request.method, route, str(response.status_code)).observe(elapsed)
-        if not is_operations_request(request.scope):
-            log.info("http.request", method=request.method, route=route, status=response.status_code,
-                     ms=round(elapsed * 1000, 1))
-        return response
+    app.add_middleware(_Instrumented, service=service)

@@ -31,6 +31,11 @@ class JwksKeys:
         self._loaded_at = float("-inf")  # monotonic time of the last successful fetch
         self._lock = threading.Lock()
 
+    @property
+    def loaded_at(self) -> float:
+        """When the keys in use were fetched (monotonic): a change means the key set may have changed."""
+        return self._loaded_at
+
     def key(self, kid: str) -> jwt.PyJWK | None:
         """The key of this kid, or None when the provider does not publish it (after one allowed refetch)."""
         with self._lock:

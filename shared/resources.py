@@ -32,12 +32,12 @@ class Resources:
 
 
 @asynccontextmanager
-async def open_resources(settings: ServiceSettings, *, pool_size: int = 10) -> AsyncIterator[Resources]:
-    """Install tracing, open the pool and the producer; close both and flush the spans however the
-    block ends."""
+async def open_resources(settings: ServiceSettings, *, pool_size: int | None = None) -> AsyncIterator[Resources]:
+    """Install tracing, open the pool (of `database_pool_size` connections unless told) and the producer;
+    close both and flush the spans however the block ends."""
     configure_tracing(settings)
     try:
-        pool = await create_pool(settings.database_url, max_size=pool_size)
+        pool = await create_pool(settings.database_url, max_size=pool_size or settings.database_pool_size)
         try:
             producer = EventProducer.from_settings(settings)
             await producer.start()

@@ -28,6 +28,9 @@ class ServiceSettings(BaseSettings):
     kafka_sasl_password: SecretStr = SecretStr("")
     kafka_ssl_cafile: str = Field(default="", description="CA of the brokers' certificates (SASL_SSL); none: the system's")
     database_url: str = ""
+    database_pool_size: int = Field(default=10, ge=1, le=500,
+                                    description="database connections the process keeps: about what PostgreSQL's "
+                                                "cores can run at once; more only queue inside the server")
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     log_level: str = "INFO"

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from services.mediation.handlers import MediationContext, dispute_handler
+from services.mediation.bootstrap import MediationContext
+from services.mediation.handlers import dispute_handler
 from shared.auth import issue_token
 from shared.events.envelope import Envelope
 
@@ -69,11 +70,15 @@ def mediators(secret: str, n: int) -> list[Mediator]:
 
 
 async def reset(database_url: str) -> None:
-    """Every case back to pending, and the table rewritten, so the next run starts as the first did."""
+    """Every case back to pending, its claim's timeline entry and event gone, and the tables rewritten, so the
+    next run starts as the first did (the audit log is append-only: its rows stay)."""
     conn = await asyncpg.connect(database_url)
     try:
-        await conn.execute("UPDATE cases SET state = 'pending', claimed_by = NULL, claimed_at = NULL, version = 1 "
-                           "WHERE state = 'claimed'")
+        await conn.execute("UPDATE cases SET state = 'pending', claimed_by = NULL, claimed_at = NULL, version = 1, "
+                           "worked_by = '{}' WHERE state = 'claimed'")
+        await conn.execute("DELETE FROM case_timeline WHERE action = 'claim'")
+        await conn.execute("DELETE FROM outbox")
+        await conn.execute("VACUUM FULL ANALYZE case_timeline")
         # The previous run left a dead tuple per claim; without the rewrite the next run pays for them.
         await conn.execute("VACUUM FULL ANALYZE cases")
     finally:

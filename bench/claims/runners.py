@@ -1,4 +1,5 @@
-"""The two measurements: claim-next over HTTP by N mediators, and the bare CLAIM_NEXT statement."""
+"""The closed-loop measurements: claim-next over HTTP by N mediators, and the claim statement the API runs
+(repository.claim_next: the claim, its timeline, audit row and event in one statement) run directly."""
 import asyncio
 import ssl
 import time
@@ -10,11 +11,12 @@ import httpx
 
 from bench.claims.load import Mediator
 from bench.common.percentiles import percentile
+from services.mediation import repository
 from services.mediation.domain.access import channels_for
-from services.mediation.repository import CLAIM_NEXT
+from services.mediation.events import PRODUCER
 from shared.db.pool import create_pool
 
-# What the API passes for a mediator token without a channels claim (handlers._channels).
+# What the API passes for a mediator token without a channels claim (callers.channels_of).
 MEDIATOR_CHANNELS = sorted(channels_for({"mediator"}))
 
 
@@ -81,8 +83,9 @@ async def over_http(port: int, mediators: list[Mediator], budget_s: float, *, sh
     return run
 
 
-async def over_sql(database_url: str, mediators: list[Mediator], budget_s: float, connections: int) -> Run:
-    """The same loop, each mediator running CLAIM_NEXT itself on a pool of `connections` (autocommit)."""
+async def over_sql(database_url: str, mediators: list[Mediator], budget_s: float, connections: int,
+                   topic: str) -> Run:
+    """The same loop, each mediator running the API's claim statement itself on a pool of `connections`."""
     run = Run()
     # Opened up front, like the HTTP client's connections; a latency includes waiting for one.
     pool = await create_pool(database_url, min_size=connections, max_size=connections)
@@ -92,7 +95,9 @@ async def over_sql(database_url: str, mediators: list[Mediator], budget_s: float
                 started = time.perf_counter()
                 try:
                     async with pool.acquire() as conn:
-                        case = await conn.fetchrow(CLAIM_NEXT, [m.station], MEDIATOR_CHANNELS, m.subject)
+                        case = await repository.claim_next(
+                            conn, stations=[m.station], channels=MEDIATOR_CHANNELS, subject=m.subject,
+                            roles=["mediator"], topic=topic, traceparent=None, producer=PRODUCER)
                 except asyncpg.PostgresError as exc:
                     run.errors[type(exc).__name__] += 1
                     return

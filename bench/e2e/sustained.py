@@ -14,7 +14,7 @@ from bench.common.percentiles import percentile
 from bench.e2e.feed import STATIONS, DisputeFeed
 from bench.e2e.fleet import Fleet
 from services.mediation.domain.routing import CHANNELS
-from services.mediation.handlers import cursor_of
+from services.mediation.queue import cursor_of
 
 NIL = "00000000-0000-0000-0000-000000000000"
 # The claim queue's own condition (services/mediation/repository.py QUEUE: pending, in the caller's

@@ -8,15 +8,14 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Path, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from services.mediation import audit, casework, handlers, parties, repository, search, workbench
-from services.mediation.bootstrap import build_context
-from services.mediation.casework import VersionMismatch
-from services.mediation.domain.endpoints import ENDPOINT_OF, available, labels_zh, states_allowing
-from services.mediation.domain.lifecycle import STATE_LABELS_ZH, Action, HandoffAction, State, next_state
-from services.mediation.handlers import CaseConflict, CaseNotFound, MediationContext, NotAllowed
+from services.mediation import api_errors, audit, casework, parties, queue, repository, search, workbench
+from services.mediation.bootstrap import MediationContext, build_context
+from services.mediation.callers import channels_of
+from services.mediation.domain.access import CHIEF, ROLES
+from services.mediation.domain.lifecycle import Action, HandoffAction, State
 from services.mediation.settings import MediationSettings
 from services.mediation.views import (
     ERRORS,
@@ -34,6 +33,7 @@ from shared.app import context_with_relay, create_service_app
 from shared.auth import Principal, require_role
 from shared.error_messages import register
 from shared.errors import ApiError, error_response
+from shared.http import OrjsonResponse
 from shared.times import IsoDate, IsoDateTime
 
 register({
@@ -66,10 +66,10 @@ register({
 })
 
 router = APIRouter(prefix="/v1", tags=["cases"], responses=ERRORS)
-_ROLE = Depends(require_role("mediator", "lawyer", "court_liaison", "station_chief", "auditor"))
+_ROLE = Depends(require_role(*ROLES))
 
 
-def _caller(request: Request, principal: Annotated[Principal, _ROLE]) -> Principal:
+async def _caller(request: Request, principal: Annotated[Principal, _ROLE]) -> Principal:
     return audit.remember_caller(request, principal)
 
 
@@ -85,7 +85,7 @@ def _tz(request: Request):
 
 
 def _render(request: Request, caller: Principal, case: Any, case_parties: list | None = None) -> dict[str, Any]:
-    shows = parties.may_read(caller, case)
+    shows = parties.may_read_parties(caller, case)
     body = case_json(dict(case), _tz(request), subject=caller.subject, roles=caller.roles,
                      parties=case_parties if shows else None)
     if not shows:
@@ -93,47 +93,8 @@ def _render(request: Request, caller: Principal, case: Any, case_parties: list |
     return body
 
 
-def _with_etag(body: dict[str, Any], version: int, status: int = 200) -> JSONResponse:
-    return JSONResponse(body, status_code=status, headers={"ETag": f'"{version}"'})
-
-
-def _conflict(request: Request, caller: Principal, exc: CaseConflict) -> JSONResponse:
-    """409: why, the state and holder, what the caller may do now, and where the refused action would be allowed."""
-    state = State(exc.state)
-    now = available(exc.case, subject=caller.subject, roles=caller.roles)
-    action = exc.action
-    states = states_allowing(action) if action else []
-    refused = ENDPOINT_OF.get(action, action.value) if action else ""
-    params = {"state": state.value, "state_zh": STATE_LABELS_ZH[state], "case_id": str(exc.case["id"]),
-              "holder_zh": f"，由 {exc.holder} 认领" if exc.holder else "",
-              "holder_en": f", held by {exc.holder}" if exc.holder else "",
-              "action": refused, "action_zh": labels_zh([refused]) if refused in _LABELLED else refused,
-              "states": " or ".join(states) or "none", "states_zh": "、".join(STATE_LABELS_ZH[State(s)] for s in states)
-              or "无", "allowed": ", ".join(now) or "nothing", "allowed_zh": labels_zh(now)}
-    return error_response(request, 409, exc.code, params=params, state=state.value, holder=exc.holder,
-                          allowed_actions=now, allowed_in_states=states,
-                          allowed_next_states=sorted({next_state(state, a, had_agreement=True).value
-                                                      for a in exc.allowed}))
-
-
-_LABELLED = frozenset(ENDPOINT_OF.values())
-
-
-async def _guarded(request: Request, caller: Principal, work) -> Any:
-    """Run a handler call and turn its domain errors into 403/404/409/412 answers."""
-    try:
-        return await work
-    except NotAllowed as exc:
-        return error_response(request, 403, exc.code, params={"roles": ", ".join(exc.roles), "holder": exc.holder},
-                              allowed_roles=list(exc.roles), holder=exc.holder)
-    except CaseNotFound:
-        return error_response(request, 404, "not_found")
-    except CaseConflict as exc:
-        return _conflict(request, caller, exc)
-    except VersionMismatch as exc:
-        return error_response(request, 412, "stale", version=exc.current)
-    except LookupError as exc:
-        return error_response(request, 404, "no_party" if str(exc).startswith("no party") else "no_handoff")
+def _with_etag(body: dict[str, Any], version: int, status: int = 200) -> OrjsonResponse:
+    return OrjsonResponse(body, status_code=status, headers={"ETag": f'"{version}"'})
 
 
 @router.get("/queue", response_model=CasePage)
@@ -141,15 +102,13 @@ async def get_queue(request: Request, caller: Caller, cursor: str | None = None,
                     limit: Annotated[int, Query(ge=1, le=500)] = 50):
     """Claimable cases of my stations and channels: high risk first, then oldest; cursor-paginated."""
     try:
-        after = handlers.parse_cursor(cursor) if cursor else None
+        after = queue.parse_cursor(cursor) if cursor else None
     except (ValueError, TypeError):
         raise ApiError(422, "bad_cursor", errors=[{"loc": ["query", "cursor"]}]) from None
-    rows = await _guarded(request, caller, handlers.queue(_ctx(request), caller, after=after, limit=limit))
-    if isinstance(rows, JSONResponse):
-        return rows
+    rows = await queue.page(_ctx(request), caller, after=after, limit=limit)
     items = [_render(request, caller, dict(r) | {"party": None}) for r in rows]
-    return JSONResponse({"items": items,
-                         "next_cursor": handlers.cursor_of(rows[-1]) if len(rows) == limit else None})
+    return OrjsonResponse({"items": items,
+                           "next_cursor": queue.cursor_of(rows[-1]) if len(rows) == limit else None})
 
 
 @router.get("/cases", response_model=CasePage)
@@ -175,33 +134,26 @@ async def get_cases(
                              escalated=escalated, overdue_confirmation=overdue_confirmation,
                              incident_number=incident_number, source=source, incident_id=incident_id, phone=phone,
                              received_from=received_from, received_to=received_to)
-    try:
-        rows = await _guarded(request, caller, search.search(_ctx(request), caller, filters, after=after, limit=limit))
-    except search.BadPhone:
-        raise ApiError(422, "bad_phone", errors=[{"loc": ["query", "phone"], "type": "bad_phone"}]) from None
-    if isinstance(rows, JSONResponse):
-        return rows
+    rows = await search.search(_ctx(request), caller, filters, after=after, limit=limit)
     shown = None
-    if any(parties.may_read(caller, r) for r in rows):
+    if any(parties.may_read_parties(caller, r) for r in rows):
         async with _ctx(request).pool.acquire() as conn:
             shown = await parties.of_cases(conn, [r["id"] for r in rows])
     items = [_render(request, caller, r, shown[r["id"]] if shown else None) for r in rows]
-    return JSONResponse({"items": items, "next_cursor": search.cursor_of(rows[-1]) if len(rows) == limit else None})
+    return OrjsonResponse({"items": items, "next_cursor": search.cursor_of(rows[-1]) if len(rows) == limit else None})
 
 
 @router.post("/cases/{case_id}/claim", response_model=CaseOut)
 async def post_claim(request: Request, case_id: uuid.UUID, caller: Caller):
     """Claim a case. Of concurrent claimers exactly one wins; the others get 409 naming the holder."""
-    case = await _guarded(request, caller, handlers.claim(_ctx(request), caller, case_id))
-    return case if isinstance(case, JSONResponse) else _with_etag(_render(request, caller, case), case["version"])
+    case = await queue.claim(_ctx(request), caller, case_id)
+    return _with_etag(_render(request, caller, case), case["version"])
 
 
 @router.post("/queue/claim-next", response_model=CaseOut)
 async def post_claim_next(request: Request, caller: Caller):
     """Claim the best available case for me; 404 when the queue is empty."""
-    case = await _guarded(request, caller, handlers.claim_next(_ctx(request), caller))
-    if isinstance(case, JSONResponse):
-        return case
+    case = await queue.claim_next(_ctx(request), caller)
     if case is None:
         return error_response(request, 404, "empty")
     return _with_etag(_render(request, caller, case), case["version"])
@@ -210,8 +162,8 @@ async def post_claim_next(request: Request, caller: Caller):
 @router.post("/cases/{case_id}/release", response_model=CaseOut)
 async def post_release(request: Request, case_id: uuid.UUID, caller: Caller):
     """Give my claimed case back to the queue."""
-    case = await _guarded(request, caller, handlers.release(_ctx(request), caller, case_id))
-    return case if isinstance(case, JSONResponse) else _with_etag(_render(request, caller, case), case["version"])
+    case = await queue.release(_ctx(request), caller, case_id)
+    return _with_etag(_render(request, caller, case), case["version"])
 
 
 @router.get("/cases/{case_id}", response_model=CaseWithTimeline,
@@ -223,10 +175,7 @@ async def get_case(request: Request, case_id: uuid.UUID, caller: Caller,
     """A case with its parties and full timeline; the ETag is its version. Whoever worked the case keeps
     seeing it after handing it on. Parties for the roles that work the case; for a station chief only with a
     `purpose`; never for auditors. Every answer with party data is audited (who, the case, the purpose)."""
-    found = await _guarded(request, caller, handlers.case_with_timeline(_ctx(request), caller, case_id, purpose))
-    if isinstance(found, JSONResponse):
-        return found
-    case, timeline, shows = found
+    case, timeline, shows = await search.case_with_timeline(_ctx(request), caller, case_id, purpose)
     if request.headers.get("if-none-match") == f'"{case["version"]}"':
         return Response(status_code=304, headers={"ETag": f'"{case["version"]}"'})
     for entry in timeline:
@@ -333,9 +282,8 @@ class AnswerIn(BaseModel):
 
 
 async def _act(request: Request, caller: Principal, case_id: uuid.UUID, action: Action, payload: dict):
-    case = await _guarded(request, caller, casework.act(_ctx(request), caller, case_id, action, payload,
-                                                        if_match=_if_match(request)))
-    return case if isinstance(case, JSONResponse) else _with_etag(_render(request, caller, case), case["version"])
+    case = await casework.act(_ctx(request), caller, case_id, action, payload, if_match=_if_match(request))
+    return _with_etag(_render(request, caller, case), case["version"])
 
 
 @router.post("/cases/{case_id}/sessions", response_model=CaseOut)
@@ -383,10 +331,7 @@ async def put_party(request: Request, case_id: uuid.UUID, position: Annotated[in
 
 async def _save_party(request: Request, caller: Principal, case_id: uuid.UUID, body: parties.PartyIn,
                       position: int | None, status: int):
-    saved = await _guarded(request, caller, parties.save(_ctx(request), caller, case_id, body, position))
-    if isinstance(saved, JSONResponse):
-        return saved
-    case, case_parties = saved
+    case, case_parties = await parties.save(_ctx(request), caller, case_id, body, position)
     return _with_etag(_render(request, caller, case, case_parties), case["version"], status)
 
 
@@ -395,11 +340,7 @@ async def post_handoff(request: Request, case_id: uuid.UUID, caller: Caller, bod
     """Hand the case to the court, a lawyer, back to the station, or to the law-enforcement team. The
     receiver sees the case while deciding; you keep seeing it after, and its answer shows on the case
     (last_handoff) and in your GET /v1/handoffs (sent)."""
-    found = await _guarded(request, caller,
-                           casework.request_handoff(_ctx(request), caller, case_id, **body.model_dump()))
-    if isinstance(found, JSONResponse):
-        return found
-    handoff_id, case = found
+    handoff_id, case = await casework.request_handoff(_ctx(request), caller, case_id, **body.model_dump())
     return _with_etag({"handoff_id": str(handoff_id), "case": _render(request, caller, case)}, case["version"], 201)
 
 
@@ -408,18 +349,18 @@ async def get_handoffs(request: Request, caller: Caller, sent_limit: Annotated[i
     """`items`: handoffs and confirmation requests waiting for my channels at my stations; `sent`: the ones
     I sent, newest first, with their answers (a rejection's reason, a ruling number)."""
     pool, tz = _ctx(request).pool, _tz(request)
-    receives = handlers._channels(caller) | ({"law_enforcement"} if "station_chief" in caller.roles else set())
-    waiting = await pool.fetch(repository.PENDING_HANDOFFS, sorted(caller.stations), sorted(receives))
-    sent = await pool.fetch(repository.SENT_HANDOFFS, caller.subject, sorted(caller.stations), sent_limit)
-    return JSONResponse({"items": [handoff_json(r, tz) for r in waiting], "sent": [handoff_json(r, tz) for r in sent]})
+    # Chiefs list every channel's handoffs (they supervise) and answer the law-enforcement ones.
+    receives = channels_of(caller) | ({"law_enforcement"} if CHIEF in caller.roles else set())
+    waiting = await repository.pending_handoffs(pool, sorted(caller.stations), sorted(receives))
+    sent = await repository.sent_handoffs(pool, caller.subject, sorted(caller.stations), sent_limit)
+    return OrjsonResponse({"items": [handoff_json(r, tz) for r in waiting], "sent": [handoff_json(r, tz) for r in sent]})
 
 
 @router.post("/handoffs/{handoff_id}/answer", response_model=CaseOut)
 async def post_handoff_answer(request: Request, handoff_id: uuid.UUID, caller: Caller, body: AnswerIn):
     """The receiving side accepts (becoming the holder) or rejects with a reason (back to the sender)."""
-    case = await _guarded(request, caller, casework.answer_handoff(_ctx(request), caller, handoff_id,
-                                                                   HandoffAction(body.decision), body.reason))
-    return case if isinstance(case, JSONResponse) else _with_etag(_render(request, caller, case), case["version"])
+    case = await casework.answer_handoff(_ctx(request), caller, handoff_id, HandoffAction(body.decision), body.reason)
+    return _with_etag(_render(request, caller, case), case["version"])
 
 
 # Last: its path parameter would otherwise shadow /handoffs and /parties.
@@ -437,7 +378,8 @@ def create_app(settings: MediationSettings) -> FastAPI:
     """The mediation API; its lifespan opens the pool and producer and starts the event relay."""
     app = create_service_app(settings, title="Fengqiao mediation: dispute cases", routers=[router, audit.router, *workbench.ROUTERS],
                              service_lifespan=context_with_relay("mediation", build_context), no_store=True)
-    app.middleware("http")(audit.refusals)
+    api_errors.install(app)
+    app.add_middleware(audit.Refusals)
     app.add_middleware(workbench.EventStream)  # outermost: the live queue's frames skip the per-request layers
     return app
 

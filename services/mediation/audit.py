@@ -1,10 +1,10 @@
 """The audit trail of mediation: who did what to which case, when, and why if they said.
 
-Written: every API write (handlers._record), every answer that carries personal data (a case with its
+Written: every API write (changes.record; claim-next in its one statement), every answer that carries personal data (a case with its
 parties, a search that can return them), and every refused attempt on a case (401, 403, 404), the last
 by a middleware so no endpoint can forget it. Never written: the personal data itself, only which
 filters a search used, which case was read and the stated purpose. The table is append-only in the
-database (migration 0006); auditors read it with GET /v1/audit, by case, subject and time range.
+database (migration 0007); auditors read it with GET /v1/audit, by case, subject and time range.
 """
 import re
 import uuid
@@ -13,8 +13,8 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.mediation import repository
 from services.mediation.domain.permissions import roles_for
@@ -22,6 +22,7 @@ from services.mediation.events import PUBLIC_DETAILS
 from services.mediation.views import ERRORS, local, zone
 from shared.auth import Principal, require_role
 from shared.errors import ApiError
+from shared.http import OrjsonResponse
 from shared.times import IsoDateTime
 
 # What a row's details may keep: the events' public details and the audit trail's own bookkeeping.
@@ -43,15 +44,18 @@ def safe_details(details: dict[str, Any] | None) -> dict[str, Any]:
     return kept
 
 
-async def write(conn, principal: Principal | None, *, action: str, case_id: Any, outcome: str = "ok",
+async def write(conn: repository.Executor, principal: Principal | None, *, action: str, case_id: Any, outcome: str = "ok",
                 purpose: str | None = None, details: dict[str, Any] | None = None, handoff_id: Any = None) -> None:
     """One row. Without a principal (no valid token, or a role the API does not know) the actor is `-`."""
     actor = principal.subject if principal is not None else "-"
     roles = sorted(principal.roles) if principal is not None else []
     stations = sorted(principal.stations) if principal is not None else []
     details = dict(details or {}) | ({"handoff_id": str(handoff_id)} if handoff_id is not None else {})
-    await conn.execute(repository.INSERT_AUDIT_ENTRY, *_storable([actor, roles, action]), case_id, outcome,
-                       *_storable([safe_details(details), purpose, stations]), handoff_id)
+    actor, purpose = _storable(actor), _storable(purpose)
+    roles, stations, details = _storable(roles), _storable(stations), _storable(safe_details(details))
+    await repository.add_audit_entry(conn, actor=actor, roles=roles, action=_storable(action), case_id=case_id,
+                                     outcome=outcome, details=details, purpose=purpose, stations=stations,
+                                     handoff_id=handoff_id)
 
 
 def _storable(value: Any) -> Any:
@@ -84,18 +88,34 @@ def _target(path: str) -> tuple[uuid.UUID | None, uuid.UUID | None]:
     return None, None
 
 
-async def refusals(request: Request, call_next):
-    """HTTP middleware: every 401/403/404 on a case or handoff leaves a row (`refused`, with the status)."""
-    response = await call_next(request)
-    if response.status_code in REFUSALS:
-        case_id, handoff_id = _target(request.url.path)
-        if case_id is not None or handoff_id is not None:
-            principal = getattr(request.state, "principal", None)
-            pool = request.app.state.mediation.pool
-            await write(pool, principal, action=f"{request.method} {request.url.path}", case_id=case_id,
-                        outcome="refused", purpose=request.query_params.get("purpose"), handoff_id=handoff_id,
-                        details={"status": response.status_code, "method": request.method})
-    return response
+class Refusals:
+    """Middleware: every 401/403/404 on a case or handoff leaves a row (`refused`, with the status), written
+    before the answer goes out. Pure ASGI: it spawns no task and wraps no body, so the requests it lets
+    pass (every claim) cost next to nothing."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        case_id, handoff_id = _target(scope["path"])
+        if case_id is None and handoff_id is None:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_after_audit(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] in REFUSALS:
+                request = Request(scope)
+                principal = scope.get("state", {}).get("principal")
+                await write(request.app.state.mediation.pool, principal,
+                            action=f"{request.method} {request.url.path}", case_id=case_id, outcome="refused",
+                            purpose=request.query_params.get("purpose"), handoff_id=handoff_id,
+                            details={"status": message["status"], "method": request.method})
+            await send(message)
+
+        await self.app(scope, receive, send_after_audit)
 
 
 # --- GET /v1/audit ---------------------------------------------------------------------------------
@@ -151,10 +171,10 @@ async def get_audit(request: Request, caller: Auditor, case_id: uuid.UUID | None
     by subject (the actor) and by time range `[from, to)`; cursor-paginated. Auditors only."""
     after = _after(cursor)
     ctx = request.app.state.mediation
-    rows = await ctx.pool.fetch(repository.AUDIT_TRAIL, sorted(caller.stations), case_id, subject, since, until,
-                                after, limit)
+    rows = await repository.audit_trail(ctx.pool, stations=sorted(caller.stations), case_id=case_id, actor=subject,
+                                        since=since, until=until, after=after, limit=limit)
     tz = zone(ctx.settings.time_zone)
     items = [{"id": r["id"], "at": local(r["at"], tz), "actor": r["actor"], "roles": list(r["roles"]),
               "action": r["action"], "case_id": r["case_id"] and str(r["case_id"]), "outcome": r["outcome"],
               "purpose": r["purpose"], "details": safe_details(r["details"])} for r in rows]
-    return JSONResponse({"items": items, "next_cursor": _cursor(rows[-1]["id"]) if len(rows) == limit else None})
+    return OrjsonResponse({"items": items, "next_cursor": _cursor(rows[-1]["id"]) if len(rows) == limit else None})

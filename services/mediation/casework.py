@@ -11,8 +11,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from services.mediation import repository
-from services.mediation.domain.access import CLAIMING_ROLES, channels_for
+from services.mediation.bootstrap import MediationContext
+from services.mediation.callers import relations_of, sees
+from services.mediation.changes import record, visible_case
+from services.mediation.domain.access import CLAIMING_ROLES, COURT_ROLES, RECEIVERS, receiving_channels
 from services.mediation.domain.endpoints import BREACH_ROLES, ROLES_FOR
+from services.mediation.domain.errors import CaseConflict, HandoffNotFound, NotAllowed, VersionMismatch
 from services.mediation.domain.lifecycle import (
     TERMINAL,
     Action,
@@ -25,15 +29,7 @@ from services.mediation.domain.lifecycle import (
     next_state,
 )
 from services.mediation.domain.permissions import allows
-from services.mediation.handlers import (
-    CaseConflict,
-    MediationContext,
-    NotAllowed,
-    _record,
-    _visible_case,
-    relations_of,
-    sees,
-)
+from services.mediation.repository import CaseRow, NewHandoff
 from shared.auth import Principal
 
 # The application for judicial confirmation is due within 30 days of the agreement taking effect.
@@ -50,32 +46,6 @@ EVENT_OF = {
 _HOLDER_ACTIONS = frozenset({Action.RECORD_SESSION, Action.REACH_AGREEMENT, Action.FAIL, Action.REFER,
                              Action.REQUEST_CONFIRMATION, Action.CLOSE})
 _COURT_ACTIONS = frozenset({Action.CONFIRM, Action.REJECT_CONFIRMATION})
-# Who receives a handoff to each channel (for the 403 that names them).
-_RECEIVERS = {"station_officer": ("mediator",), "peoples_mediator": ("mediator",), "lawyer": ("lawyer",),
-              "court": ("court_liaison",), "law_enforcement": ("station_chief",)}
-
-# $9: an escalation reason the action raises (a breach goes to the station chief), recorded once.
-UPDATE_AFTER = f"""
-UPDATE cases SET state = $2, sessions = sessions + $3, had_agreement = $4, agreement = coalesce($5, agreement),
-    confirmation_due = coalesce($6, confirmation_due), ruling_number = coalesce($7, ruling_number),
-    claimed_by = CASE WHEN $8 THEN NULL ELSE claimed_by END,
-    claimed_at = CASE WHEN $8 THEN NULL ELSE claimed_at END,
-    escalated = escalated OR $9::text IS NOT NULL,
-    escalations = CASE WHEN $9::text IS NULL OR $9::text = ANY(escalations) THEN escalations
-                       ELSE escalations || $9::text END,
-    version = version + 1, updated_at = now()
-WHERE id = $1
-RETURNING {repository.CASE_COLUMNS}
-"""
-
-
-class VersionMismatch(Exception):
-    """If-Match named another version than the case has (412)."""
-
-    def __init__(self, current: int) -> None:
-        super().__init__(f"the case is at version {current}")
-        self.current = current
-
 
 @dataclass
 class Change:
@@ -93,7 +63,7 @@ class Change:
 def _authorise(principal: Principal, action: Action, case: Any) -> None:
     roles = principal.roles
     if action in _COURT_ACTIONS:
-        if "court_liaison" not in roles:
+        if not roles & COURT_ROLES:
             raise NotAllowed("court_only", roles=ROLES_FOR[action])
     elif action is Action.WITHDRAW:
         if not allows("withdraw", roles, relations_of(principal, case)):
@@ -126,11 +96,11 @@ def plan(action: Action, case: Any, payload: dict[str, Any], today: date) -> Cha
     return Change(details={k: v for k, v in payload.items() if k in ("reason", "to")})
 
 
-async def act(ctx: MediationContext, principal: Principal, ident: Any, action: Action,
-              payload: dict[str, Any], *, if_match: int | None = None):
+async def act(ctx: MediationContext, principal: Principal, ident: uuid.UUID, action: Action,
+              payload: dict[str, Any], *, if_match: int | None = None) -> CaseRow:
     """Apply one lifecycle action to a case; 403/404/409/412 as exceptions."""
     async with ctx.pool.acquire() as conn, conn.transaction():
-        case = await _visible_case(conn, principal, ident, for_update=True)
+        case = await visible_case(conn, principal, ident, for_update=True)
         _authorise(principal, action, case)
         if if_match is not None and if_match != case["version"]:
             raise VersionMismatch(case["version"])
@@ -144,15 +114,16 @@ async def act(ctx: MediationContext, principal: Principal, ident: Any, action: A
         change = plan(action, case, payload, datetime.now(UTC).date())
         # A reopened case starts a new round: its earlier agreement no longer closes it.
         had_agreement = (case["had_agreement"] or action is Action.REACH_AGREEMENT) and action is not Action.REPORT_BREACH
-        updated = await conn.fetchrow(UPDATE_AFTER, ident, after.value, change.sessions, had_agreement,
-                                      change.agreement, change.confirmation_due, change.ruling_number, change.unclaim,
-                                      change.escalate)
+        updated = await repository.apply_action(
+            conn, ident, state=after.value, sessions=change.sessions, had_agreement=had_agreement,
+            agreement=change.agreement, confirmation_due=change.confirmation_due, ruling_number=change.ruling_number,
+            unclaim=change.unclaim, escalate=change.escalate)
         if action is Action.REQUEST_CONFIRMATION:
             updated = await _send_to_court(conn, principal, updated, change)
         elif action in _COURT_ACTIONS:
             updated = await _settle_confirmation(conn, principal, updated, action, payload)
-        await _record(conn, ctx, principal, updated, action=action.value, event_type=EVENT_OF[action],
-                      from_state=state.value, details=change.details)
+        await record(conn, ctx, principal, updated, action=action.value, event_type=EVENT_OF[action],
+                     from_state=state.value, details=change.details)
         return updated
 
 
@@ -165,38 +136,40 @@ def _handoff_summary(handoff_id: Any, purpose: str, to_channel: str, state: str,
             "reason": reason, "ruling_number": ruling_number}
 
 
-async def _send_to_court(conn, principal: Principal, case: Any, change: Change):
+async def _send_to_court(conn, principal: Principal, case: CaseRow, change: Change) -> CaseRow:
     """The request is the handoff: it waits in the court liaisons' list of the case's station, and the court
     decides on the case itself (POST /confirmation). The holder keeps the case meanwhile."""
     handoff_id = uuid.uuid4()
-    await conn.execute(repository.INSERT_HANDOFF, handoff_id, case["id"], "confirmation", case["channel"], "court",
-                       None, case["court_case_number"], None, principal.subject)
+    await repository.insert_handoff(conn, NewHandoff(handoff_id, case["id"], "confirmation", case["channel"], "court",
+                                                     None, case["court_case_number"], None, principal.subject))
     change.details["handoff_id"] = str(handoff_id)
     summary = _handoff_summary(handoff_id, "confirmation", "court", "requested", by=principal.subject)
-    return await conn.fetchrow(repository.SET_HANDOFF, case["id"], False, summary, None)
+    return await repository.set_handoff(conn, case["id"], pending=False, summary=summary)
 
 
-async def _settle_confirmation(conn, principal: Principal, case: Any, action: Action, payload: dict[str, Any]):
+async def _settle_confirmation(conn, principal: Principal, case: CaseRow, action: Action,
+                               payload: dict[str, Any]) -> CaseRow:
     """The court's decision answers the confirmation request; the mediator sees it on the case and in her list."""
-    waiting = await conn.fetchrow(repository.PENDING_CONFIRMATION, case["id"])
+    waiting = await repository.pending_confirmation(conn, case["id"])
     if waiting is None:  # requested before confirmation requests were handoffs: nothing to answer
         return case
     state = "accepted" if action is Action.CONFIRM else "rejected"
-    await conn.execute(repository.DECIDE_HANDOFF, waiting["id"], state, payload.get("reason"), principal.subject)
+    await repository.decide_handoff(conn, waiting["id"], state, payload.get("reason"), principal.subject)
     summary = _handoff_summary(waiting["id"], "confirmation", "court", state, by=principal.subject,
                                reason=payload.get("reason"), ruling_number=payload.get("ruling_number"))
-    return await conn.fetchrow(repository.SET_HANDOFF, case["id"], False, summary, None)
+    return await repository.set_handoff(conn, case["id"], pending=False, summary=summary)
 
 
 # --- handoffs --------------------------------------------------------------------------------
 
-async def request_handoff(ctx: MediationContext, principal: Principal, ident: Any, *, to_channel: str,
-                          to_organisation: str | None, court_case_number: str | None, reason: str | None):
+async def request_handoff(ctx: MediationContext, principal: Principal, ident: uuid.UUID, *, to_channel: str,
+                          to_organisation: str | None, court_case_number: str | None,
+                          reason: str | None) -> tuple[uuid.UUID, CaseRow]:
     """The holder sends the case to another channel; it cannot work the case until answered."""
     if to_channel not in HANDOFF_TARGETS:
         raise ValueError(f"to_channel must be one of {', '.join(HANDOFF_TARGETS)}")
     async with ctx.pool.acquire() as conn, conn.transaction():
-        case = await _visible_case(conn, principal, ident, for_update=True)
+        case = await visible_case(conn, principal, ident, for_update=True)
         if case["claimed_by"] != principal.subject:
             raise NotAllowed("holder_only", roles=CLAIMING_ROLES, holder=case["claimed_by"])
         if case["handoff_pending"]:
@@ -204,50 +177,49 @@ async def request_handoff(ctx: MediationContext, principal: Principal, ident: An
         if not may_work(State(case["state"]), case["handoff_pending"]):
             raise CaseConflict("case_closed", case)
         handoff_id = uuid.uuid4()
-        await conn.execute(repository.INSERT_HANDOFF, handoff_id, ident, "transfer", case["channel"], to_channel,
-                           to_organisation, court_case_number, reason, principal.subject)
+        await repository.insert_handoff(conn, NewHandoff(handoff_id, ident, "transfer", case["channel"], to_channel,
+                                                         to_organisation, court_case_number, reason,
+                                                         principal.subject))
         summary = _handoff_summary(handoff_id, "transfer", to_channel, "requested", by=principal.subject,
                                    reason=reason)
-        updated = await conn.fetchrow(repository.SET_HANDOFF, ident, True, summary, court_case_number)
-        await _record(conn, ctx, principal, updated, action="handoff_requested", event_type="case.handoff_requested",
-                      from_state=case["state"], details={"handoff_id": str(handoff_id), "to_channel": to_channel,
-                                                         "court_case_number": court_case_number})
+        updated = await repository.set_handoff(conn, ident, pending=True, summary=summary,
+                                               court_case_number=court_case_number)
+        await record(conn, ctx, principal, updated, action="handoff_requested", event_type="case.handoff_requested",
+                     from_state=case["state"], details={"handoff_id": str(handoff_id), "to_channel": to_channel,
+                                                        "court_case_number": court_case_number})
         return handoff_id, updated
 
 
-async def answer_handoff(ctx: MediationContext, principal: Principal, handoff_id: Any, decision: HandoffAction,
-                         reason: str | None):
+async def answer_handoff(ctx: MediationContext, principal: Principal, handoff_id: uuid.UUID, decision: HandoffAction,
+                         reason: str | None) -> CaseRow:
     """The receiving side accepts (and becomes the holder, in its channel) or rejects with a reason."""
     async with ctx.pool.acquire() as conn, conn.transaction():
-        handoff = await conn.fetchrow(repository.HANDOFF_FOR_UPDATE, handoff_id)
+        handoff = await repository.handoff_for_update(conn, handoff_id)
         if handoff is None:
-            raise LookupError(str(handoff_id))
-        case = await conn.fetchrow(repository.CASE_BY_ID_FOR_UPDATE, handoff["case_id"])
-        # Receiving means working the channel, not just reading it: chiefs and auditors read every
-        # channel but receive only law-enforcement handoffs (chiefs).
-        works = channels_for(principal.roles & CLAIMING_ROLES, principal.channels)
-        receiving = handoff["to_channel"] in works or (
-            handoff["to_channel"] == "law_enforcement" and "station_chief" in principal.roles)
+            raise HandoffNotFound(str(handoff_id))
+        case = await repository.case_by_id(conn, handoff["case_id"], for_update=True)
+        assert case is not None  # a handoff's case is never deleted
+        receiving = handoff["to_channel"] in receiving_channels(principal.roles, principal.channels)
         if case["station_code"] not in principal.stations:
-            raise LookupError(str(handoff_id))  # another station's handoff: as if it did not exist
+            raise HandoffNotFound(str(handoff_id))  # another station's handoff: as if it did not exist
         if not receiving:
             if sees(principal, case):
-                raise NotAllowed("receiver_only", roles=_RECEIVERS.get(handoff["to_channel"], ()))
-            raise LookupError(str(handoff_id))
+                raise NotAllowed("receiver_only", roles=RECEIVERS.get(handoff["to_channel"], ()))
+            raise HandoffNotFound(str(handoff_id))
         if handoff["purpose"] == "confirmation":
             raise CaseConflict("answer_by_confirmation", case)
         try:
             after = next_handoff_state(HandoffState(handoff["state"]), decision)
         except IllegalTransition as exc:
             raise CaseConflict("handoff_settled", case) from exc
-        await conn.execute(repository.DECIDE_HANDOFF, handoff_id, after.value, reason, principal.subject)
+        await repository.decide_handoff(conn, handoff_id, after.value, reason, principal.subject)
         accepted = after is HandoffState.ACCEPTED
         # A rejection goes back to the sender with its reason: the case shows it, and so does her list.
         summary = _handoff_summary(handoff_id, "transfer", handoff["to_channel"], after.value, by=principal.subject,
                                    reason=reason)
-        updated = await conn.fetchrow(repository.ANSWER_HANDOFF, case["id"], accepted, handoff["to_channel"],
-                                      principal.subject, summary)
-        await _record(conn, ctx, principal, updated, action=f"handoff_{after.value}",
-                      event_type=f"case.handoff_{after.value}", from_state=case["state"],
-                      details={"handoff_id": str(handoff_id), "reason": reason, "to_channel": handoff["to_channel"]})
+        updated = await repository.answer_handoff(conn, case["id"], accepted=accepted, channel=handoff["to_channel"],
+                                                  receiver=principal.subject, summary=summary)
+        await record(conn, ctx, principal, updated, action=f"handoff_{after.value}",
+                     event_type=f"case.handoff_{after.value}", from_state=case["state"],
+                     details={"handoff_id": str(handoff_id), "reason": reason, "to_channel": handoff["to_channel"]})
         return updated

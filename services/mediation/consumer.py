@@ -1,6 +1,6 @@
 """Kafka edge of mediation: disputes from intake.dispute.v1 become cases, exactly once."""
-from services.mediation.bootstrap import mediation_context
-from services.mediation.handlers import MediationContext, dispute_handler
+from services.mediation.bootstrap import MediationContext, mediation_context
+from services.mediation.handlers import dispute_handler
 from services.mediation.settings import MediationSettings
 from shared import outbox
 from shared.events.intake import DISPUTE_TOPIC

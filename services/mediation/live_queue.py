@@ -4,7 +4,7 @@ caller may see, so a workbench's queue updates without polling.
 Every change of a case writes a timeline entry in its own transaction, and a trigger on the timeline
 (migration 0010) announces the range of ids each statement wrote; PostgreSQL delivers that at the
 commit. One listening connection per API process (the hub) reads each announced change once, joined
-to its case as it is now, and hands it to every subscriber that may see the case (handlers.sees, the
+to its case as it is now, and hands it to every subscriber that may see the case (callers.sees, the
 rule of GET /v1/cases/{id}), rendered for that subscriber (its allowed actions) without party data.
 
 An event's id is its timeline id; its `action` is what happened, its `case` the case as it is when the
@@ -33,7 +33,7 @@ from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.security.utils import get_authorization_scheme_param
 
-from services.mediation import handlers, repository
+from services.mediation import callers, repository
 from services.mediation.domain.access import READING_ROLES, channels_for
 from services.mediation.views import ERRORS, case_json, zone
 from shared.auth import Principal, require_role
@@ -100,7 +100,7 @@ def in_queue(principal: Principal, channels: frozenset[str], case: Any) -> bool:
 def frame(subscriber: Subscriber, row: Any, tz) -> bytes | None:
     """The SSE frame of one change for one subscriber; None when it may not see the case."""
     principal = subscriber.principal
-    if not handlers.sees(principal, row):
+    if not callers.sees(principal, row):
         return None
     case = case_json(dict(row) | {"party": None}, tz, subject=principal.subject, roles=principal.roles)
     data = {"event_id": row["event_id"], "action": row["event_action"], "actor": row["event_actor"],
@@ -341,7 +341,7 @@ class EventStream:
         try:
             if scheme.lower() != "bearer" or not token:
                 raise ValueError("no bearer token")
-            principal = _reader(request, HTTPAuthorizationCredentials(scheme=scheme, credentials=token))
+            principal = await _reader(request, HTTPAuthorizationCredentials(scheme=scheme, credentials=token))
         except Exception:  # the route answers the refusal, in the API's shape
             await self.app(scope, receive, send)
             return

@@ -1,8 +1,145 @@
-"""SQL of the mediation database: cases, their timeline and the audit log."""
-from collections.abc import Sequence
-from typing import Any
+"""SQL of the mediation database: cases, their parties, timeline and handoffs, the audit log, the SLA
+escalations and the retention purge. Every statement the service runs is here, each behind a typed
+function; rows come back as named records (`CaseRow`, `HandoffRow`, ...), read by column name.
+"""
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, NamedTuple, TypeAlias
 
 import asyncpg
+
+# A pool or a connection: statements that need no transaction of their own run on either.
+Executor: TypeAlias = asyncpg.Pool | asyncpg.Connection
+
+
+class NamedRow(asyncpg.Record):
+    """A row read by column name, as `row["state"]` or `row.state`; never by position."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class CaseRow(NamedRow):
+    """A case: the columns of CASE_COLUMNS."""
+
+    id: uuid.UUID
+    source: str
+    incident_number: str
+    revision: int
+    station_code: str
+    channel: str
+    state: str
+    claimed_by: str | None
+    version: int
+    updated_at: datetime
+
+
+class PartyRow(NamedRow):
+    """A party of a case: case_id, position, role, name, phone, id_number."""
+
+
+class HandoffRow(NamedRow):
+    """A handoff with what its lists show of the case (_HANDOFF_COLUMNS), or a bare handoffs row."""
+
+
+class TimelineRow(NamedRow):
+    """One entry of a case's timeline: at, actor, action, from_state, to_state, details."""
+
+
+class AuditRow(NamedRow):
+    """One row of the audit trail as GET /v1/audit reads it."""
+
+
+class NewCase(NamedTuple):
+    """A case to open from a dispute (the columns of INSERT_CASES, in its order)."""
+
+    id: uuid.UUID
+    source: str
+    incident_number: str
+    revision: int
+    station_code: str
+    grid_code: str | None
+    officer_id: str | None
+    channel: str
+    dispute_type: str | None
+    risk_flags: str  # a JSON array: asyncpg would take a list of lists for a two-dimensional array
+    high_risk: bool
+    address_key: str | None
+    phone_hmac: str | None
+    party: dict[str, Any]
+    received_at: datetime
+    claim_due_at: datetime
+    needs_review: bool
+    incident_id: uuid.UUID
+
+
+class FactsUpdate(NamedTuple):
+    """Newer facts of an open case (the columns of UPDATE_FACTS, in its order)."""
+
+    id: uuid.UUID
+    revision: int
+    dispute_type: str | None
+    risk_flags: str  # a JSON array, as in NewCase
+    high_risk: bool
+    party: dict[str, Any]
+    grid_code: str | None
+    officer_id: str | None
+    claim_due_at: datetime
+    needs_review: bool
+
+
+class CallerParty(NamedTuple):
+    """The caller of a new case, its first party."""
+
+    case_id: uuid.UUID
+    name: str | None
+    phone: str | None
+    phone_hmac: str | None
+
+
+class TimelineEntry(NamedTuple):
+    """One entry to append to a case's timeline."""
+
+    case_id: uuid.UUID
+    actor: str
+    action: str
+    from_state: str | None
+    to_state: str | None
+    details: Mapping[str, Any]
+
+
+class PartyValues(NamedTuple):
+    """What the holder records of a party."""
+
+    role: str
+    name: str
+    phone: str | None
+    phone_hmac: str | None
+    id_number: str | None
+    updated_by: str
+
+
+class NewHandoff(NamedTuple):
+    """A handoff to insert (the columns of INSERT_HANDOFF, in its order)."""
+
+    id: uuid.UUID
+    case_id: uuid.UUID
+    purpose: str
+    from_channel: str
+    to_channel: str
+    to_organisation: str | None
+    court_case_number: str | None
+    reason: str | None
+    requested_by: str
+
+
+def _columns(rows: Sequence[tuple]) -> list[list[Any]]:
+    """Rows as one list per column: the arrays a multi-row `unnest` statement takes."""
+    return [list(column) for column in zip(*rows, strict=True)]
 
 CASE_COLUMNS = """id, source, incident_number, revision, station_code, grid_code, officer_id, channel, state,
     dispute_type, risk_flags, high_risk, address_key, phone_hmac, party, received_at, claim_due_at,
@@ -160,25 +297,6 @@ WHERE id = $1 AND state = 'pending'
 RETURNING {CASE_COLUMNS}
 """
 
-# The best pending case for the caller: high risk first, then oldest. Each (station, channel) pair
-# takes its own head from the queue index (one short index scan each, instead of sorting every
-# pending case of the stations), and SKIP LOCKED lets many mediators take the next case at once
-# without waiting on each other or taking the same one.
-CLAIM_NEXT = f"""
-WITH heads AS (
-    SELECT head.id, head.high_risk, head.received_at
-    FROM unnest($1::text[]) AS station (code)
-    CROSS JOIN unnest($2::text[]) AS chan (name)
-    CROSS JOIN LATERAL (
-        SELECT id, high_risk, received_at FROM cases
-        WHERE state = 'pending' AND station_code = station.code AND channel = chan.name
-        ORDER BY high_risk DESC, received_at, id
-        LIMIT 1 FOR UPDATE SKIP LOCKED) AS head)
-UPDATE cases SET state = 'claimed', claimed_by = $3, claimed_at = now(), version = version + 1, updated_at = now()
-WHERE id = (SELECT id FROM heads ORDER BY high_risk DESC, received_at, id LIMIT 1)
-RETURNING {CASE_COLUMNS}
-"""
-
 RELEASE = f"""
 UPDATE cases SET state = 'pending', claimed_by = NULL, claimed_at = NULL, version = version + 1, updated_at = now()
 WHERE id = $1 AND state = 'claimed' AND claimed_by = $2
@@ -274,17 +392,6 @@ LIMIT $7
 """
 
 
-async def cases_by_incident(conn: asyncpg.Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Any]:
-    """The existing cases of these incidents, locked for this transaction."""
-    rows = await conn.fetch(CASES_BY_INCIDENT, [k[0] for k in keys], [k[1] for k in keys])
-    return {(r["source"], r["incident_number"]): r for r in rows}
-
-
-async def add_timeline(conn: asyncpg.Connection, rows: Sequence[tuple]) -> None:
-    """Append (case_id, actor, action, from_state, to_state, details) entries."""
-    if rows:
-        await conn.execute(INSERT_TIMELINE, *(list(column) for column in zip(*rows, strict=True)))
-
 # Retention (services/mediation/retention.py): the party data of cases closed or withdrawn before $1. Names,
 # phones, ID numbers and free text go (the caller in `party`, `case_parties`, the agreement's terms, session
 # participants and notes, reasons of outcomes and handoffs); the HMACs, keys, states, dates, counts and
@@ -325,3 +432,308 @@ SELECT name, upper_bound FROM audit_log_partitions() WHERE upper_bound <= $1 ORD
 """
 
 AUDIT_ROWS_IN_DEFAULT = "SELECT count(*) FROM audit_log_default"
+
+# --- working a case (casework.py) ------------------------------------------------------------------
+
+# After a lifecycle action: its state, and what it changes besides. $9: an escalation reason the action
+# raises (a breach goes to the station chief), recorded once.
+UPDATE_AFTER = f"""
+UPDATE cases SET state = $2, sessions = sessions + $3, had_agreement = $4, agreement = coalesce($5, agreement),
+    confirmation_due = coalesce($6, confirmation_due), ruling_number = coalesce($7, ruling_number),
+    claimed_by = CASE WHEN $8 THEN NULL ELSE claimed_by END,
+    claimed_at = CASE WHEN $8 THEN NULL ELSE claimed_at END,
+    escalated = escalated OR $9::text IS NOT NULL,
+    escalations = CASE WHEN $9::text IS NULL OR $9::text = ANY(escalations) THEN escalations
+                       ELSE escalations || $9::text END,
+    version = version + 1, updated_at = now()
+WHERE id = $1
+RETURNING {CASE_COLUMNS}
+"""
+
+# --- SLA escalations (sla.py) ------------------------------------------------------------------------
+
+_ESCALATE = f"""
+UPDATE cases SET escalations = escalations || $2::text, escalated = true, version = version + 1,
+    updated_at = $3::timestamptz,
+    state = CASE WHEN $4 THEN 'pending' ELSE state END,
+    claimed_by = CASE WHEN $4 THEN NULL ELSE claimed_by END,
+    claimed_at = CASE WHEN $4 THEN NULL ELSE claimed_at END
+WHERE id IN (SELECT id FROM cases WHERE {{where}} AND NOT ($2::text = ANY(escalations))
+             ORDER BY id LIMIT $5 FOR UPDATE SKIP LOCKED)
+RETURNING {CASE_COLUMNS}
+"""
+# reason → the statement escalating the cases past that limit ($1), and whether their claim expires.
+ESCALATIONS: dict[str, tuple[str, bool]] = {reason: (_ESCALATE.format(where=where), expires) for reason, (where, expires) in {
+    "unclaimed": ("state = 'pending' AND claim_due_at < $3::timestamptz - $1::interval", False),
+    "no_session": ("state = 'claimed' AND sessions = 0 AND claimed_at < $3::timestamptz - $1::interval", True),
+    "confirmation_due": ("state = 'agreement' AND "
+                         "(agreement->>'effective_date')::date <= ($3::timestamptz - $1::interval)::date", False),
+    # The follow-up an agreement schedules: once its performance date has passed, someone checks
+    # whether it was kept (a breach is then reported through the API and reopens the case).
+    "fulfilment_check": ("had_agreement AND state <> 'withdrawn' AND "
+                         "(agreement->>'performance_date')::date < ($3::timestamptz - $1::interval)::date", False),
+}.items()}
+
+# --- claim-next in one round trip ------------------------------------------------------------------------
+
+def _utc_json(column: str) -> str:
+    """A timestamptz as the JSON string orjson writes for it (events.case_event): UTC, `+00:00`, the
+    microseconds only when there are any; whatever the session's TimeZone."""
+    return (f"to_json(regexp_replace(to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), "
+            f"'\\.000000$', '') || '+00:00')")
+
+
+# The event of a case row `c` as events.case_event builds it (tests/integration/mediation/test_claims.py
+# compares the two): the same keys in the same order, the same derived event id (uuid5 of the case id and
+# "<type>/<version>", uuid-ossp, migration 0009). Parameters: the event type, the actor, the producer.
+def _case_event_json(event_type: str, actor: str, producer: str) -> str:
+    return f"""json_build_object(
+        'event_id', uuid_generate_v5(c.id, {event_type} || '/' || c.version), 'type', {event_type},
+        'schema_version', 1, 'occurred_at', {_utc_json("c.updated_at")}, 'producer', {producer},
+        'key', c.station_code, 'data', json_build_object(
+            'case_id', c.id, 'source', c.source, 'incident_number', c.incident_number,
+            'station_code', c.station_code, 'grid_code', c.grid_code, 'officer_id', c.officer_id,
+            'channel', c.channel, 'state', c.state, 'dispute_type', c.dispute_type,
+            'risk_flags', to_json(c.risk_flags), 'high_risk', c.high_risk, 'address_key', c.address_key,
+            'caller_phone_hmac', c.phone_hmac, 'received_at', {_utc_json("c.received_at")}, 'actor', {actor},
+            'sequence', c.version, 'details', '{{}}'::json))"""
+
+
+# The best pending case for the caller: high risk first, then oldest. Each (station, channel) pair
+# takes its own head from the queue index (one short index scan each, instead of sorting every
+# pending case of the stations), and SKIP LOCKED lets many mediators take the next case at once
+# without waiting on each other or taking the same one.
+#
+# The claim and everything it writes, in one statement (autocommit: one round trip, its own
+# transaction): the case (its holder joins worked_by), its timeline entry, the audit row and the
+# case.claimed event in the outbox. $1 stations, $2 channels, $3 subject, $4 the caller's roles, $5 the
+# topic, $6 the request's traceparent, $7 the producer.
+CLAIM_NEXT_RECORDED = f"""
+WITH heads AS (
+    SELECT head.id, head.high_risk, head.received_at
+    FROM unnest($1::text[]) AS station (code)
+    CROSS JOIN unnest($2::text[]) AS chan (name)
+    CROSS JOIN LATERAL (
+        SELECT id, high_risk, received_at FROM cases
+        WHERE state = 'pending' AND station_code = station.code AND channel = chan.name
+        ORDER BY high_risk DESC, received_at, id
+        LIMIT 1 FOR UPDATE SKIP LOCKED) AS head),
+claimed AS (
+    UPDATE cases SET state = 'claimed', claimed_by = $3, claimed_at = now(), version = version + 1,
+        updated_at = now(),
+        worked_by = CASE WHEN $3::text = ANY(worked_by) THEN worked_by ELSE array_append(worked_by, $3::text) END
+    WHERE id = (SELECT id FROM heads ORDER BY high_risk DESC, received_at, id LIMIT 1)
+    RETURNING {CASE_COLUMNS}),
+timeline AS (
+    INSERT INTO case_timeline (case_id, actor, action, from_state, to_state, details)
+    SELECT id, $3, 'claim', 'pending', state, '{{"via": "claim-next"}}'::jsonb FROM claimed),
+audit AS (
+    INSERT INTO audit_log (actor, roles, action, case_id, outcome, details, purpose, stations)
+    SELECT $3, $4::text[], 'claim', id, 'ok', '{{"via": "claim-next"}}'::jsonb, NULL, $1::text[] FROM claimed),
+event AS (
+    INSERT INTO outbox (topic, key, value, traceparent)
+    SELECT $5, convert_to(c.station_code, 'UTF8'),
+           convert_to({_case_event_json("'case.claimed'", "$3::text", "$7::text")}::text, 'UTF8'), $6
+    FROM claimed c)
+SELECT * FROM claimed
+"""
+
+
+# --- the functions ----------------------------------------------------------------------------------
+
+async def cases_by_incident(conn: asyncpg.Connection,
+                            keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], CaseRow]:
+    """The existing cases of these incidents, locked for this transaction."""
+    rows = await conn.fetch(CASES_BY_INCIDENT, [k[0] for k in keys], [k[1] for k in keys], record_class=CaseRow)
+    return {(r["source"], r["incident_number"]): r for r in rows}
+
+
+async def insert_cases(conn: asyncpg.Connection, cases: Sequence[NewCase]) -> list[CaseRow]:
+    """Open these cases in one statement; the new rows (an incident opened meanwhile is missing)."""
+    return await conn.fetch(INSERT_CASES, *_columns(cases), record_class=CaseRow)
+
+
+async def update_facts(conn: asyncpg.Connection, updates: Sequence[FactsUpdate]) -> list[CaseRow]:
+    """Newer facts of open cases (each case once) in one statement; the updated rows."""
+    return await conn.fetch(UPDATE_FACTS, *_columns(updates), record_class=CaseRow)
+
+
+async def note_revisions(conn: asyncpg.Connection, revisions: Sequence[tuple[uuid.UUID, int]]) -> None:
+    """Note newer revisions of closed or withdrawn cases, (case id, revision) each once."""
+    await conn.execute(NOTE_REVISIONS, *_columns(revisions))
+
+
+async def add_caller_parties(conn: asyncpg.Connection, callers: Sequence[CallerParty]) -> None:
+    """The callers of new cases as their first parties."""
+    if callers:
+        await conn.execute(INSERT_CALLER_PARTIES, *_columns(callers))
+
+
+async def parties_of(conn: Executor, case_ids: Sequence[uuid.UUID]) -> list[PartyRow]:
+    """The parties of these cases, by case and position."""
+    return await conn.fetch(PARTIES, list(case_ids), record_class=PartyRow)
+
+
+async def add_party(conn: asyncpg.Connection, case_id: uuid.UUID, party: PartyValues) -> int:
+    """A new party after the case's last one; its position."""
+    return await conn.fetchval(ADD_PARTY, case_id, *party)
+
+
+async def correct_party(conn: asyncpg.Connection, case_id: uuid.UUID, position: int, party: PartyValues) -> int | None:
+    """Correct the party at a position; None when there is none."""
+    return await conn.fetchval(CORRECT_PARTY, case_id, position, *party)
+
+
+async def bump_version(conn: asyncpg.Connection, case_id: uuid.UUID) -> CaseRow:
+    """A new version of the case (its parties changed); the row."""
+    return await conn.fetchrow(BUMP_VERSION, case_id, record_class=CaseRow)
+
+
+async def case_by_id(conn: Executor, case_id: uuid.UUID, *, for_update: bool = False) -> CaseRow | None:
+    """A case, locked for this transaction when `for_update`; None when there is none."""
+    return await conn.fetchrow(CASE_BY_ID_FOR_UPDATE if for_update else CASE_BY_ID, case_id, record_class=CaseRow)
+
+
+async def add_worker(conn: asyncpg.Connection, case_id: uuid.UUID, subject: str) -> None:
+    """Note that someone acted on the case: they keep seeing it."""
+    await conn.execute(ADD_WORKER, case_id, subject)
+
+
+async def claim(conn: asyncpg.Connection, case_id: uuid.UUID, subject: str) -> CaseRow | None:
+    """Claim a pending case; None when it is not pending (someone else won)."""
+    return await conn.fetchrow(CLAIM, case_id, subject, record_class=CaseRow)
+
+
+async def claim_next(conn: Executor, *, stations: Sequence[str], channels: Sequence[str], subject: str,
+                     roles: Sequence[str], topic: str, traceparent: str | None, producer: str) -> CaseRow | None:
+    """Claim the best pending case of these stations and channels with its timeline entry, audit row and
+    case.claimed event, in one statement (CLAIM_NEXT_RECORDED); None when there is none."""
+    return await conn.fetchrow(CLAIM_NEXT_RECORDED, list(stations), list(channels), subject, list(roles), topic,
+                               traceparent, producer, record_class=CaseRow)
+
+
+async def release(conn: asyncpg.Connection, case_id: uuid.UUID, subject: str) -> CaseRow | None:
+    """Give a case its holder claimed back to the queue; None when it is not claimed by them."""
+    return await conn.fetchrow(RELEASE, case_id, subject, record_class=CaseRow)
+
+
+async def apply_action(conn: asyncpg.Connection, case_id: uuid.UUID, *, state: str, sessions: int,
+                       had_agreement: bool, agreement: dict[str, Any] | None, confirmation_due: date | None,
+                       ruling_number: str | None, unclaim: bool, escalate: str | None) -> CaseRow:
+    """A lifecycle action's changes to a locked case (UPDATE_AFTER); the row after."""
+    return await conn.fetchrow(UPDATE_AFTER, case_id, state, sessions, had_agreement, agreement, confirmation_due,
+                               ruling_number, unclaim, escalate, record_class=CaseRow)
+
+
+# The queue's first position: before every case, high risk first.
+QUEUE_START = (False, datetime.min.replace(tzinfo=UTC) + timedelta(days=1), uuid.UUID(int=0))
+
+
+async def queue_page(conn: Executor, *, stations: Sequence[str], channels: Sequence[str],
+                     after: tuple[bool, datetime, Any] | None, limit: int) -> list[CaseRow]:
+    """Claimable cases after a position (not high risk, received at, id), high risk first, then oldest."""
+    return await conn.fetch(QUEUE, list(stations), list(channels), *(after or QUEUE_START), limit,
+                            record_class=CaseRow)
+
+
+async def search(conn: Executor, *, stations: Sequence[str], channels: Sequence[str], subject: str, mine: bool,
+                 states: Sequence[str] | None, channel: str | None, escalated: bool | None,
+                 overdue_confirmation: bool, today: date, incident_number: str | None, source: str | None,
+                 incident_id: uuid.UUID | None, phone_hmac: str | None, received_from: datetime | None,
+                 received_to: datetime | None, after: tuple[datetime, uuid.UUID] | None,
+                 limit: int) -> list[CaseRow]:
+    """The cases a caller may see that match (SEARCH), newest first, after a position (received at, id)."""
+    at, ident = after or (None, None)
+    return await conn.fetch(SEARCH, list(stations), list(channels), subject, mine,
+                            list(states) if states else None, channel, escalated, overdue_confirmation, today,
+                            incident_number, source, incident_id, phone_hmac, received_from, received_to, at,
+                            ident, limit, record_class=CaseRow)
+
+
+async def timeline(conn: Executor, case_id: uuid.UUID) -> list[TimelineRow]:
+    """A case's timeline, oldest first."""
+    return await conn.fetch(TIMELINE, case_id, record_class=TimelineRow)
+
+
+async def add_timeline(conn: asyncpg.Connection, entries: Sequence[TimelineEntry]) -> None:
+    """Append entries, in the order given."""
+    if entries:
+        await conn.execute(INSERT_TIMELINE, *_columns(entries))
+
+
+async def pending_handoffs(conn: Executor, stations: Sequence[str], channels: Sequence[str]) -> list[HandoffRow]:
+    """Handoffs waiting for these channels at these stations, oldest first."""
+    return await conn.fetch(PENDING_HANDOFFS, list(stations), list(channels), record_class=HandoffRow)
+
+
+async def sent_handoffs(conn: Executor, subject: str, stations: Sequence[str], limit: int) -> list[HandoffRow]:
+    """Handoffs someone sent, newest first, answered or not."""
+    return await conn.fetch(SENT_HANDOFFS, subject, list(stations), limit, record_class=HandoffRow)
+
+
+async def insert_handoff(conn: asyncpg.Connection, handoff: NewHandoff) -> None:
+    """Record a handoff request."""
+    await conn.execute(INSERT_HANDOFF, *handoff)
+
+
+async def handoff_for_update(conn: asyncpg.Connection, handoff_id: uuid.UUID) -> HandoffRow | None:
+    """A handoff, locked for this transaction; None when there is none."""
+    return await conn.fetchrow(HANDOFF_FOR_UPDATE, handoff_id, record_class=HandoffRow)
+
+
+async def pending_confirmation(conn: asyncpg.Connection, case_id: uuid.UUID) -> HandoffRow | None:
+    """The case's confirmation request that waits for the court, locked; None when there is none."""
+    return await conn.fetchrow(PENDING_CONFIRMATION, case_id, record_class=HandoffRow)
+
+
+async def decide_handoff(conn: asyncpg.Connection, handoff_id: uuid.UUID, state: str, reason: str | None,
+                         decided_by: str) -> None:
+    """Record the answer to a handoff."""
+    await conn.execute(DECIDE_HANDOFF, handoff_id, state, reason, decided_by)
+
+
+async def set_handoff(conn: asyncpg.Connection, case_id: uuid.UUID, *, pending: bool, summary: dict[str, Any],
+                      court_case_number: str | None = None) -> CaseRow:
+    """Show a handoff (waiting or answered) on the case; the row after."""
+    return await conn.fetchrow(SET_HANDOFF, case_id, pending, summary, court_case_number, record_class=CaseRow)
+
+
+async def answer_handoff(conn: asyncpg.Connection, case_id: uuid.UUID, *, accepted: bool, channel: str,
+                         receiver: str, summary: dict[str, Any]) -> CaseRow:
+    """The receiver's answer on the case: on acceptance it moves to the channel, held by the receiver."""
+    return await conn.fetchrow(ANSWER_HANDOFF, case_id, accepted, channel, receiver, summary, record_class=CaseRow)
+
+
+async def add_audit_entry(conn: Executor, *, actor: str, roles: Sequence[str], action: str, case_id: Any,
+                          outcome: str, details: dict[str, Any], purpose: str | None, stations: Sequence[str],
+                          handoff_id: Any = None) -> None:
+    """One row of the audit trail; a refusal on a handoff is filed under the handoff's case."""
+    await conn.execute(INSERT_AUDIT_ENTRY, actor, list(roles), action, case_id, outcome, details, purpose,
+                       list(stations), handoff_id)
+
+
+async def audit_trail(conn: Executor, *, stations: Sequence[str], case_id: uuid.UUID | None, actor: str | None,
+                      since: datetime | None, until: datetime | None, after: int | None,
+                      limit: int) -> list[AuditRow]:
+    """The rows an auditor of these stations may read, oldest first, after a row id."""
+    return await conn.fetch(AUDIT_TRAIL, list(stations), case_id, actor, since, until, after, limit,
+                            record_class=AuditRow)
+
+
+async def escalate(conn: asyncpg.Connection, reason: str, *, limit: timedelta, now: datetime,
+                   batch: int) -> tuple[list[CaseRow], bool]:
+    """Escalate up to `batch` cases past one SLA limit at `now`; the rows, and whether their claims expired."""
+    statement, expires = ESCALATIONS[reason]
+    return await conn.fetch(statement, limit, reason, now, expires, batch, record_class=CaseRow), expires
+
+
+async def cases_past_retention(conn: asyncpg.Connection, before: datetime) -> list[uuid.UUID]:
+    """The cases finished before `before` whose party data is still there, locked."""
+    return [r["id"] for r in await conn.fetch(CASES_PAST_RETENTION, before)]
+
+
+async def erase_party_data(conn: asyncpg.Connection, case_ids: Sequence[uuid.UUID]) -> None:
+    """Erase the names, phones, ID numbers and free text of these cases."""
+    ids = list(case_ids)
+    for statement in (ERASE_PARTIES, ERASE_TIMELINE_TEXT, ERASE_HANDOFF_REASONS, ERASE_CASE_PARTY):
+        await conn.execute(statement, ids)

@@ -20,9 +20,7 @@ async def purge(conn: asyncpg.Connection, settings: MediationSettings, now: date
     """Erase (or, dry, count) the party data of cases finished before the retention, and drop the months of
     the audit trail past its own (audit_retention.py); how many per kind."""
     before = now - timedelta(days=settings.closed_case_retention_days)
-    ids = [r["id"] for r in await conn.fetch(repository.CASES_PAST_RETENTION, before)]
+    ids = await repository.cases_past_retention(conn, before)
     if ids and not dry_run:
-        for statement in (repository.ERASE_PARTIES, repository.ERASE_TIMELINE_TEXT,
-                          repository.ERASE_HANDOFF_REASONS, repository.ERASE_CASE_PARTY):
-            await conn.execute(statement, ids)
+        await repository.erase_party_data(conn, ids)
     return {"closed_case_parties": len(ids)} | await audit_retention.purge(conn, settings, now, dry_run=dry_run)

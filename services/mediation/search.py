@@ -1,4 +1,5 @@
-"""Finding cases: GET /v1/cases with filters, newest first, cursor-paginated.
+"""Finding and reading cases: GET /v1/cases with filters, newest first, cursor-paginated, and one case with
+its timeline (GET /v1/cases/{id}).
 
 A phone is matched by its HMAC (the key intake uses for caller_phone_hmac), against the caller's and every
 party's, so no phone is ever compared or stored in clear here. A search by roles that see party data is
@@ -13,7 +14,13 @@ from typing import Any
 import orjson
 
 from services.mediation import audit, repository
-from services.mediation.handlers import PARTY_ROLES, MediationContext, NotAllowed, _channels
+from services.mediation.bootstrap import MediationContext
+from services.mediation.callers import channels_of, may_read_parties
+from services.mediation.changes import visible_case
+from services.mediation.domain.access import PARTY_ROLES
+from services.mediation.domain.errors import NotAllowed
+from services.mediation.events import public_details
+from services.mediation.repository import CaseRow
 from shared.auth import Principal
 from shared.phones import phone_hmac
 
@@ -55,7 +62,7 @@ def parse_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 
 async def search(ctx: MediationContext, principal: Principal, filters: Filters, *, after: tuple | None,
-                 limit: int, today: date | None = None) -> list:
+                 limit: int, today: date | None = None) -> list[CaseRow]:
     """The cases the caller may see that match, newest first."""
     shows_parties = bool(principal.roles & PARTY_ROLES)
     hashed = None
@@ -65,15 +72,33 @@ async def search(ctx: MediationContext, principal: Principal, filters: Filters, 
         hashed = phone_hmac(filters.phone, ctx.settings.phone_hmac_secret.get_secret_value().encode())
         if hashed is None:
             raise BadPhone(filters.phone)
-    at, ident = after or (None, None)
     async with ctx.pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(
-            repository.SEARCH, sorted(principal.stations), sorted(_channels(principal)), principal.subject,
-            filters.mine, list(filters.states) if filters.states else None, filters.channel, filters.escalated,
-            filters.overdue_confirmation, today or datetime.now(UTC).date(), filters.incident_number,
-            filters.source, filters.incident_id, hashed, filters.received_from, filters.received_to, at, ident, limit)
+        rows = await repository.search(
+            conn, stations=sorted(principal.stations), channels=sorted(channels_of(principal)),
+            subject=principal.subject, mine=filters.mine, states=filters.states, channel=filters.channel,
+            escalated=filters.escalated, overdue_confirmation=filters.overdue_confirmation,
+            today=today or datetime.now(UTC).date(), incident_number=filters.incident_number, source=filters.source,
+            incident_id=filters.incident_id, phone_hmac=hashed, received_from=filters.received_from,
+            received_to=filters.received_to, after=after, limit=limit)
         if shows_parties:
             await audit.write(conn, principal, action="search", case_id=None,
                               details={"filters": filters.used(), "found": len(rows),
                                        "cases": [str(r["id"]) for r in rows]})
     return rows
+
+
+async def case_with_timeline(ctx: MediationContext, principal: Principal, ident: uuid.UUID,
+                             purpose: str | None = None) -> tuple[dict[str, Any], list[dict[str, Any]], bool]:
+    """A case the caller may see, its timeline, and whether party data goes with it (domain/permissions.py,
+    read_parties: a chief with a stated purpose, never an auditor)."""
+    async with ctx.pool.acquire() as conn:
+        case = dict(await visible_case(conn, principal, ident))
+        entries = [dict(t) for t in await repository.timeline(conn, ident)]
+    shows = may_read_parties(principal, case, purpose)
+    if not shows:
+        # What happened, not who said what: participants, notes and free-text reasons may name the
+        # parties, so this caller gets the same view as the events.
+        case["party"] = None
+        for entry in entries:
+            entry["details"] = public_details(entry["details"] or {})
+    return case, entries, shows

@@ -13,33 +13,13 @@ from datetime import UTC, datetime, timedelta
 import structlog
 
 from services.mediation import repository
+from services.mediation.bootstrap import MediationContext
 from services.mediation.events import case_event
-from services.mediation.handlers import SYSTEM, MediationContext
+from services.mediation.handlers import SYSTEM
+from services.mediation.repository import TimelineEntry
 from shared import metrics, outbox
 
 log = structlog.get_logger(__name__)
-
-_ESCALATE = f"""
-UPDATE cases SET escalations = escalations || $2::text, escalated = true, version = version + 1,
-    updated_at = $3::timestamptz,
-    state = CASE WHEN $4 THEN 'pending' ELSE state END,
-    claimed_by = CASE WHEN $4 THEN NULL ELSE claimed_by END,
-    claimed_at = CASE WHEN $4 THEN NULL ELSE claimed_at END
-WHERE id IN (SELECT id FROM cases WHERE {{where}} AND NOT ($2::text = ANY(escalations))
-             ORDER BY id LIMIT $5 FOR UPDATE SKIP LOCKED)
-RETURNING {repository.CASE_COLUMNS}
-"""
-# reason → (which cases, whether the claim expires)
-_RULES = {
-    "unclaimed": ("state = 'pending' AND claim_due_at < $3::timestamptz - $1::interval", False),
-    "no_session": ("state = 'claimed' AND sessions = 0 AND claimed_at < $3::timestamptz - $1::interval", True),
-    "confirmation_due": ("state = 'agreement' AND "
-                         "(agreement->>'effective_date')::date <= ($3::timestamptz - $1::interval)::date", False),
-    # The follow-up an agreement schedules: once its performance date has passed, someone checks
-    # whether it was kept (a breach is then reported through the API and reopens the case).
-    "fulfilment_check": ("had_agreement AND state <> 'withdrawn' AND "
-                         "(agreement->>'performance_date')::date < ($3::timestamptz - $1::interval)::date", False),
-}
 
 
 async def sweep(ctx: MediationContext, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
@@ -49,13 +29,13 @@ async def sweep(ctx: MediationContext, now: datetime | None = None, batch: int =
     limits = {"unclaimed": timedelta(0), "no_session": sla.session_within,
               "confirmation_due": timedelta(days=sla.confirmation_warning_days), "fulfilment_check": timedelta(0)}
     counts: dict[str, int] = {}
-    for reason, (where, expires) in _RULES.items():
+    for reason in repository.ESCALATIONS:
         while True:
             async with ctx.pool.acquire() as conn, conn.transaction():
-                rows = await conn.fetch(_ESCALATE.format(where=where), limits[reason], reason, now, expires, batch)
+                rows, expires = await repository.escalate(conn, reason, limit=limits[reason], now=now, batch=batch)
                 await repository.add_timeline(conn, [
-                    (r["id"], SYSTEM, "escalated", "claimed" if expires else r["state"], r["state"],
-                     {"reason": reason}) for r in rows])
+                    TimelineEntry(r["id"], SYSTEM, "escalated", "claimed" if expires else r["state"], r["state"],
+                                  {"reason": reason}) for r in rows])
                 await outbox.write(conn, [case_event(r, "case.escalated", actor=SYSTEM, details={"reason": reason},
                                                      prefix=ctx.settings.topic_prefix) for r in rows])
             counts[reason] = counts.get(reason, 0) + len(rows)
@@ -67,7 +47,7 @@ async def sweep(ctx: MediationContext, now: datetime | None = None, batch: int =
 
 async def run_forever(ctx: MediationContext, period_s: float, clock: Callable[[], datetime] | None = None) -> None:
     """Sweep every period until cancelled; a failed sweep is retried next period."""
-    for reason in _RULES:  # every reason's series from the start, so that increase() sees the first escalation
+    for reason in repository.ESCALATIONS:  # every reason's series from the start, so that increase() sees the first escalation
         metrics.SLA_ESCALATIONS.labels(reason)
     while True:
         try:

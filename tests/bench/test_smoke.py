@@ -32,7 +32,8 @@ RUNS = {  # the longest first
     "bench.intake.check_speed": ["bench.intake.check_speed", "--file", "{tiny_csv}", "--repeat", "1"],
     "bench.intake.classify": ["bench.intake.classify", "--file", "{tiny_csv}"],
     "bench.claims": ["bench.claims", "--cases", "200", "--mediators", "8", "--budget", "30",
-                     "--sql-connections", "4"],
+                     "--sql-connections", "4", "--open-rate", "20", "--open-duration", "2"],
+    "bench.claims.profile": ["bench.claims.profile", "--calls", "20", "--top", "5"],
     "bench.claims.queue": ["bench.claims.queue", "--cases", "800", "--repeat", "1", "--plans"],
     # Enough events to go past the consumer's first batch, which the bench leaves out of its clock.
     "bench.claims.consume": ["bench.claims.consume", "--cases", "1500", "--revisions", "0.1", "--timeout", "120"],

@@ -8,6 +8,13 @@ from collections.abc import Iterable
 
 from services.mediation.domain.routing import CHANNELS
 
+# The roles of mediation's callers, in the order messages and the permission table list them.
+ROLES = ("mediator", "lawyer", "court_liaison", "station_chief", "auditor")
+CLAIMERS = ("mediator", "lawyer", "court_liaison")
+CHIEF = "station_chief"
+COURT = "court_liaison"
+AUDITOR = "auditor"
+
 ROLE_CHANNELS: dict[str, frozenset[str]] = {
     "mediator": frozenset({"station_officer", "peoples_mediator"}),
     "lawyer": frozenset({"lawyer"}),
@@ -15,8 +22,15 @@ ROLE_CHANNELS: dict[str, frozenset[str]] = {
     "station_chief": frozenset(CHANNELS),
     "auditor": frozenset(CHANNELS),
 }
-CLAIMING_ROLES = frozenset({"mediator", "lawyer", "court_liaison"})
-READING_ROLES = frozenset(ROLE_CHANNELS)
+CLAIMING_ROLES = frozenset(CLAIMERS)
+READING_ROLES = frozenset(ROLES)
+# Party data is shown to the roles that work or supervise cases, not to auditors.
+PARTY_ROLES = CLAIMING_ROLES | {CHIEF}
+COURT_ROLES = frozenset({COURT})
+# Who receives a handoff to each channel (the 403 that refuses anyone else names them): law-enforcement
+# handoffs go to the station chief.
+RECEIVERS: dict[str, tuple[str, ...]] = {"station_officer": ("mediator",), "peoples_mediator": ("mediator",),
+                                         "lawyer": ("lawyer",), "court": (COURT,), "law_enforcement": (CHIEF,)}
 
 
 def channels_for(roles: Iterable[str], claimed: Iterable[str] = ()) -> frozenset[str]:
@@ -36,6 +50,14 @@ def may_see(*, roles: Iterable[str], stations: Iterable[str], channels: frozense
         return False
     return case_channel in channels or (subject is not None and subject in worked_by) or (
         handoff_to is not None and handoff_to in channels)
+
+
+def receiving_channels(roles: Iterable[str], claimed: Iterable[str] = ()) -> frozenset[str]:
+    """The channels whose handoffs a caller answers: receiving means working the channel, not just reading
+    it, so chiefs and auditors (who read every channel) receive only law-enforcement handoffs (chiefs)."""
+    roles = frozenset(roles)
+    works = channels_for(roles & CLAIMING_ROLES, claimed)
+    return works | {"law_enforcement"} if CHIEF in roles else works
 
 
 def may_claim(roles: Iterable[str]) -> bool:

@@ -4,7 +4,7 @@ who and which states would allow a refused action: the names a client can act on
 from collections.abc import Iterable
 from typing import Any
 
-from services.mediation.domain.access import CLAIMING_ROLES
+from services.mediation.domain.access import CHIEF, CLAIMING_ROLES, COURT_ROLES
 from services.mediation.domain.lifecycle import Action, State, allowed_actions, may_work
 from services.mediation.domain.permissions import allows, relations, roles_for
 
@@ -24,9 +24,9 @@ ENDPOINT_LABELS_ZH: dict[str, str] = {
 BREACH_ROLES = frozenset(roles_for("breach"))
 # Who may take each action besides its state: the roles, and whether only the case's holder may.
 ROLES_FOR: dict[Action, frozenset[str]] = {
-    Action.CLAIM: CLAIMING_ROLES, Action.CONFIRM: frozenset({"court_liaison"}),
-    Action.REJECT_CONFIRMATION: frozenset({"court_liaison"}), Action.REPORT_BREACH: BREACH_ROLES,
-    Action.WITHDRAW: CLAIMING_ROLES | {"station_chief"},
+    Action.CLAIM: CLAIMING_ROLES, Action.CONFIRM: COURT_ROLES,
+    Action.REJECT_CONFIRMATION: COURT_ROLES, Action.REPORT_BREACH: BREACH_ROLES,
+    Action.WITHDRAW: CLAIMING_ROLES | {CHIEF},
 }
 HOLDER_ACTIONS = frozenset({Action.RELEASE, Action.RECORD_SESSION, Action.REACH_AGREEMENT, Action.FAIL,
                             Action.REFER, Action.REQUEST_CONFIRMATION, Action.CLOSE})

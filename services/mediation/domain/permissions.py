@@ -12,6 +12,8 @@ gets 403 when it sees the case and 404 when it does not.
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 
+from services.mediation.domain.access import AUDITOR, CHIEF, CLAIMERS, COURT, ROLES
+
 
 class Relation(StrEnum):
     """How the caller stands to a case of one of its stations."""
@@ -24,8 +26,6 @@ class Relation(StrEnum):
     PURPOSE = "purpose"  # opened with a stated purpose (`?purpose=`), which the audit trail keeps
 
 
-ROLES = ("mediator", "lawyer", "court_liaison", "station_chief", "auditor")
-CLAIMERS = ("mediator", "lawyer", "court_liaison")
 _R = Relation
 _SEES = frozenset({_R.CHANNEL, _R.WORKER, _R.RECEIVER})
 _HOLDS = frozenset({_R.HOLDER})
@@ -39,10 +39,10 @@ def _claimers(relations: frozenset[Relation]) -> dict[str, frozenset[Relation]]:
 # (`POST /v1/cases/{id}/<name>`), plus `read` (GET a case), `read_parties` (its parties and the
 # caller's record in any answer), `answer` (a handoff) and `audit` (GET /v1/audit).
 TABLE: dict[str, dict[str, frozenset[Relation]]] = {
-    "read": _claimers(_SEES) | {"station_chief": frozenset({_R.STATION}), "auditor": frozenset({_R.STATION})},
+    "read": _claimers(_SEES) | {CHIEF: frozenset({_R.STATION}), AUDITOR: frozenset({_R.STATION})},
     # Chiefs supervise, they do not work cases: party data only when they say why (audited).
     # Auditors see what happened, never who: no cell at all.
-    "read_parties": _claimers(_SEES) | {"station_chief": frozenset({_R.PURPOSE})},
+    "read_parties": _claimers(_SEES) | {CHIEF: frozenset({_R.PURPOSE})},
     "claim": _claimers(_SEES),
     "release": _claimers(_HOLDS),
     "sessions": _claimers(_HOLDS),
@@ -52,14 +52,14 @@ TABLE: dict[str, dict[str, frozenset[Relation]]] = {
     "refer": _claimers(_HOLDS),
     "close": _claimers(_HOLDS),
     "handoffs": _claimers(_HOLDS),
-    "confirmation": {"court_liaison": _SEES},
-    "withdraw": _claimers(_HOLDS) | {"station_chief": frozenset({_R.STATION})},
+    "confirmation": {COURT: _SEES},
+    "withdraw": _claimers(_HOLDS) | {CHIEF: frozenset({_R.STATION})},
     # A broken agreement is reported by those who stood behind it (its holder, whoever worked the
     # case: made the agreement, handed it on, decided it) and by the chief; not by any colleague.
-    "breach": _claimers(frozenset({_R.HOLDER, _R.WORKER})) | {"station_chief": frozenset({_R.STATION})},
+    "breach": _claimers(frozenset({_R.HOLDER, _R.WORKER})) | {CHIEF: frozenset({_R.STATION})},
     # The receiving channel's people; law-enforcement handoffs go to the chief.
-    "answer": _claimers(frozenset({_R.RECEIVER})) | {"station_chief": frozenset({_R.RECEIVER})},
-    "audit": {"auditor": frozenset({_R.STATION})},
+    "answer": _claimers(frozenset({_R.RECEIVER})) | {CHIEF: frozenset({_R.RECEIVER})},
+    "audit": {AUDITOR: frozenset({_R.STATION})},
 }
 
 

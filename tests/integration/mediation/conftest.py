@@ -6,8 +6,8 @@ import httpx
 import pytest
 
 from services.mediation.api import create_app
-from services.mediation.bootstrap import mediation_context
-from services.mediation.handlers import MediationContext, dispute_handler
+from services.mediation.bootstrap import MediationContext, mediation_context
+from services.mediation.handlers import dispute_handler
 from services.mediation.settings import MediationSettings
 from shared.auth import issue_token
 from shared.db.migrations import migrate

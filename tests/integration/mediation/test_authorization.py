@@ -372,12 +372,12 @@ def cells() -> list[tuple[str, str, str]]:
 
 
 # Cells where the code answers otherwise than the issue asks: (row, endpoint, where) -> reason.
-_ROLE_BEFORE_SIGHT = ("handlers._require_claimer runs before _visible_case: a chief or auditor asking about another "
+_ROLE_BEFORE_SIGHT = ("queue._require_claimer runs before visible_case: a chief or auditor asking about another "
                       "station's case gets 403, not 404 (leaks nothing, but contradicts 'a case they may not see gets "
                       "404' and the 404 every other endpoint gives here)")
 _ANSWER_NEVER_404 = ("casework.answer_handoff raises NotAllowed (403) for a handoff whose case the caller may not see "
                      "(another station, or neither the case's channel nor the handoff's target); the issue asks 404")
-_ANSWER_BY_CHANNEL_SET = ("casework.answer_handoff takes 'receiving' from handlers._channels(), which for chiefs and "
+_ANSWER_BY_CHANNEL_SET = ("casework.answer_handoff takes 'receiving' from callers.channels_of(), which for chiefs and "
                           "auditors is every channel (access.ROLE_CHANNELS, meant for reading), so {who} accepts a "
                           "handoff to the court and becomes the case's holder in the court channel")
 KNOWN_GAPS: dict[tuple[str, str, str], str] = {}

@@ -1,12 +1,15 @@
 """The claim queue against real PostgreSQL: one winner per case, claim-next without doubles."""
 import asyncio
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime
 
+import orjson
 import pytest
 
-from services.mediation.events import case_id
-from tests.integration.mediation.conftest import dispute_event, many_cases
+from services.mediation import queue
+from services.mediation.events import case_event, case_id
+from shared.auth import Principal
+from tests.integration.mediation.conftest import STATION, dispute_event, many_cases
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -90,3 +93,34 @@ async def test_roles_and_stations_decide_what_can_be_seen_and_done(api, open_cas
     assert (await lawyer.post(f"/v1/cases/{ident}/claim")).status_code == 404
     feed = api(subject="cad", roles=("feed",))
     assert (await feed.get("/v1/queue")).status_code == 403
+
+
+async def test_claim_next_writes_in_its_one_statement_what_a_claim_writes(mediation_ctx, open_cases):
+    """repository.CLAIM_NEXT_RECORDED builds the case.claimed event in SQL: it must be the event
+    events.case_event builds from the same row, and the timeline, audit and worker rows of any claim."""
+    received = datetime(2024, 5, 1, 8, 30, 15, 123000, tzinfo=UTC)  # microseconds, as a CAD may send
+    await open_cases([dispute_event("E1", risk_flags=["threat"], received_at=received, grid_code="990101001003"),
+                      dispute_event("E2", received_at=datetime(2024, 5, 1, tzinfo=UTC))])
+    mediator = Principal(subject="m1", roles=frozenset({"mediator"}), stations=frozenset({STATION}))
+    claimed = [await queue.claim_next(mediation_ctx, mediator) for _ in range(3)]
+    assert [c["incident_number"] if c else None for c in claimed] == ["E1", "E2", None]
+    async with mediation_ctx.pool.acquire() as conn:
+        outbox = await conn.fetch("SELECT topic, key, value FROM outbox ORDER BY id")
+        timeline = await conn.fetch("SELECT case_id, actor, action, from_state, to_state, details FROM case_timeline "
+                                    "WHERE action = 'claim' ORDER BY id")
+        audit = await conn.fetch("SELECT actor, roles, action, case_id, outcome, details, stations FROM audit_log "
+                                 "ORDER BY id")
+        workers = await conn.fetch("SELECT worked_by FROM cases ORDER BY incident_number")
+    events = [(r["topic"], r["key"], orjson.loads(r["value"])) for r in outbox]
+    written = [e for e in events if e[2]["type"] == "case.claimed"]
+    for case, (topic, key, envelope) in zip(claimed[:2], written, strict=True):
+        expected = case_event(case, "case.claimed", actor="m1", prefix=mediation_ctx.settings.topic_prefix)
+        assert (topic, key) == (expected.topic, expected.key)
+        assert envelope == orjson.loads(expected.value)
+    assert written[0][2]["data"]["received_at"] == "2024-05-01T08:30:15.123000+00:00"
+    assert written[1][2]["data"]["received_at"] == "2024-05-01T00:00:00+00:00"
+    assert [tuple(r) for r in timeline] == [(c["id"], "m1", "claim", "pending", "claimed", {"via": "claim-next"})
+                                            for c in claimed[:2]]
+    assert [tuple(r) for r in audit] == [("m1", ["mediator"], "claim", c["id"], "ok", {"via": "claim-next"},
+                                          [STATION]) for c in claimed[:2]]
+    assert [r["worked_by"] for r in workers] == [["m1"], ["m1"]]

@@ -7,7 +7,7 @@ import pytest
 
 from services.mediation import repository
 from services.mediation.domain.access import channels_for
-from services.mediation.handlers import cursor_of
+from services.mediation.queue import cursor_of
 from tests.integration.mediation.conftest import STATION, dispute_event
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
