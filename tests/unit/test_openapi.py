@@ -14,9 +14,9 @@ from services.intake.domain.profiles import map_record
 from services.intake.profile_files import load_profile
 from services.mediation.api import create_app as mediation_app
 from services.mediation.settings import MediationSettings
-from shared import contracts
 from shared.auth import issue_token
 from shared.times import IsoDate, IsoDateTime
+from tools import contracts
 
 ROOT = Path(__file__).resolve().parents[2]
 
