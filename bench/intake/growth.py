@@ -15,7 +15,7 @@ import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
 
-from bench import infra
+from bench.common.scratch import scratch
 from bench.e2e.feed import DisputeFeed, backfill_bodies
 from services.intake import repository
 from services.intake.bootstrap import intake_context
@@ -23,9 +23,6 @@ from services.intake.handlers import ingest
 from services.intake.parsing import parse_ndjson
 from services.intake.settings import IntakeSettings
 from shared import outbox
-from shared.db.migrations import migrate
-from shared.db.provision import drop_database, ensure_database
-from shared.kafka.admin import delete_topics_with_prefix, ensure_registered_topics
 
 SIZES = """
 SELECT c.relname, pg_relation_size(c.oid) AS bytes, coalesce(s.n_dead_tup, 0) AS dead
@@ -59,20 +56,16 @@ class StatementClock:
 
 
 async def main(args: argparse.Namespace) -> int:
-    bootstrap, server_url = infra.ensure_stack()
     run_id = uuid.uuid4().hex[:10]
-    prefix, database_url = f"benchgrowth{run_id}.", f"{server_url}/bench_growth_{run_id}"
     bodies = backfill_bodies(DisputeFeed(run_id), args.records, args.batch, now=datetime.now(UTC))
     clock = StatementClock()
     for name in ("lock_incidents", "stored_revisions", "called_before", "upsert_records", "insert_rejected"):
         clock.wrap(repository, name)
     for name in ("write", "publish"):
         clock.wrap(outbox, name)
-    await ensure_database(database_url)
-    await ensure_registered_topics(bootstrap, prefix=prefix)
-    try:
-        await migrate(database_url, "services.intake")
-        settings = IntakeSettings(kafka_bootstrap_servers=bootstrap, database_url=database_url, topic_prefix=prefix)
+    async with scratch("growth", "intake") as run:
+        settings = IntakeSettings(kafka_bootstrap_servers=run.bootstrap, database_url=run.database_url,
+                                  topic_prefix=run.prefix)
         async with intake_context(settings) as ctx, outbox.relaying(
                 ctx.pool, ctx.producer, settings.outbox_relay_seconds, self_publishing=True):
             profile = ctx.profile("fengqiao_json")
@@ -96,9 +89,6 @@ async def main(args: argparse.Namespace) -> int:
                 print(f"{min(len(bodies), first + per_slice) * args.batch:>9,} {done / wall:>7,.0f} "
                       f"{cpu / done * 1e6:>7.0f}  " + " ".join(f"{m:6.1f}" for m in ms)
                       + f"  | {table / 2**20:8.1f} {indexes / 2**20:8.1f} {dead:8,}")
-    finally:
-        await drop_database(database_url)
-        await delete_topics_with_prefix(bootstrap, prefix)
     return 0
 
 

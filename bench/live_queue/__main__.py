@@ -14,23 +14,22 @@ import asyncio
 import os
 import sys
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 
-from bench import infra
 from bench.claims import server
-from bench.intake.server import cpu_seconds, free_port
+from bench.common.cpu import cpu_seconds
+from bench.common.percentiles import percentile
+from bench.common.scratch import scratch
+from bench.common.stack import BenchError
+from deploy.local.processes import free_port
 from services.mediation.bootstrap import build_context
 from services.mediation.handlers import dispute_handler
 from services.mediation.settings import MediationSettings
 from shared.auth import issue_token
-from shared.db.migrations import migrate
-from shared.db.provision import drop_database, ensure_database
 from shared.events.envelope import Envelope
-from shared.kafka.admin import delete_topics_with_prefix, ensure_registered_topics
 from shared.resources import open_resources
 
 TARGET_P99_MS = 500
@@ -63,7 +62,7 @@ async def listen(port: int, token: str, subscriber: Subscriber) -> None:
     await writer.drain()
     status = await reader.readline()
     if b" 200 " not in status:
-        raise infra.BenchError(f"the stream answered {status!r}")
+        raise BenchError(f"the stream answered {status!r}")
     try:
         # uvicorn sends each frame as one chunk: chunk-size lines are skipped, data lines are whole.
         while line := await reader.readline():
@@ -83,11 +82,6 @@ def dispute(number: str, station: str) -> Envelope:
             "station_code": station, "jurisdiction_method": "record", "kind": "dispute",
             "dispute_type": "neighbour", "risk_flags": [], "confidence": 0.9, "rules_version": "classification.v1"}
     return Envelope(type="dispute.opened", producer="bench", key=station, data=data)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
 async def measure(settings: MediationSettings, args: argparse.Namespace, run_id: str) -> int:
@@ -154,23 +148,16 @@ async def measure(settings: MediationSettings, args: argparse.Namespace, run_id:
           f"({api_cpu / max(delivered, 1) * 1e6:,.0f} µs per delivered event); PostgreSQL backends {pg_cpu:.2f} s; "
           f"this client (committer + {args.subscribers} readers) {own_cpu:.2f} s; machine {busy:.0%} busy of "
           f"{os.cpu_count()} cores")
-    return 0 if delivered == expected and p99 < TARGET_P99_MS else 1
+    # Only a missing delivery fails the run: the target is reported, not enforced, as in the other benches
+    # (a smoke run on a loaded machine must not fail on speed).
+    return 0 if delivered == expected else 1
 
 
 async def main(args: argparse.Namespace) -> int:
-    bootstrap, server_url = infra.ensure_stack()
-    run_id = uuid.uuid4().hex[:10]
-    prefix, database_url = f"bench{run_id}.", f"{server_url}/bench_live_{run_id}"
-    settings = MediationSettings(kafka_bootstrap_servers=bootstrap, database_url=database_url,
-                                 topic_prefix=prefix, log_level="WARNING")
-    await ensure_database(database_url)
-    await ensure_registered_topics(bootstrap, prefix=prefix)
-    try:
-        await migrate(database_url, "services.mediation")
-        return await measure(settings, args, run_id)
-    finally:
-        await drop_database(database_url)
-        await delete_topics_with_prefix(bootstrap, prefix)
+    async with scratch("live", "mediation") as run:
+        settings = MediationSettings(kafka_bootstrap_servers=run.bootstrap, database_url=run.database_url,
+                                     topic_prefix=run.prefix, log_level="WARNING")
+        return await measure(settings, args, run.run_id)
 
 
 if __name__ == "__main__":

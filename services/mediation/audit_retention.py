@@ -8,7 +8,6 @@ a read or a refusal cannot be made to disappear while its month is kept), and wh
 the calendar alone. The same run creates the months ahead, so inserts land in their own month;
 a row that finds none goes to audit_log_default and is kept (see docs/mediation.md).
 """
-import re
 from datetime import datetime
 
 import asyncpg
@@ -18,7 +17,6 @@ from services.mediation import repository
 from services.mediation.settings import MediationSettings
 
 log = structlog.get_logger(__name__)
-_PARTITION = re.compile(r"^audit_log_[a-z0-9_]+$")
 
 
 def months_before(moment: datetime, months: int) -> datetime:
@@ -36,18 +34,15 @@ def months_before(moment: datetime, months: int) -> datetime:
 async def purge(conn: asyncpg.Connection, settings: MediationSettings, now: datetime, *,
                 dry_run: bool) -> dict[str, int]:
     """Drop (or, dry, count) the months past the retention and add the months ahead; rows per kind."""
-    past = await conn.fetch(repository.AUDIT_PARTITIONS_BEFORE, months_before(now, settings.audit_retention_months))
+    past = await repository.audit_months_before(conn, months_before(now, settings.audit_retention_months))
     rows = 0
-    for partition in past:
-        name = partition["name"]
-        if not _PARTITION.match(name):
-            raise ValueError(f"unexpected audit_log partition {name!r}")
-        rows += await conn.fetchval(f'SELECT count(*) FROM "{name}"')
+    for month in past:
+        rows += await repository.audit_month_rows(conn, month.name)
         if not dry_run:
-            await conn.execute(f'DROP TABLE "{name}"')
-            log.info("audit_log.month_dropped", partition=name, upper_bound=partition["upper_bound"].isoformat())
+            await repository.drop_audit_month(conn, month.name)
+            log.info("audit_log.month_dropped", partition=month.name, upper_bound=month.upper_bound.isoformat())
     if not dry_run:
-        await conn.fetchval(repository.ADD_AUDIT_PARTITIONS, settings.audit_partitions_ahead, now)
-    if stray := await conn.fetchval(repository.AUDIT_ROWS_IN_DEFAULT):
+        await repository.add_audit_months(conn, settings.audit_partitions_ahead, now)
+    if stray := await repository.audit_rows_in_default(conn):
         log.warning("audit_log.rows_without_their_month", rows=stray, partition="audit_log_default")
     return {"audit_log_months": len(past), "audit_log_rows": rows}

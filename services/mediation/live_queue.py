@@ -50,21 +50,6 @@ SUBSCRIBER_BACKLOG = 2000
 ENDED = -1  # the frame id that ends a stream (the hub lost its connection)
 _SEEN = 20000  # ids remembered to drop a change announced twice (overlapping ranges of concurrent inserts)
 
-# Party data never travels on the stream, so it is not read.
-_COLUMNS = ", ".join(f"c.{name.strip()}" for name in repository.CASE_COLUMNS.split(",")
-                     if name.strip() != "party")
-CHANGES = f"""
-SELECT t.id AS event_id, t.action AS event_action, t.actor AS event_actor, {_COLUMNS}
-FROM case_timeline t JOIN cases c ON c.id = t.case_id
-WHERE t.id BETWEEN $1 AND $2 ORDER BY t.id
-"""
-SINCE = f"""
-SELECT t.id AS event_id, t.action AS event_action, t.actor AS event_actor, {_COLUMNS}
-FROM case_timeline t JOIN cases c ON c.id = t.case_id
-WHERE t.id > $1 ORDER BY t.id LIMIT $2
-"""
-HIGH_WATER = "SELECT coalesce(max(id), 0) FROM case_timeline"
-
 PATH = "/v1/queue/events"
 router = APIRouter(prefix="/v1", tags=["cases"], responses=ERRORS)
 _reader = require_role(*sorted(READING_ROLES))
@@ -174,7 +159,7 @@ class Hub:
                 while self._ranges and self.subscribers:
                     low, high = self._ranges.popleft()
                     # A short range per statement; several statements of one batch come as several.
-                    rows = await self.pool.fetch(CHANGES, low, high)
+                    rows = await repository.changes_between(self.pool, low, high)
                     self._fan_out(rows)
         finally:
             self._closing = True  # before the first await: a subscriber arriving now waits for a new connection
@@ -256,9 +241,9 @@ async def _stream(hub: Hub, principal: Principal, last_event_id: int | None):
         yield b"retry: 2000\n\n"
         replayed: set[int] = set()
         if last_event_id is not None:
-            rows = await hub.pool.fetch(SINCE, last_event_id, REPLAY_LIMIT + 1)
+            rows = await repository.changes_after(hub.pool, last_event_id, REPLAY_LIMIT + 1)
             if len(rows) > REPLAY_LIMIT:
-                high = await hub.pool.fetchval(HIGH_WATER)
+                high = await repository.last_timeline_id(hub.pool)
                 yield _event("reset", high, {"reason": "too_far_behind", "last_event_id": high})
             else:
                 replayed = {row["event_id"] for row in rows}
@@ -268,7 +253,7 @@ async def _stream(hub: Hub, principal: Principal, last_event_id: int | None):
                     if (data := frame(subscriber, row, hub.tz)) is not None:
                         yield data
         high = max(replayed) if replayed else (
-            last_event_id if last_event_id is not None else await hub.pool.fetchval(HIGH_WATER))
+            last_event_id if last_event_id is not None else await repository.last_timeline_id(hub.pool))
         yield _event("ready", high, {"last_event_id": high})
         while True:
             wait = min(HEARTBEAT_S, ends - loop.time())

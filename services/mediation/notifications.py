@@ -28,6 +28,8 @@ import structlog
 from pydantic import BaseModel, Field, HttpUrl, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.mediation import repository
+
 log = structlog.get_logger(__name__)
 
 
@@ -57,25 +59,6 @@ class NotificationSettings(BaseSettings):
     notify_max_attempts: int = Field(default=12, ge=1)
     workbench_url: str = Field(default="", description="the workbench's address, linked from messages when set")
 
-
-DUE = """
-SELECT n.id, n.kind, n.case_id, n.station_code, n.audience_channel, n.details, n.attempts, n.delivered_to,
-       n.created_at, c.incident_number, c.dispute_type, c.state, c.channel, c.high_risk, c.escalations
-FROM notifications n JOIN cases c ON c.id = n.case_id
-WHERE n.state = 'pending' AND n.next_attempt_at <= now()
-ORDER BY n.next_attempt_at, n.id LIMIT $1
-FOR UPDATE OF n SKIP LOCKED
-"""
-SENT = """
-UPDATE notifications SET state = $2, attempts = attempts + 1, delivered_to = $3, last_error = NULL,
-    finished_at = now() WHERE id = $1
-"""
-RETRY = """
-UPDATE notifications SET state = CASE WHEN attempts + 1 >= $5 THEN 'failed' ELSE 'pending' END,
-    attempts = attempts + 1, delivered_to = $2, last_error = $3, next_attempt_at = now() + $4::interval,
-    finished_at = CASE WHEN attempts + 1 >= $5 THEN now() END
-WHERE id = $1
-"""
 
 _TYPES = {"neighbour": "邻里纠纷", "family": "家庭纠纷", "labour": "劳资纠纷（欠薪）", "property_management": "物业纠纷",
           "consumer": "消费纠纷", "debt": "债务纠纷", "land": "土地纠纷", "traffic_damage": "交通事故损害", "other": "其他纠纷"}
@@ -171,11 +154,11 @@ async def deliver_due(pool: asyncpg.Pool, settings: NotificationSettings, client
     Each is held (FOR UPDATE SKIP LOCKED) while it is sent, so several relays never send one twice."""
     counts = {"sent": 0, "retry": 0, "failed": 0, "no_webhook": 0}
     async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(DUE, batch)
+        rows = await repository.due_notifications(conn, batch)
         for row in rows:
             hooks = [h for h in settings.webhooks if h.wants(row["station_code"], row["audience_channel"])]
             if not hooks:
-                await conn.execute(SENT, row["id"], "no_webhook", list(row["delivered_to"]))
+                await repository.notification_done(conn, row["id"], "no_webhook", row["delivered_to"])
                 counts["no_webhook"] += 1
                 continue
             delivered = list(row["delivered_to"])
@@ -184,12 +167,13 @@ async def deliver_due(pool: asyncpg.Pool, settings: NotificationSettings, client
             delivered += [str(h.url) for h, error in zip(todo, errors, strict=True) if error is None]
             failed = [f"{h.url}: {error}" for h, error in zip(todo, errors, strict=True) if error is not None]
             if not failed:
-                await conn.execute(SENT, row["id"], "sent", delivered)
+                await repository.notification_done(conn, row["id"], "sent", delivered)
                 counts["sent"] += 1
                 continue
             attempts = row["attempts"] + 1
-            await conn.execute(RETRY, row["id"], delivered, "; ".join(failed)[:1000], backoff(settings, attempts),
-                               settings.notify_max_attempts)
+            await repository.notification_failed(conn, row["id"], delivered_to=delivered, error="; ".join(failed)[:1000],
+                                                 retry_in=backoff(settings, attempts),
+                                                 max_attempts=settings.notify_max_attempts)
             gave_up = attempts >= settings.notify_max_attempts
             counts["failed" if gave_up else "retry"] += 1
             log.warning("notification.failed" if gave_up else "notification.retry", notification=row["id"],

@@ -2,7 +2,7 @@
 
 Of concurrent claimers exactly one wins. A claim writes the case, its timeline, the audit log and its
 case.claimed event (the outbox) in one transaction; claim-next, the hot path, does all of it in one
-statement (repository.CLAIM_NEXT_RECORDED), one round trip.
+statement (repository.claim_next), one round trip.
 """
 import uuid
 from datetime import datetime

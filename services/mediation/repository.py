@@ -2,6 +2,7 @@
 escalations and the retention purge. Every statement the service runs is here, each behind a typed
 function; rows come back as named records (`CaseRow`, `HandoffRow`, ...), read by column name.
 """
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -52,6 +53,30 @@ class TimelineRow(NamedRow):
 
 class AuditRow(NamedRow):
     """One row of the audit trail as GET /v1/audit reads it."""
+
+
+class ChangeRow(NamedRow):
+    """A change of a case for the live queue: its timeline entry (event_id, event_action, event_actor) and
+    the case as it is now (the columns of CaseRow but `party`, which never travels on the stream)."""
+
+
+class AuditMonthRow(NamedRow):
+    """A month of audit_log: its partition's name and the end of its range."""
+
+    name: str
+    upper_bound: datetime
+
+
+class NotificationRow(NamedRow):
+    """A notification that is due (DUE_NOTIFICATIONS) with what its message says of the case; no party data."""
+
+    id: int
+    kind: str
+    case_id: uuid.UUID
+    station_code: str
+    audience_channel: str
+    attempts: int
+    delivered_to: list[str]
 
 
 class NewCase(NamedTuple):
@@ -433,6 +458,56 @@ SELECT name, upper_bound FROM audit_log_partitions() WHERE upper_bound <= $1 ORD
 
 AUDIT_ROWS_IN_DEFAULT = "SELECT count(*) FROM audit_log_default"
 
+# Only names audit_log_partitions() gives are ever put into a statement, and only names of this shape.
+_AUDIT_MONTH = re.compile(r"^audit_log_[a-z0-9_]+$")
+
+# --- the live queue (live_queue.py) --------------------------------------------------------------------
+
+# Party data never travels on the stream, so it is not read.
+_CHANGE_COLUMNS = ", ".join(f"c.{name.strip()}" for name in CASE_COLUMNS.split(",") if name.strip() != "party")
+
+# The changes in a range of timeline ids, as the trigger of migration 0010 announces them, each with its case
+# as it is now.
+CHANGES = f"""
+SELECT t.id AS event_id, t.action AS event_action, t.actor AS event_actor, {_CHANGE_COLUMNS}
+FROM case_timeline t JOIN cases c ON c.id = t.case_id
+WHERE t.id BETWEEN $1 AND $2 ORDER BY t.id
+"""
+
+# The changes after a timeline id (a reconnecting stream's Last-Event-ID), at most $2.
+CHANGES_AFTER = f"""
+SELECT t.id AS event_id, t.action AS event_action, t.actor AS event_actor, {_CHANGE_COLUMNS}
+FROM case_timeline t JOIN cases c ON c.id = t.case_id
+WHERE t.id > $1 ORDER BY t.id LIMIT $2
+"""
+
+LAST_TIMELINE_ID = "SELECT coalesce(max(id), 0) FROM case_timeline"
+
+# --- the notification outbox (notifications.py, migration 0010) ------------------------------------------
+
+# Held while they are sent (SKIP LOCKED: several relays never take the same one).
+DUE_NOTIFICATIONS = """
+SELECT n.id, n.kind, n.case_id, n.station_code, n.audience_channel, n.details, n.attempts, n.delivered_to,
+       n.created_at, c.incident_number, c.dispute_type, c.state, c.channel, c.high_risk, c.escalations
+FROM notifications n JOIN cases c ON c.id = n.case_id
+WHERE n.state = 'pending' AND n.next_attempt_at <= now()
+ORDER BY n.next_attempt_at, n.id LIMIT $1
+FOR UPDATE OF n SKIP LOCKED
+"""
+
+NOTIFICATION_DONE = """
+UPDATE notifications SET state = $2, attempts = attempts + 1, delivered_to = $3, last_error = NULL,
+    finished_at = now() WHERE id = $1
+"""
+
+# Failed at some webhook: tried again after $4, or given up after $5 attempts.
+NOTIFICATION_FAILED = """
+UPDATE notifications SET state = CASE WHEN attempts + 1 >= $5 THEN 'failed' ELSE 'pending' END,
+    attempts = attempts + 1, delivered_to = $2, last_error = $3, next_attempt_at = now() + $4::interval,
+    finished_at = CASE WHEN attempts + 1 >= $5 THEN now() END
+WHERE id = $1
+"""
+
 # --- working a case (casework.py) ------------------------------------------------------------------
 
 # After a lifecycle action: its state, and what it changes besides. $9: an escalation reason the action
@@ -473,6 +548,8 @@ ESCALATIONS: dict[str, tuple[str, bool]] = {reason: (_ESCALATE.format(where=wher
     "fulfilment_check": ("had_agreement AND state <> 'withdrawn' AND "
                          "(agreement->>'performance_date')::date < ($3::timestamptz - $1::interval)::date", False),
 }.items()}
+# The SLA limits, in the order a sweep escalates for them.
+ESCALATION_REASONS: tuple[str, ...] = tuple(ESCALATIONS)
 
 # --- claim-next in one round trip ------------------------------------------------------------------------
 
@@ -737,3 +814,67 @@ async def erase_party_data(conn: asyncpg.Connection, case_ids: Sequence[uuid.UUI
     ids = list(case_ids)
     for statement in (ERASE_PARTIES, ERASE_TIMELINE_TEXT, ERASE_HANDOFF_REASONS, ERASE_CASE_PARTY):
         await conn.execute(statement, ids)
+
+
+async def audit_months_before(conn: asyncpg.Connection, before: datetime) -> list[AuditMonthRow]:
+    """The months of audit_log whose every row is older than `before`, oldest first."""
+    return await conn.fetch(AUDIT_PARTITIONS_BEFORE, before, record_class=AuditMonthRow)
+
+
+def _audit_month(name: str) -> str:
+    """The partition's name quoted for a statement; a ValueError for any name not of an audit month."""
+    if not _AUDIT_MONTH.match(name):
+        raise ValueError(f"unexpected audit_log partition {name!r}")
+    return f'"{name}"'
+
+
+async def audit_month_rows(conn: asyncpg.Connection, name: str) -> int:
+    """How many rows a month of audit_log holds."""
+    return await conn.fetchval(f"SELECT count(*) FROM {_audit_month(name)}")
+
+
+async def drop_audit_month(conn: asyncpg.Connection, name: str) -> None:
+    """Drop a month of audit_log as a whole (audit_retention.py: the one sanctioned removal)."""
+    await conn.execute(f"DROP TABLE {_audit_month(name)}")
+
+
+async def add_audit_months(conn: asyncpg.Connection, ahead: int, now: datetime) -> None:
+    """Create the months of audit_log from `now`'s to `ahead` months later that are missing."""
+    await conn.fetchval(ADD_AUDIT_PARTITIONS, ahead, now)
+
+
+async def audit_rows_in_default(conn: asyncpg.Connection) -> int:
+    """The rows of audit_log that found no month of their own (in audit_log_default)."""
+    return await conn.fetchval(AUDIT_ROWS_IN_DEFAULT)
+
+
+async def changes_between(conn: Executor, low: int, high: int) -> list[ChangeRow]:
+    """The changes with timeline ids from `low` to `high`, oldest first, each with its case as it is now."""
+    return await conn.fetch(CHANGES, low, high, record_class=ChangeRow)
+
+
+async def changes_after(conn: Executor, after: int, limit: int) -> list[ChangeRow]:
+    """At most `limit` changes after a timeline id, oldest first, each with its case as it is now."""
+    return await conn.fetch(CHANGES_AFTER, after, limit, record_class=ChangeRow)
+
+
+async def last_timeline_id(conn: Executor) -> int:
+    """The highest timeline id so far; 0 before any."""
+    return await conn.fetchval(LAST_TIMELINE_ID)
+
+
+async def due_notifications(conn: asyncpg.Connection, batch: int) -> list[NotificationRow]:
+    """Up to `batch` notifications that are due, oldest due first, locked for this transaction."""
+    return await conn.fetch(DUE_NOTIFICATIONS, batch, record_class=NotificationRow)
+
+
+async def notification_done(conn: asyncpg.Connection, notification_id: int, state: str,
+                            delivered_to: Sequence[str]) -> None:
+    """A notification finished: `sent` (every webhook took it) or `no_webhook` (none is configured for it)."""
+    await conn.execute(NOTIFICATION_DONE, notification_id, state, list(delivered_to))
+
+
+async def notification_failed(conn: asyncpg.Connection, notification_id: int, *, delivered_to: Sequence[str],
+                              error: str, retry_in: timedelta, max_attempts: int) -> None:
+    """A webhook did not take it: tried again after `retry_in`, or failed for good after `max_attempts`."""
+    await conn.execute(NOTIFICATION_FAILED, notification_id, list(delivered_to), error, retry_in, max_attempts)

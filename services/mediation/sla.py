@@ -16,7 +16,7 @@ from services.mediation import repository
 from services.mediation.bootstrap import MediationContext
 from services.mediation.events import case_event
 from services.mediation.handlers import SYSTEM
-from services.mediation.repository import TimelineEntry
+from services.mediation.repository import ESCALATION_REASONS, TimelineEntry
 from shared import metrics, outbox
 
 log = structlog.get_logger(__name__)
@@ -29,7 +29,7 @@ async def sweep(ctx: MediationContext, now: datetime | None = None, batch: int =
     limits = {"unclaimed": timedelta(0), "no_session": sla.session_within,
               "confirmation_due": timedelta(days=sla.confirmation_warning_days), "fulfilment_check": timedelta(0)}
     counts: dict[str, int] = {}
-    for reason in repository.ESCALATIONS:
+    for reason in ESCALATION_REASONS:
         while True:
             async with ctx.pool.acquire() as conn, conn.transaction():
                 rows, expires = await repository.escalate(conn, reason, limit=limits[reason], now=now, batch=batch)
@@ -47,7 +47,7 @@ async def sweep(ctx: MediationContext, now: datetime | None = None, batch: int =
 
 async def run_forever(ctx: MediationContext, period_s: float, clock: Callable[[], datetime] | None = None) -> None:
     """Sweep every period until cancelled; a failed sweep is retried next period."""
-    for reason in repository.ESCALATIONS:  # every reason's series from the start, so that increase() sees the first escalation
+    for reason in ESCALATION_REASONS:  # every reason's series from the start, so that increase() sees the first escalation
         metrics.SLA_ESCALATIONS.labels(reason)
     while True:
         try:

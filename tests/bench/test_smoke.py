@@ -31,6 +31,7 @@ RUNS = {  # the longest first
     "bench.intake": ["bench.intake", "--records", "200", "--batch", "50", "--concurrency", "2"],
     "bench.intake.check_speed": ["bench.intake.check_speed", "--file", "{tiny_csv}", "--repeat", "1"],
     "bench.intake.classify": ["bench.intake.classify", "--file", "{tiny_csv}"],
+    "bench.intake.growth": ["bench.intake.growth", "--records", "300", "--slice", "100", "--batch", "50"],
     "bench.claims": ["bench.claims", "--cases", "200", "--mediators", "8", "--budget", "30",
                      "--sql-connections", "4", "--open-rate", "20", "--open-duration", "2"],
     "bench.claims.profile": ["bench.claims.profile", "--calls", "20", "--top", "5"],
@@ -40,10 +41,11 @@ RUNS = {  # the longest first
     "bench.assessment": ["bench.assessment", "--disputes", "300", "--stations", "10", "--events", "300",
                          "--check-links", "--v1", "--explain"],
     "bench.partitions": ["bench.partitions", "--stations", "300", "--sample-records", "500"],
+    "bench.live_queue": ["bench.live_queue", "--subscribers", "4", "--cases", "3", "--interval", "0.1"],
 }
 # What a bench that starts service processes must print: each one's peak resident memory (issue 17).
 PRINTS_RSS = {"bench.intake": 1, "bench.claims": 1, "bench.claims.consume": 1, "bench.e2e sustained": 4,
-              "bench.e2e backfill": 4}
+              "bench.e2e backfill": 4, "bench.live_queue": 1}
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ A repeat dispute is a dispute that follows another dispute of the same precise a
 building) or the same caller phone: within 30 days (repeat_dispute_rate_30d) or 90 days
 (repeat_dispute_rate); the two windows are the figures' definitions, not rules. A civil-to-criminal case is a
 crime of a type the rules list that follows a dispute of the same precise address or the same caller phone
-within the rules' look-back window. The link itself is computed in SQL (repository.RELINK) with these values.
+within the rules' look-back window. The link itself is computed in SQL (the assessment repository's relink()) with these values.
 """
 from dataclasses import dataclass
 from pathlib import Path
