@@ -11,6 +11,7 @@ LOCAL_KAFKA = "127.0.0.1:19092"
 LOCAL_POSTGRES = "postgresql://fengqiao:fengqiao@127.0.0.1:15432"
 LOCAL_PASSWORD = "fengqiao"
 LOCAL_JWT_SECRET = "fengqiao-local-development-only-secret"
+LOCAL_PHONE_SECRET = "fengqiao-local-phone-hmac-secret"
 
 
 class ServiceSettings(BaseSettings):
@@ -118,3 +119,19 @@ class ServiceSettings(BaseSettings):
     def database_name(self) -> str:
         """The database this service owns, taken from its URL."""
         return urlsplit(self.database_url).path.lstrip("/")
+
+
+class PhoneKeyedSettings(ServiceSettings):
+    """Settings of a service that hashes phones (intake and mediation): both must hold the same key, so that
+    a phone hashes alike in both and a case can be found by its caller's phone."""
+
+    phone_hmac_secret: SecretStr = Field(
+        default=SecretStr(LOCAL_PHONE_SECRET),
+        description="key of the phone HMAC, the same in intake and mediation: repeat callers are found, cases "
+                    "searched by a caller's or party's phone, and party phones stored through it")
+
+    @model_validator(mode="after")
+    def _no_local_phone_secret_in_production(self) -> "PhoneKeyedSettings":
+        if self.environment == "production" and self.phone_hmac_secret.get_secret_value() == LOCAL_PHONE_SECRET:
+            raise ValueError("phone_hmac_secret is the local development secret in production")
+        return self

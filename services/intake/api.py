@@ -18,7 +18,7 @@ from services.intake.settings import IntakeSettings
 from shared.app import context_with_relay, create_service_app
 from shared.auth import Principal, require_role
 from shared.error_messages import register
-from shared.errors import error_response, invalid_fields
+from shared.errors import FieldErrors, error_response, invalid_fields
 from shared.events.intake import incident_id
 from shared.openapi import raw_body, schema_of
 
@@ -108,21 +108,23 @@ def _too_large(request: Request, problem: Problem) -> JSONResponse:
     return error_response(request, 413, problem.type, params={"reason": problem.msg}, errors=[problem.model_dump()])
 
 
-def _profile(request: Request, ctx: IntakeContext, name: str) -> FeedProfile | JSONResponse:
+def _chosen_profile(ctx: Context, profile: ProfileName = "fengqiao_json") -> FeedProfile:
+    """The feed profile `?profile=` names, or a 422 naming the parameter."""
     try:
-        return ctx.profile(name)
+        return ctx.profile(profile)
     except ProfileError as exc:
-        return _unprocessable(request, [Problem(loc=["query", "profile"], msg=str(exc), type="unknown_profile")])
+        problem = Problem(loc=["query", "profile"], msg=str(exc), type="unknown_profile")
+        raise FieldErrors([problem.model_dump()]) from None
+
+
+Chosen = Annotated[FeedProfile, Depends(_chosen_profile)]
 
 
 @router.post("/dispatch-records", response_model=Result,
              responses={409: {"description": "conflict: this revision was accepted before with other content"},
                         422: {"description": "rejected: field paths and reasons"}}, openapi_extra=_RECORD_BODY)
-async def post_record(request: Request, _caller: FeedCaller, ctx: Context, profile: ProfileName = "fengqiao_json"):
+async def post_record(request: Request, _caller: FeedCaller, ctx: Context, chosen: Chosen):
     """Accept one record; answers after it is durable. A rejected record is kept for replay."""
-    chosen = _profile(request, ctx, profile)
-    if isinstance(chosen, JSONResponse):
-        return chosen
     [result] = await ingest_safely(ctx, [parse_one(await request.body(), "body")], profile=chosen, channel="http")
     if result.status == "rejected":
         return _unprocessable(request, _problems(result.errors, ["body"]), result=_result(result))
@@ -136,11 +138,8 @@ async def post_record(request: Request, _caller: FeedCaller, ctx: Context, profi
 @router.post("/dispatch-records/batch", response_model=BatchResult,
              responses={413: {"description": "more records than the batch limit"},
                         422: {"description": "the body is not a JSON array or NDJSON"}}, openapi_extra=_BATCH_BODY)
-async def post_batch(request: Request, _caller: FeedCaller, ctx: Context, profile: ProfileName = "fengqiao_json"):
+async def post_batch(request: Request, _caller: FeedCaller, ctx: Context, chosen: Chosen):
     """Accept a JSON array or NDJSON (application/x-ndjson) of records; a result per record."""
-    chosen = _profile(request, ctx, profile)
-    if isinstance(chosen, JSONResponse):
-        return chosen
     declared = int(request.headers.get("content-length") or 0)
     if declared > ctx.settings.max_body_bytes:
         return _too_large(request, Problem(loc=["body"], type="body_too_large", msg=(

@@ -3,24 +3,19 @@ import os
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from shared.settings import ServiceSettings
-
-LOCAL_PHONE_SECRET = "fengqiao-local-phone-hmac-secret"
+from shared.settings import PhoneKeyedSettings
 
 
-class IntakeSettings(ServiceSettings):
+class IntakeSettings(PhoneKeyedSettings):
     """The intake service's settings; defaults match deploy/local."""
 
     model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore", frozen=True)
 
     service_name: str = "intake"
     http_port: int = 8001
-    phone_hmac_secret: SecretStr = Field(
-        default=SecretStr(LOCAL_PHONE_SECRET),
-        description="key of the caller-phone HMAC other services use to find repeat callers")
     max_batch_records: int = Field(default=10_000, ge=1, description="largest batch the API accepts")
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, description="largest request body, by Content-Length")
     repeat_caller_days: int = Field(default=30, ge=1, description="earlier calls within this window flag a repeat caller")
@@ -45,9 +40,3 @@ class IntakeSettings(ServiceSettings):
         if isinstance(value, str):
             return [Path(part) for part in value.split(os.pathsep) if part.strip()]
         return value
-
-    @model_validator(mode="after")
-    def _no_local_secret_in_production(self) -> "IntakeSettings":
-        if self.environment == "production" and self.phone_hmac_secret.get_secret_value() == LOCAL_PHONE_SECRET:
-            raise ValueError("phone_hmac_secret is the local development secret in production")
-        return self
