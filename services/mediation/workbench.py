@@ -18,11 +18,13 @@ EventStream = live_queue.EventStream
 
 def config(settings: MediationSettings) -> dict[str, object]:
     """What the page needs to sign in through the identity provider: public values only (a PKCE client has no
-    secret); `oidc` is null when no login is configured."""
+    secret); `oidc` is null when no login is configured. `claims` names where the token carries roles and
+    stations (Keycloak: realm_access.roles), so the page shows what the API will read."""
+    claims = {"roles": settings.jwt_roles_claim, "stations": settings.jwt_stations_claim}
     if not settings.oidc_login:
-        return {"oidc": None}
+        return {"oidc": None, "claims": claims}
     return {"oidc": {"authorization_url": settings.oidc_authorization_url, "token_url": settings.oidc_token_url,
-                     "client_id": settings.oidc_client_id, "scope": settings.oidc_scope}}
+                     "client_id": settings.oidc_client_id, "scope": settings.oidc_scope}, "claims": claims}
 
 
 def routers(settings: MediationSettings) -> tuple[APIRouter, ...]:

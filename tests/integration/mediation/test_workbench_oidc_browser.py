@@ -71,7 +71,8 @@ class Provider:
                     return self.answer(400, {"error": "invalid_grant"})
                 now = int(time.time())
                 token = jwt.encode({"sub": "sso-m1", "iss": outer.issuer, "aud": [AUDIENCE, "account"], "iat": now,
-                                    "exp": now + 300, "azp": CLIENT_ID, "roles": ["mediator"], "stations": [STATION]},
+                                    "exp": now + 300, "azp": CLIENT_ID, "stations": [STATION],
+                                    "realm_access": {"roles": ["mediator", "offline_access"]}},  # as Keycloak puts them
                                    outer.key, algorithm="RS256", headers={"kid": "k1"})
                 self.answer(200, {"access_token": token, "token_type": "Bearer", "expires_in": 300})
 
@@ -113,7 +114,8 @@ async def test_the_button_signs_in_through_the_provider_and_the_page_shows_the_u
         env = {"MEDIATION_DATABASE_URL": s.database_url, "MEDIATION_KAFKA_BOOTSTRAP_SERVERS": s.kafka_bootstrap_servers,
                "MEDIATION_TOPIC_PREFIX": s.topic_prefix, "MEDIATION_ENVIRONMENT": "test",
                "MEDIATION_JWT_JWKS_URL": f"{idp.issuer}/certs", "MEDIATION_JWT_ISSUER": idp.issuer,
-               "MEDIATION_JWT_AUDIENCE": AUDIENCE, "MEDIATION_OIDC_AUTHORIZATION_URL": f"{idp.issuer}/auth",
+               "MEDIATION_JWT_AUDIENCE": AUDIENCE, "MEDIATION_JWT_ROLES_CLAIM": "realm_access.roles",
+               "MEDIATION_OIDC_AUTHORIZATION_URL": f"{idp.issuer}/auth",
                "MEDIATION_OIDC_TOKEN_URL": f"{idp.issuer}/token", "MEDIATION_OIDC_CLIENT_ID": CLIENT_ID}
         base = stack.enter_context(mediation_api(env, tmp_path / "mediation-api.log"))
         idp.page_origin = base
@@ -141,7 +143,9 @@ async def test_the_button_signs_in_through_the_provider_and_the_page_shows_the_u
         assert queue.status_code == 200
         api_ids = [c["id"] for c in queue.json()["items"]]
         assert len(api_ids) == 2 and queue_ids(driver) == api_ids
-        assert one(driver, "who").text.startswith("sso-m1 · mediator")
+        # The roles where the API reads them (realm_access.roles): a mediator's page, who may claim.
+        assert one(driver, "who").text == f"sso-m1 · mediator, offline_access · {STATION}"
+        assert one(driver, "claim-next").is_displayed()
         save_page(driver, tmp_path / "oidc-signed-in.png")
 
         # Coming back with a code the page did not ask for (no state of its own) exchanges nothing.

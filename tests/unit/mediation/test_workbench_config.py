@@ -31,17 +31,19 @@ def _get(settings: MediationSettings, *paths: str) -> list[httpx.Response]:
 def test_without_a_login_the_page_learns_none_and_keeps_the_default_policy():
     config, page, script = _get(MediationSettings(environment="test"),
                                 "/workbench/config.json", "/workbench", "/workbench/workbench.js")
-    assert config.status_code == 200 and config.json() == {"oidc": None}
+    assert config.status_code == 200 and config.json() == {"oidc": None, "claims": {"roles": "roles", "stations": "stations"}}
     for answer in (page, script):
         assert answer.headers["content-security-policy"] == HEADERS["Content-Security-Policy"]
     assert "connect-src 'self';" in HEADERS["Content-Security-Policy"]
 
 
 def test_with_a_login_the_page_learns_the_public_client_and_may_fetch_only_the_token_endpoints_origin():
-    settings = MediationSettings(environment="test", oidc_scope="openid profile", **OIDC)
+    settings = MediationSettings(environment="test", oidc_scope="openid profile", jwt_roles_claim="realm_access.roles",
+                                 **OIDC)
     config, page, script = _get(settings, "/workbench/config.json", "/workbench", "/workbench/workbench.js")
     assert config.json() == {"oidc": {"authorization_url": f"{SSO}/auth", "token_url": f"{SSO}/token",
-                                      "client_id": "fengqiao-workbench", "scope": "openid profile"}}
+                                      "client_id": "fengqiao-workbench", "scope": "openid profile"},
+                             "claims": {"roles": "realm_access.roles", "stations": "stations"}}
     expected = HEADERS["Content-Security-Policy"].replace(
         "connect-src 'self';", "connect-src 'self' https://sso.example;")
     assert expected != HEADERS["Content-Security-Policy"]

@@ -103,6 +103,7 @@ const SLA_REASONS = ["unclaimed", "no_session", "confirmation_due", "fulfilment_
 
 const state = {
   lang: sessionStorage.getItem(LANG_KEY) || "zh", token: null, me: null, oidc: null,
+  claims: { roles: "roles", stations: "stations" },
   queue: new Map(), caseData: null, lastEventId: null, stream: null, refreshTimer: null,
 };
 
@@ -171,6 +172,12 @@ function claims(token) {
   } catch (_) { return {}; }
 }
 
+// A list at a dotted claim path, as the API reads it (Keycloak keeps roles at realm_access.roles).
+function claimAt(c, path) {
+  const value = path.split(".").reduce((node, part) => (node && typeof node === "object" ? node[part] : undefined), c);
+  return Array.isArray(value) ? value : [];
+}
+
 async function signIn(token) {
   state.token = token;
   const probe = await api("GET", "/v1/queue?limit=1");
@@ -178,7 +185,7 @@ async function signIn(token) {
   if (probe.status === 403) { signOut(t("forbidden_token")); return; }
   sessionStorage.setItem(TOKEN_KEY, token);
   const c = claims(token);
-  state.me = { subject: c.sub || "", roles: c.roles || [], stations: c.stations || [] };
+  state.me = { subject: c.sub || "", roles: claimAt(c, state.claims.roles), stations: claimAt(c, state.claims.stations) };
   $("who").textContent = `${state.me.subject} · ${state.me.roles.join(", ")} · ${state.me.stations.join(", ")}`;
   $("login").hidden = true;
   $("bench").hidden = false;
@@ -238,7 +245,9 @@ async function oidcReturn(params) {
 async function loadConfig() {
   try {
     const answer = await fetch("workbench/config.json", { headers: { Accept: "application/json" } });
-    state.oidc = answer.ok ? (await answer.json()).oidc : null;
+    const config = answer.ok ? await answer.json() : {};
+    state.oidc = config.oidc || null;
+    if (config.claims) state.claims = config.claims;
   } catch (_) { state.oidc = null; }
   $("oidc").hidden = !state.oidc;
 }
