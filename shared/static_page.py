@@ -1,7 +1,7 @@
 """A page served by its service as static files (no build step): the HTML at `/<name>`, its script and
 stylesheet at `/<name>/<file>`, under one strict policy. The assessment dashboard and the mediation
 workbench are both served this way, so their security headers are written once."""
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
 
@@ -22,10 +22,21 @@ HEADERS = {
 MEDIA = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 
 
-def page_router(name: str, folder: Path, assets: tuple[str, ...], summary: str) -> APIRouter:
+def headers(connect_src: Sequence[str] = ()) -> dict[str, str]:
+    """HEADERS, with `connect_src` origins (scheme://host[:port]) added to what the page may fetch: the
+    workbench's identity provider's token endpoint. None: HEADERS exactly."""
+    if not connect_src:
+        return HEADERS
+    policy = HEADERS["Content-Security-Policy"].replace("connect-src 'self'", " ".join(["connect-src 'self'", *connect_src]))
+    return HEADERS | {"Content-Security-Policy": policy}
+
+
+def page_router(name: str, folder: Path, assets: tuple[str, ...], summary: str,
+                connect_src: Sequence[str] = ()) -> APIRouter:
     """Routes for the page `name`: `folder/index.html` and only the listed assets (any other name is 404,
-    so no other file can be read)."""
+    so no other file can be read). `connect_src`: other origins the page may fetch from."""
     router = APIRouter(tags=[name])
+    policy = headers(connect_src)
     types: Mapping[str, str] = {asset: MEDIA[Path(asset).suffix] for asset in assets}
 
     @cache
@@ -34,12 +45,12 @@ def page_router(name: str, folder: Path, assets: tuple[str, ...], summary: str) 
 
     @router.get(f"/{name}", include_in_schema=False, summary=summary)
     def page() -> Response:
-        return Response(read("index.html"), media_type="text/html; charset=utf-8", headers=HEADERS)
+        return Response(read("index.html"), media_type="text/html; charset=utf-8", headers=policy)
 
     @router.get(f"/{name}/{{file}}", include_in_schema=False)
     def asset(file: str) -> Response:
         if file not in types:
             raise ApiError(404, "no_route")
-        return Response(read(file), media_type=types[file], headers=HEADERS)
+        return Response(read(file), media_type=types[file], headers=policy)
 
     return router

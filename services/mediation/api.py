@@ -376,7 +376,7 @@ async def post_step(request: Request, case_id: uuid.UUID, caller: Caller,
 
 def create_app(settings: MediationSettings) -> FastAPI:
     """The mediation API; its lifespan opens the pool and producer and starts the event relay."""
-    app = create_service_app(settings, title="Fengqiao mediation: dispute cases", routers=[router, audit.router, *workbench.ROUTERS],
+    app = create_service_app(settings, title="Fengqiao mediation: dispute cases", routers=[router, audit.router, *workbench.routers(settings)],
                              service_lifespan=context_with_relay("mediation", build_context), no_store=True)
     api_errors.install(app)
     app.add_middleware(audit.Refusals)

@@ -1,4 +1,6 @@
 """Settings of the mediation service, read from MEDIATION_* environment variables."""
+from urllib.parse import urlsplit
+
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -26,6 +28,33 @@ class MediationSettings(PhoneKeyedSettings):
                                        "at least 13, and at least as long as a closed case keeps its parties")
     audit_partitions_ahead: int = Field(default=3, ge=1, le=24,
                                         description="months of audit_log partitions the purge creates ahead")
+    # The workbench's sign-in through the identity provider's login page (a public client: Authorization Code
+    # with PKCE, no secret). All three set, or none: the page then takes a pasted token only.
+    oidc_authorization_url: str = Field(default="", description="the provider's authorization endpoint (Keycloak: "
+                                        ".../realms/<realm>/protocol/openid-connect/auth)")
+    oidc_token_url: str = Field(default="", description="the provider's token endpoint; the workbench's CSP "
+                                "lets the page fetch from its origin")
+    oidc_client_id: str = Field(default="", description="the workbench's public client (PKCE S256, no secret)")
+    oidc_scope: str = Field(default="openid", min_length=1, description="scopes the workbench asks for")
+
+    @property
+    def oidc_login(self) -> bool:
+        """Whether the workbench offers the identity provider's login."""
+        return bool(self.oidc_authorization_url)
+
+    @model_validator(mode="after")
+    def _oidc_whole_or_absent(self) -> "MediationSettings":
+        given = {name: getattr(self, name) for name in ("oidc_authorization_url", "oidc_token_url", "oidc_client_id")}
+        if any(given.values()) and not all(given.values()):
+            missing = ", ".join(name for name, value in given.items() if not value)
+            raise ValueError(f"{missing} must be set with the other oidc_* settings")
+        for name in ("oidc_authorization_url", "oidc_token_url"):
+            url = urlsplit(given[name])
+            if given[name] and not (url.scheme in ("http", "https") and url.netloc):
+                raise ValueError(f"{name} must be an absolute http(s) URL")
+            if given[name] and self.environment == "production" and url.scheme != "https":
+                raise ValueError(f"{name} must be https in production (it carries codes and tokens)")
+        return self
 
     @model_validator(mode="after")
     def _audit_outlives_party_data(self) -> "MediationSettings":

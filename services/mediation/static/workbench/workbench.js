@@ -5,6 +5,7 @@
 
 const TOKEN_KEY = "fengqiao.workbench.token";
 const LANG_KEY = "fengqiao.workbench.lang";
+const OIDC_KEY = "fengqiao.workbench.oidc";  // the PKCE verifier and state, between the redirect and the return
 const RETRY_MS = 2000;
 
 const TEXT = {
@@ -13,6 +14,8 @@ const TEXT = {
   token_help: ["请输入访问令牌。令牌只保存在本标签页中。", "Enter an access token. It is kept in this tab only."],
   bad_token: ["令牌无效或已过期，请重新输入。", "The token is invalid or has expired: enter it again."],
   forbidden_token: ["该令牌无权使用调解工作台。", "This token may not use the workbench."],
+  oidc_sign_in: ["通过统一身份认证登录", "Sign in with the identity provider"],
+  oidc_failed: ["统一身份认证登录失败，请重试。", "Sign-in with the identity provider failed: try again."],
   live_on: ["实时更新中", "Live"], live_off: ["实时连接中断，正在重连…", "Live updates lost: reconnecting…"],
   queue: ["待认领队列", "Claim queue"], claim_next: ["认领下一件", "Claim next"],
   queue_caption: ["高风险优先，其次按接警时间", "High risk first, then oldest"],
@@ -99,7 +102,8 @@ const NOTE_ACTIONS = ["refer", "close", "withdraw", "breach"];
 const SLA_REASONS = ["unclaimed", "no_session", "confirmation_due", "fulfilment_check"];
 
 const state = {
-  lang: sessionStorage.getItem(LANG_KEY) || "zh", token: null, me: null,
+  lang: sessionStorage.getItem(LANG_KEY) || "zh", token: null, me: null, oidc: null,
+  claims: { roles: "roles", stations: "stations" },
   queue: new Map(), caseData: null, lastEventId: null, stream: null, refreshTimer: null,
 };
 
@@ -168,6 +172,12 @@ function claims(token) {
   } catch (_) { return {}; }
 }
 
+// A list at a dotted claim path, as the API reads it (Keycloak keeps roles at realm_access.roles).
+function claimAt(c, path) {
+  const value = path.split(".").reduce((node, part) => (node && typeof node === "object" ? node[part] : undefined), c);
+  return Array.isArray(value) ? value : [];
+}
+
 async function signIn(token) {
   state.token = token;
   const probe = await api("GET", "/v1/queue?limit=1");
@@ -175,7 +185,7 @@ async function signIn(token) {
   if (probe.status === 403) { signOut(t("forbidden_token")); return; }
   sessionStorage.setItem(TOKEN_KEY, token);
   const c = claims(token);
-  state.me = { subject: c.sub || "", roles: c.roles || [], stations: c.stations || [] };
+  state.me = { subject: c.sub || "", roles: claimAt(c, state.claims.roles), stations: claimAt(c, state.claims.stations) };
   $("who").textContent = `${state.me.subject} · ${state.me.roles.join(", ")} · ${state.me.stations.join(", ")}`;
   $("login").hidden = true;
   $("bench").hidden = false;
@@ -184,6 +194,62 @@ async function signIn(token) {
   // Chiefs and auditors see the queue but do not claim (the API would refuse them).
   $("claim-next").hidden = !state.me.roles.some((r) => ["mediator", "lawyer", "court_liaison"].includes(r));
   connect();
+}
+
+// --- sign-in through the identity provider: Authorization Code with PKCE (S256), a public client -----
+
+function base64url(bytes) {
+  return btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function randomString() {
+  return base64url(crypto.getRandomValues(new Uint8Array(32)));
+}
+
+// The workbench's own address, without query or fragment: where the provider sends the browser back.
+function redirectUri() { return location.origin + location.pathname; }
+
+async function oidcSignIn() {
+  const oidc = state.oidc;
+  const verifier = randomString();
+  const flow = { state: randomString(), verifier };
+  const challenge = base64url(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
+  sessionStorage.setItem(OIDC_KEY, JSON.stringify(flow));
+  const query = new URLSearchParams({
+    response_type: "code", client_id: oidc.client_id, redirect_uri: redirectUri(), scope: oidc.scope,
+    state: flow.state, code_challenge: challenge, code_challenge_method: "S256",
+  });
+  location.assign(`${oidc.authorization_url}${oidc.authorization_url.includes("?") ? "&" : "?"}${query}`);
+}
+
+// Back from the provider: the code is exchanged for a token once, and taken off the address either way.
+async function oidcReturn(params) {
+  const flow = JSON.parse(sessionStorage.getItem(OIDC_KEY) || "null");
+  sessionStorage.removeItem(OIDC_KEY);
+  history.replaceState(null, "", location.pathname);
+  // A state we did not send (or a second use of one) is someone else's code: never exchanged.
+  if (!state.oidc || !flow || params.get("state") !== flow.state || !params.get("code")) return null;
+  try {
+    const answer = await fetch(state.oidc.token_url, {
+      method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded", Accept: "application/json" },
+      body: new URLSearchParams({
+        grant_type: "authorization_code", code: params.get("code"), redirect_uri: redirectUri(),
+        client_id: state.oidc.client_id, code_verifier: flow.verifier,
+      }),
+    });
+    const data = await answer.json();
+    return answer.ok && typeof data.access_token === "string" ? data.access_token : null;
+  } catch (_) { return null; }
+}
+
+async function loadConfig() {
+  try {
+    const answer = await fetch("workbench/config.json", { headers: { Accept: "application/json" } });
+    const config = answer.ok ? await answer.json() : {};
+    state.oidc = config.oidc || null;
+    if (config.claims) state.claims = config.claims;
+  } catch (_) { state.oidc = null; }
+  $("oidc").hidden = !state.oidc;
 }
 
 function signOut(why) {
@@ -693,7 +759,7 @@ function applyLanguage() {
   if (state.caseData) renderCase();
 }
 
-function start() {
+async function start() {
   $("lang").addEventListener("click", () => {
     state.lang = zh() ? "en" : "zh";
     sessionStorage.setItem(LANG_KEY, state.lang);
@@ -702,6 +768,7 @@ function start() {
   });
   $("login").addEventListener("submit", (event) => { event.preventDefault(); signIn($("token-input").value.trim()); });
   $("sign-out").addEventListener("click", () => signOut());
+  $("oidc-sign-in").addEventListener("click", oidcSignIn);
   $("claim-next").addEventListener("click", claimNext);
   for (const form of document.querySelectorAll("form.action")) form.addEventListener("submit", submitAction);
   for (const button of document.querySelectorAll("button.action")) button.addEventListener("click", buttonAction);
@@ -719,6 +786,14 @@ function start() {
   if (given) {
     sessionStorage.setItem(TOKEN_KEY, given);
     history.replaceState(null, "", location.pathname);
+  }
+  await loadConfig();
+  const params = new URLSearchParams(location.search);
+  if (params.has("code") || params.has("error")) {
+    const token = await oidcReturn(params);
+    if (token) sessionStorage.setItem(TOKEN_KEY, token);
+    else $("login-error").textContent = t("oidc_failed");
+    $("login-error").hidden = Boolean(token);
   }
   const saved = sessionStorage.getItem(TOKEN_KEY);
   if (saved) signIn(saved); else { $("login").hidden = false; $("token-input").focus(); }
