@@ -106,6 +106,12 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        # uvicorn's own logging config (when a caller did not pass log_config=None) gives these loggers
+        # handlers of their own that would print around the masking: every line goes through the root's.
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True
     structlog.configure(
         processors=[*shared_processors, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),

@@ -10,7 +10,7 @@ from services.mediation.domain.errors import CaseConflict, NotAllowed, NotFound,
 from services.mediation.domain.lifecycle import STATE_LABELS_ZH, State, next_state
 from services.mediation.search import BadPhone
 from shared.auth import Principal
-from shared.errors import error_response
+from shared.errors import error_response, message
 
 _LABELLED = frozenset(ENDPOINT_OF.values())
 
@@ -36,7 +36,8 @@ async def stale(request: Request, exc: Exception) -> JSONResponse:
 
 async def bad_phone(request: Request, exc: Exception) -> JSONResponse:
     """422: the phone filter is not a phone."""
-    return error_response(request, 422, "bad_phone", errors=[{"loc": ["query", "phone"], "type": "bad_phone"}])
+    return error_response(request, 422, "bad_phone", errors=[
+        {"loc": ["query", "phone"], "type": "bad_phone", "msg": message(request, "bad_phone")}])
 
 
 async def conflict(request: Request, exc: Exception) -> JSONResponse:

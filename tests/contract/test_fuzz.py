@@ -71,7 +71,7 @@ def serving(app) -> Iterator[str]:
     """The app under uvicorn, lifespan included, on a free port of loopback; its base URL."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning", log_config=None))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     for _ in range(600):

@@ -1,8 +1,10 @@
 """Logs are JSON and never carry personal data."""
 import json
 import logging
+import logging.config
 
 import structlog
+import uvicorn.config
 
 from shared.logging import MASK, RepeatedWarnings, configure_logging, mask_text
 
@@ -27,6 +29,16 @@ def test_stdlib_loggers_are_rendered_as_masked_json(capsys):
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert line["event"] == f"caller {MASK} hung up"
     assert line["logger"] == "uvicorn.error"
+
+
+def test_uvicorns_own_logging_config_does_not_bypass_the_masking(capsys):
+    # uvicorn.Config without log_config=None gives its loggers handlers of their own, printing raw text.
+    logging.config.dictConfig(uvicorn.config.LOGGING_CONFIG)
+    configure_logging("unit", "INFO")
+    logging.getLogger("uvicorn.error").warning("caller 13812345678 hung up")
+    captured = capsys.readouterr()
+    assert "13812345678" not in captured.out + captured.err
+    assert json.loads(captured.out.strip().splitlines()[-1])["event"] == f"caller {MASK} hung up"
 
 
 def test_mask_text_leaves_incident_numbers_and_times_alone():
