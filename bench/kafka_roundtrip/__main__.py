@@ -3,13 +3,14 @@ node and (with --nodes 3 or --bootstrap) on a three-node cluster in the same run
 import argparse
 import asyncio
 import sys
+import uuid
 from dataclasses import dataclass
 
 from bench.common import cluster, producer_perf
 from bench.common.scratch import scratch
 from bench.kafka_roundtrip import roundtrip, sink, workload
 from shared.db.pool import create_pool
-from shared.kafka.admin import ensure_topics
+from shared.kafka.admin import delete_topics_with_prefix, ensure_topics
 from shared.logging import configure_logging
 from shared.settings import ServiceSettings
 from shared.tracing import configure as configure_tracing
@@ -32,6 +33,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                            "(FENGQIAO_KAFKA_NODES=3 deploy/local/kafka.sh bootstrap); implies --nodes 3")
     three.add_argument("--cluster-port", type=int, default=cluster.FIRST_PORT,
                        help="first port tried for the bench's own cluster (controllers 100 above)")
+    three.add_argument("--cluster-warmup", type=int, default=100_000,
+                       help="records ProducerPerformance sends to the cluster before measuring, not counted "
+                            "(its JVMs start cold, the stack's node has run for hours); 0: none")
     args = parser.parse_args(argv)
     if args.bootstrap:
         args.nodes = 3
@@ -98,6 +102,22 @@ def compare(one: Measured, three: Measured) -> None:
     print(f"{'ProducerPerformance latency p50/p99/max, ms':<56} {cells[0]:>10} {cells[1]:>10}")
 
 
+async def warm_up(args: argparse.Namespace, libs, bootstrap: str) -> None:
+    """Send records through a fresh cluster, so its brokers' JIT has compiled the write path, as the
+    stack's long-running node has."""
+    if args.cluster_warmup < 1:
+        return
+    prefix = f"benchroundtripwarmup{uuid.uuid4().hex[:10]}."
+    try:
+        await ensure_topics(bootstrap, [(prefix + "warm-up.v1", args.partitions)])
+        size = workload.envelope_size(args.payload_bytes, args.events)
+        perf = await asyncio.to_thread(producer_perf.run, bootstrap, prefix + "warm-up.v1", args.cluster_warmup,
+                                       size, libs=libs)
+    finally:
+        await delete_topics_with_prefix(bootstrap, prefix)
+    print(f"warm-up, not counted: {perf.line}", flush=True)
+
+
 async def measure(args: argparse.Namespace, libs, where: str, bootstrap: str | None = None) -> Measured:
     """Provision on one cluster (the stack's Kafka without `bootstrap`), measure both sides, clean up."""
     print(f"measuring on {where} ...", flush=True)
@@ -135,6 +155,7 @@ async def main(args: argparse.Namespace) -> int:
     # The cluster starts first, so the two measurements run back to back under the same load.
     async with cluster.cluster(args.bootstrap, args.cluster_port) as three:
         print(three.describe(), flush=True)
+        await warm_up(args, libs, three.bootstrap)
         one = await measure(args, libs, "one node (the stack's Kafka)")
         many = await measure(args, libs, f"three nodes ({three.bootstrap})", three.bootstrap)
     exact = [report(args, m) for m in (one, many)]
