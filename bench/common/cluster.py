@@ -33,8 +33,9 @@ class Cluster:
     started_in_s: float | None  # None: started beforehand (--bootstrap)
 
     def describe(self) -> str:
-        how = "given with --bootstrap" if self.started_in_s is None else f"started in {self.started_in_s:.0f} s"
-        return f"{NODES} nodes at {self.bootstrap} ({how})"
+        if self.started_in_s is None:
+            return f"the cluster at {self.bootstrap} (given with --bootstrap, left running)"
+        return f"{NODES} nodes at {self.bootstrap} (started in {self.started_in_s:.0f} s)"
 
 
 def _free(port: int) -> bool:
