@@ -27,12 +27,14 @@ class Scratch:
 
 @asynccontextmanager
 async def scratch(name: str, service: str | None = None, *, registered_topics: bool = True,
-                  keep_database: bool = False) -> AsyncIterator[Scratch]:
+                  keep_database: bool = False, bootstrap: str | None = None) -> AsyncIterator[Scratch]:
     """A database `bench_<name>_<run>` migrated for `service` (shared tables only without one) and, with
     `registered_topics`, every registered topic under the prefix `bench<name><run>.`. On the way out,
     also after a failure or Ctrl-C, the database is dropped (unless kept) and every topic under the prefix
-    deleted, so repeated runs do not fill the local broker's disk."""
-    bootstrap, server_url = ensure_stack()
+    deleted, so repeated runs do not fill the local broker's disk. `bootstrap`: another Kafka than the
+    stack's (a three-node cluster, bench/common/cluster.py); PostgreSQL stays the stack's."""
+    stack_bootstrap, server_url = ensure_stack()
+    bootstrap = bootstrap or stack_bootstrap
     run_id = uuid.uuid4().hex[:10]
     place = Scratch(run_id, bootstrap, server_url, f"bench_{name}_{run_id}", f"bench{name}{run_id}.")
     await ensure_database(place.database_url)

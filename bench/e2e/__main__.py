@@ -8,6 +8,11 @@ same broker in the same run.
 
     .venv/bin/python -m bench.e2e [--duration 300] [--rate 500] [--backfill 1000000]
                                   [--mediation-consumers 1] [--assessment-consumers 1] [--probe db|api]
+                                  [--nodes 3 | --bootstrap HOST:PORT,...]
+
+--nodes 3 runs every phase (and its ProducerPerformance baseline) on a three-node Kafka cluster the bench
+starts and stops (replication 3, min.insync.replicas 2; bench/common/cluster.py); --bootstrap on one started
+beforehand. PostgreSQL is the stack's either way.
 
 Each phase has its own fresh databases, topics under a fresh prefix and processes; all are dropped,
 deleted and stopped at the end, also after a failure or Ctrl-C. Exit 1 when a record is lost, doubled
@@ -24,7 +29,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.common import producer_perf
+from bench.common import cluster, producer_perf
 from bench.common.percentiles import percentile
 from bench.common.stack import ensure_stack
 from bench.e2e import backfill, sustained
@@ -59,10 +64,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--mediation-consumers", type=int, default=1, help="`fengqiao-mediation consume` processes")
     parser.add_argument("--assessment-consumers", type=int, default=1,
                         help="`fengqiao-assessment consume` processes")
+    kafka = parser.add_argument_group("Kafka (default: the stack's one node)")
+    kafka.add_argument("--nodes", type=int, choices=(1, 3), default=1,
+                       help="3: a three-node cluster the bench starts and stops")
+    kafka.add_argument("--bootstrap", help="a three-node cluster started beforehand "
+                                           "(FENGQIAO_KAFKA_NODES=3 deploy/local/kafka.sh bootstrap)")
+    kafka.add_argument("--cluster-port", type=int, default=cluster.FIRST_PORT,
+                       help="first port tried for the bench's own cluster (controllers 100 above)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--log-level", default="WARNING", help="the services' log level (INFO logs every batch)")
     parser.add_argument("--keep-logs", action="store_true", help="keep the services' logs after a clean run")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.bootstrap:
+        args.nodes = 3
+    return args
 
 
 def ms(seconds: float) -> str:
@@ -108,6 +123,7 @@ async def phase_sustained(args: argparse.Namespace, bootstrap: str, server_url: 
         size = sum(len(feed.record(datetime.now(UTC))[1].encode()) for _ in range(1000)) // 1000
         perf_topic = fleet.prefix + "kafka-perf-latency"
         await ensure_topics(bootstrap, [(perf_topic, 6)])
+        replication = await cluster.replication(bootstrap, fleet.prefix + "intake.dispute.v1")
         perf = await asyncio.to_thread(producer_perf.run, bootstrap, perf_topic,
                                        max(int(args.rate * args.kafka_latency_seconds), 1), size,
                                        throughput=args.rate, libs=libs)
@@ -130,6 +146,7 @@ async def phase_sustained(args: argparse.Namespace, bootstrap: str, server_url: 
     print(f"\n=== sustained: {args.rate:,.0f} records/s for {args.duration:.0f} s "
           f"({per_tick:g} records every {args.tick_ms:g} ms, open loop; {args.warmup:.0f} s warm-up not counted); "
           f"mediation consumers x{args.mediation_consumers}, assessment x{args.assessment_consumers}")
+    print(f"Kafka: {where(args, bootstrap)}; the pipeline's topics with {replication}")
     print(f"Kafka summary at {args.rate:,.0f} records/s, {size} B: {kafka_line}\n")
     print(f"{'latency (ms)':<62}{'p50':>7}{'p90':>7}{'p99':>7}{'max':>8}")
     print("-" * 91)
@@ -175,6 +192,10 @@ async def phase_sustained(args: argparse.Namespace, bootstrap: str, server_url: 
     return ok
 
 
+def where(args: argparse.Namespace, bootstrap: str) -> str:
+    return f"one node at {bootstrap}" if args.nodes == 1 else f"three nodes at {bootstrap}"
+
+
 def statistics_mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else math.nan
 
@@ -197,6 +218,7 @@ async def phase_backfill(args: argparse.Namespace, bootstrap: str, server_url: s
               f"(logs in {fleet.log_dir})", flush=True)
         perf_topic = fleet.prefix + "kafka-perf"
         await ensure_topics(bootstrap, [(perf_topic, 6)])
+        replication = await cluster.replication(bootstrap, fleet.prefix + "intake.dispute.v1")
         perf_n = args.kafka_records or min(max(n, 100_000), 1_000_000)
         perf = await asyncio.to_thread(producer_perf.run, bootstrap, perf_topic, perf_n, size, libs=libs)
         kafka_rate, kafka_line = perf.rate, perf.line
@@ -211,6 +233,7 @@ async def phase_backfill(args: argparse.Namespace, bootstrap: str, server_url: s
         await fleet.clean_up()
     print(f"\n=== backfill: {n:,} records, batches of {args.batch:,}, {args.concurrency} in flight; "
           f"mediation consumers x{args.mediation_consumers}, assessment x{args.assessment_consumers}")
+    print(f"Kafka: {where(args, bootstrap)}; the pipeline's topics with {replication}")
     print(f"Kafka summary ({perf_n:,} records of {size} B): {kafka_line}\n")
     print(f"{'measurement':<54}{'records/s':>11}{'ratio':>8}{'done at s':>11}{'own pace/s':>12}")
     print("-" * 96)
@@ -257,6 +280,14 @@ async def main(args: argparse.Namespace) -> int:
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
     bootstrap, server_url = ensure_stack()
     libs = producer_perf.ensure_tools()
+    if args.nodes == 1:
+        return await phases(args, bootstrap, server_url, libs)
+    async with cluster.cluster(args.bootstrap, args.cluster_port) as three:
+        print(three.describe(), flush=True)
+        return await phases(args, three.bootstrap, server_url, libs)
+
+
+async def phases(args: argparse.Namespace, bootstrap: str, server_url: str, libs: Path) -> int:
     run_id = uuid.uuid4().hex[:8]
     ok = True
     if args.duration > 0:

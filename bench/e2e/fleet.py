@@ -200,17 +200,33 @@ class Offsets:
 
 # --- CPU of each process ------------------------------------------------------------------------------
 
-def kafka_broker_pid() -> int | None:
-    """The local Kafka broker's JVM (its command line names kafka.Kafka), if it runs on this machine."""
+def kafka_broker_pids(bootstrap: str) -> dict[str, int]:
+    """The local Kafka brokers' JVMs (their command line names kafka.Kafka) that listen on a port of
+    `bootstrap`, by "kafka broker :port", from each one's server.properties; with none of them matching,
+    the first broker found, as "kafka broker (shared)"."""
+    ports = {address.rsplit(":", 1)[1] for address in bootstrap.split(",")}
+    found: dict[str, int] = {}
+    first: int | None = None
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"kafka.Kafka" in cmdline:
-                return int(entry.name)
-    return None
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"kafka.Kafka" not in cmdline:
+            continue
+        first = first or int(entry.name)
+        try:  # kafka.sh starts it as `... kafka.Kafka <node>/server.properties`
+            properties = Path(cmdline[cmdline.index(b"kafka.Kafka") + 1].decode())
+            listeners = next((line for line in properties.read_text().splitlines()
+                              if line.startswith("listeners=")), "")
+        except (IndexError, OSError, UnicodeDecodeError):
+            continue
+        for port in ports:
+            if f":{port}," in listeners + ",":
+                found[f"kafka broker :{port}"] = int(entry.name)
+    return found or ({"kafka broker (shared)": first} if first else {})
 
 
 @dataclass
@@ -239,7 +255,7 @@ class CpuMeter:
 
     def __init__(self, fleet: Fleet, labels: dict[int, str] | None = None, every_s: float = 1.0) -> None:
         self.fleet, self.labels, self.every_s = fleet, labels or {}, every_s
-        self.kafka = kafka_broker_pid()
+        self.kafka = kafka_broker_pids(fleet.bootstrap)
         self.samples: list[CpuSample] = []
         self.last: dict[str, float] = {}  # process key -> CPU seconds at its latest sample
         self._task: asyncio.Task | None = None
@@ -295,9 +311,9 @@ class CpuMeter:
         for kind, pids in (await self._backends()).items():
             for pid, seconds in pids.items():
                 sample[f"{self.labels.get(pid, f'postgres ({kind})')}#{pid}"] = seconds
-        if self.kafka:
+        for name, pid in self.kafka.items():
             try:
-                sample["kafka broker (shared)"] = cpu_seconds(self.kafka)
+                sample[name] = cpu_seconds(pid)
             except OSError:
                 pass
         sample["bench (this process)"] = cpu_seconds(os.getpid())
