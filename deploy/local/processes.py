@@ -42,19 +42,25 @@ def service_env(service: str, **settings: object) -> dict[str, str]:
     return base | {f"{service.upper()}_{name.upper()}": str(value) for name, value in settings.items()}
 
 
-async def run_command(service: str, *args: str, env: dict[str, str], timeout: float = 60) -> str:
-    """Run a one-shot CLI command to completion; its output, or AssertionError with it."""
-    process = await asyncio.create_subprocess_exec(*command(service, *args), cwd=ROOT, env=env,
+async def run_to_completion(argv: list[str], *, env: dict[str, str], timeout: float, label: str) -> str:
+    """Run a command in the repository to completion; its output, or AssertionError naming `label` with it."""
+    process = await asyncio.create_subprocess_exec(*argv, cwd=ROOT, env=env,
                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     try:
         output, _ = await asyncio.wait_for(process.communicate(), timeout)
     except TimeoutError:
         process.kill()
         await process.wait()
-        raise AssertionError(f"`fengqiao-{service} {' '.join(args)}` did not finish within {timeout:.0f} s") from None
+        raise AssertionError(f"{label} did not finish within {timeout:.0f} s") from None
     text = output.decode(errors="replace")
-    assert process.returncode == 0, f"`fengqiao-{service} {' '.join(args)}` exited {process.returncode}:\n{text}"
+    assert process.returncode == 0, f"{label} exited {process.returncode}:\n{text}"
     return text
+
+
+async def run_command(service: str, *args: str, env: dict[str, str], timeout: float = 60) -> str:
+    """Run a one-shot CLI command to completion; its output, or AssertionError with it."""
+    return await run_to_completion(command(service, *args), env=env, timeout=timeout,
+                                   label=f"`fengqiao-{service} {' '.join(args)}`")
 
 
 @dataclass

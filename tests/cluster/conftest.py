@@ -22,6 +22,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from deploy.local.infrastructure import ROOT
+from deploy.local.processes import run_to_completion
 from shared.kafka.security import KafkaAuth
 
 KAFKA_SH = ROOT / "deploy" / "local" / "kafka.sh"
@@ -73,15 +74,7 @@ class Cluster:
         """`kafka.sh <action> [node]` on this cluster; seconds it took (AssertionError with its output)."""
         started = time.monotonic()
         args = [str(KAFKA_SH), action] + ([str(node)] if node else [])
-        process = await asyncio.create_subprocess_exec("bash", *args, cwd=ROOT, env=self.env,
-                                                       stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-        try:
-            output, _ = await asyncio.wait_for(process.communicate(), timeout)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-            raise AssertionError(f"kafka.sh {' '.join(args[1:])} did not finish within {timeout:.0f} s") from None
-        assert process.returncode == 0, f"kafka.sh {' '.join(args[1:])} exited {process.returncode}:\n{output.decode()}"
+        await run_to_completion(["bash", *args], env=self.env, timeout=timeout, label=f"kafka.sh {' '.join(args[1:])}")
         return time.monotonic() - started
 
     async def _ask(self, question: Callable[[AIOKafkaAdminClient], Awaitable[T]], tries: int = 20) -> T:

@@ -5,7 +5,6 @@ stop infrastructure get a second stack, started by the project's own launchers (
 free ports with a state directory of its own, for the whole package; stopped and removed at the end.
 The Kafka jars come from the shared cache (.cache/), so nothing is downloaded again.
 """
-import asyncio
 import os
 import shutil
 import subprocess
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from deploy.local.infrastructure import ROOT
-from deploy.local.processes import free_port
+from deploy.local.processes import free_port, run_to_completion
 
 LAUNCHERS = ROOT / "deploy" / "local"
 
@@ -36,16 +35,8 @@ class FaultStack:
     async def launch(self, script: str, action: str, timeout: float = 120) -> float:
         """`deploy/local/<script>.sh <action>` on this stack; seconds it took (AssertionError with its output)."""
         started = time.monotonic()
-        process = await asyncio.create_subprocess_exec(
-            "bash", str(LAUNCHERS / f"{script}.sh"), action, cwd=ROOT, env=self.env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-        try:
-            output, _ = await asyncio.wait_for(process.communicate(), timeout)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-            raise AssertionError(f"{script}.sh {action} did not finish within {timeout:.0f} s") from None
-        assert process.returncode == 0, f"{script}.sh {action} exited {process.returncode}:\n{output.decode()}"
+        await run_to_completion(["bash", str(LAUNCHERS / f"{script}.sh"), action], env=self.env, timeout=timeout,
+                                label=f"{script}.sh {action}")
         return time.monotonic() - started
 
     def server_logs(self, lines: int = 60) -> str:
