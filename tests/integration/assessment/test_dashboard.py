@@ -2,7 +2,6 @@
 PostgreSQL and Kafka: the table, the score chart, a unit's breakdown and trend show what the API answers."""
 import base64
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import httpx
 import pytest
 
 from deploy.local.infrastructure import ROOT
+from deploy.local.processes import free_port
 from services.assessment import reference
 from services.assessment.handlers import facts_handler
 from services.assessment.settings import AssessmentSettings
@@ -96,32 +96,26 @@ def month_events() -> list:
     ]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextmanager
-def api_server(env: dict[str, str], log: Path) -> Iterator[str]:
-    """`fengqiao-assessment api` on a free port until the block ends; yields its base URL once /readyz answers."""
+def api_server(service: str, env: dict[str, str], log: Path) -> Iterator[str]:
+    """`fengqiao-<service> api` on a free port until the block ends; yields its base URL once /readyz answers."""
     port = free_port()
     with log.open("w") as handle:
-        process = subprocess.Popen([sys.executable, "-m", "services.assessment", "api", "--port", str(port)],
+        process = subprocess.Popen([sys.executable, "-m", f"services.{service}", "api", "--port", str(port)],
                                    cwd=ROOT, env=os.environ | env, stdout=handle, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
             if process.poll() is not None:
-                pytest.fail(f"the assessment API exited during start-up:\n{log.read_text()[-3000:]}")
+                pytest.fail(f"the {service} API exited during start-up:\n{log.read_text()[-3000:]}")
             try:
                 if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"the assessment API was not ready within 60 s:\n{log.read_text()[-3000:]}")
+                pytest.fail(f"the {service} API was not ready within 60 s:\n{log.read_text()[-3000:]}")
             time.sleep(0.2)
         yield base
     finally:
@@ -158,11 +152,13 @@ def headless_chromium():
 
 def wait_until(driver, condition: Callable, what: str):
     """The condition's first truthy value within WAIT_S; otherwise fail with the browser's console."""
-    from selenium.common.exceptions import TimeoutException
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
     try:
-        return WebDriverWait(driver, WAIT_S).until(condition)
+        # The pages re-render on live updates: an element found and then replaced before it is read is
+        # "not yet", and the condition is asked again, as for an element not there yet.
+        return WebDriverWait(driver, WAIT_S, ignored_exceptions=(StaleElementReferenceException,)).until(condition)
     except TimeoutException:
         console = "\n".join(entry["message"] for entry in driver.get_log("browser"))
         pytest.fail(f"{what} not shown within {WAIT_S} s; browser console:\n{console}")
@@ -214,7 +210,7 @@ async def test_the_dashboard_shows_what_the_api_answers(kafka_bootstrap, databas
     env = {"ASSESSMENT_DATABASE_URL": database_url, "ASSESSMENT_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
            "ASSESSMENT_TOPIC_PREFIX": topic_prefix, "ASSESSMENT_ENVIRONMENT": "test", "ASSESSMENT_JWT_SECRET": SECRET}
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with api_server(env, tmp_path / "assessment-api.log") as base, \
+    with api_server("assessment", env, tmp_path / "assessment-api.log") as base, \
             httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30) as api:
         assert api.post("/v1/rankings/publish", json={"month": "2024-05"}).status_code == 201
         ranking = api.get("/v1/rankings", params={"month": "2024-05"}).json()

@@ -2,7 +2,6 @@
 streaming transport, which httpx's ASGI transport is not), and a reader of its event stream."""
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -10,18 +9,13 @@ import httpx
 import orjson
 import uvicorn
 
+from deploy.local.processes import free_port
 from services.mediation.api import create_app
 from services.mediation.settings import MediationSettings
 from shared.auth import issue_token
 from tests.integration.mediation.conftest import STATION
 
 WAIT_S = 20
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextlib.asynccontextmanager

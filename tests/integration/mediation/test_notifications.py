@@ -6,7 +6,6 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import socket
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -18,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from deploy.local.processes import free_port
 from services.mediation import notifications, sla
 from services.mediation.events import case_id
 from services.mediation.notifications import NotificationSettings, Webhook
@@ -61,12 +61,6 @@ class Receivers:
 
         return Starlette(routes=[Route("/wecom", wecom, methods=["POST"]), Route("/dingtalk", dingtalk, methods=["POST"]),
                                  Route("/flaky", flaky, methods=["POST"])])
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 async def relay_until_quiet(ctx, settings: NotificationSettings, rounds: int = 8) -> list[dict[str, int]]:

@@ -5,60 +5,23 @@ the case is worked to an agreement, a stale write says what changed, the agreeme
 goes to the court, and a court liaison in the third browser accepts it and confirms it with a ruling
 number, which the first mediator's page shows live. Every value read off a screen is compared with
 what the API answers; controls are labelled and the path is walked with the keyboard."""
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
 
-from deploy.local.infrastructure import ROOT
 from services.mediation import sla
 from services.mediation.events import case_id
 from shared.auth import issue_token
-from tests.integration.assessment.test_dashboard import by_testid, free_port, headless_chromium, save_page, wait_until
+from tests.integration.assessment.test_dashboard import api_server, by_testid, headless_chromium, save_page, wait_until
 from tests.integration.mediation.conftest import STATION, dispute_event
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 SECRET = "workbench-test-secret-of-32-bytes-or-more"
 RULING = "(2026)北01民特88号"
 TERMS = "楼上住户于本月20日前修复防水层，并赔偿楼下住户2000元"
-
-
-@contextmanager
-def mediation_api(env: dict[str, str], log: Path) -> Iterator[str]:
-    """`fengqiao-mediation api` on a free port until the block ends; yields its base URL once /readyz answers."""
-    port = free_port()
-    with log.open("w") as handle:
-        process = subprocess.Popen([sys.executable, "-m", "services.mediation", "api", "--port", str(port)],
-                                   cwd=ROOT, env=os.environ | env, stdout=handle, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"the mediation API exited during start-up:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the mediation API was not ready within 60 s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def one(root, testid: str):
@@ -154,7 +117,7 @@ async def test_two_mediators_and_a_court_liaison_work_a_case_from_the_queue_to_t
     shots.mkdir()
 
     with ExitStack() as stack:
-        base = stack.enter_context(mediation_api(env, tmp_path / "mediation-api.log"))
+        base = stack.enter_context(api_server("mediation", env, tmp_path / "mediation-api.log"))
         clients = {who: stack.enter_context(httpx.Client(base_url=base, timeout=30,
                                                          headers={"Authorization": f"Bearer {token}"}))
                    for who, token in tokens.items()}

@@ -21,9 +21,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from tests.integration.assessment.test_dashboard import by_testid, headless_chromium, save_page, wait_until
+from tests.integration.assessment.test_dashboard import api_server, by_testid, headless_chromium, save_page, wait_until
 from tests.integration.mediation.conftest import STATION, dispute_event
-from tests.integration.mediation.test_workbench_browser import mediation_api, one, queue_ids
+from tests.integration.mediation.test_workbench_browser import one, queue_ids
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 CLIENT_ID = "fengqiao-workbench"
@@ -117,7 +117,7 @@ async def test_the_button_signs_in_through_the_provider_and_the_page_shows_the_u
                "MEDIATION_JWT_AUDIENCE": AUDIENCE, "MEDIATION_JWT_ROLES_CLAIM": "realm_access.roles",
                "MEDIATION_OIDC_AUTHORIZATION_URL": f"{idp.issuer}/auth",
                "MEDIATION_OIDC_TOKEN_URL": f"{idp.issuer}/token", "MEDIATION_OIDC_CLIENT_ID": CLIENT_ID}
-        base = stack.enter_context(mediation_api(env, tmp_path / "mediation-api.log"))
+        base = stack.enter_context(api_server("mediation", env, tmp_path / "mediation-api.log"))
         idp.page_origin = base
         assert httpx.get(f"{base}/workbench/config.json").json()["oidc"]["token_url"] == f"{idp.issuer}/token"
 
