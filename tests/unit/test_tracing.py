@@ -2,6 +2,9 @@
 import asyncio
 import json
 import logging
+import os
+import subprocess
+import sys
 
 import pytest
 import structlog
@@ -250,3 +253,23 @@ def test_log_lines_within_a_span_carry_its_trace_and_span_ids_unmasked(capsys):
         assert (line["trace_id"], line["span_id"]) == ("abc13812345678cd0123456789abcdef", "a13912345678b0c1")
     assert own["note"] == "***", "masking stays"
     assert "trace_id" not in outside and "span_id" not in outside
+
+
+_PROBE = """
+import sys
+from opentelemetry import trace
+from shared import tracing
+from shared.settings import ServiceSettings
+tracing.configure(ServiceSettings(service_name="intake", trace_exporter=sys.argv[1]))
+with trace.get_tracer("probe").start_as_current_span("request") as span:
+    print(span.is_recording(), tracing.current_traceparent() is not None)
+"""
+
+
+@pytest.mark.parametrize(("exporter", "recorded"), [("none", False), ("console", True)])
+def test_spans_are_recorded_only_when_an_exporter_takes_them_and_the_context_travels_either_way(exporter, recorded):
+    # A process installs its provider once, so each case gets a process of its own.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    found = subprocess.run([sys.executable, "-c", _PROBE, exporter], capture_output=True, text=True, env=env,
+                           check=True, timeout=60)
+    assert found.stdout.split()[:2] == [str(recorded), "True"], found.stderr
