@@ -66,14 +66,8 @@ register({
 })
 
 router = APIRouter(prefix="/v1", tags=["cases"], responses=ERRORS)
-_ROLE = Depends(require_role(*ROLES))
-
-
-async def _caller(request: Request, principal: Annotated[Principal, _ROLE]) -> Principal:
-    return audit.remember_caller(request, principal)
-
-
-Caller = Annotated[Principal, Depends(_caller)]
+# The caller, kept on the request for the refusal audit and the 409 handler (shared/auth.py).
+Caller = Annotated[Principal, Depends(require_role(*ROLES))]
 
 
 def _ctx(request: Request) -> MediationContext:

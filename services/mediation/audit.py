@@ -70,12 +70,6 @@ def _storable(value: Any) -> Any:
     return value
 
 
-def remember_caller(request: Request, principal: Principal) -> Principal:
-    """Keep the authenticated caller on the request, for the refusal middleware."""
-    request.state.principal = principal
-    return principal
-
-
 def _target(path: str) -> tuple[uuid.UUID | None, uuid.UUID | None]:
     """(case id, handoff id) named by a path, or (None, None)."""
     try:

@@ -30,7 +30,6 @@ import orjson
 import structlog
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import StreamingResponse
-from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.security.utils import get_authorization_scheme_param
 
 from services.mediation import callers, repository
@@ -326,7 +325,7 @@ class EventStream:
         try:
             if scheme.lower() != "bearer" or not token:
                 raise ValueError("no bearer token")
-            principal = await _reader(request, HTTPAuthorizationCredentials(scheme=scheme, credentials=token))
+            principal = await _reader.principal(request, token)
         except Exception:  # the route answers the refusal, in the API's shape
             await self.app(scope, receive, send)
             return
