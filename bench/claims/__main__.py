@@ -5,7 +5,7 @@ closed (every mediator calls again as soon as it has its answer: how fast it can
 arrive at a fixed offered rate: what a mediator waits at that load; bench/claims/open_loop.py).
 
     .venv/bin/python -m bench.claims [--cases 20000] [--mediators 200] [--seed 1] [--budget 60]
-                                     [--sql-connections 10,200] [--shared-client] [--api-pool 10]
+                                     [--sql-connections 10,200] [--client lean|httpx|httpx-shared] [--api-pool 10]
                                      [--open-rate 300] [--open-duration 20]
 """
 import argparse
@@ -16,7 +16,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.claims import load, open_loop, runners, server
+from bench.claims import clients, load, open_loop, runners, server
 from bench.claims.runners import Run
 from bench.common.cpu import cpu_seconds
 from bench.common.stack import ensure_stack
@@ -41,8 +41,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--mediators", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--budget", type=float, default=60, help="seconds each run may take at most")
-    parser.add_argument("--shared-client", action="store_true",
-                        help="one httpx client with a pool of --mediators connections, not one client each")
+    parser.add_argument("--client", choices=clients.CLIENTS, default="lean",
+                        help="the mediators' HTTP client (bench/claims/clients.py); httpx-shared: one httpx client "
+                             "with a pool of --mediators connections")
     parser.add_argument("--sql-connections", default="10,200",
                         help="comma-separated pool sizes for the direct SQL runs (one run each)")
     parser.add_argument("--api-pool", type=int, default=10, help="the API's database connections "
@@ -77,10 +78,11 @@ async def measure_api(settings: MediationSettings, mediators: list[load.Mediator
     try:
         opened, open_cpu = None, {}
         if args.open_rate > 0:
-            opened, open_cpu = await measured(open_loop.over_http(port, mediators, args.open_rate, args.open_duration))
+            opened, open_cpu = await measured(open_loop.over_http(port, mediators, args.open_rate, args.open_duration,
+                                                                        client=args.client))
             opened.problems = await runners.check(url, opened, mediators)
             await load.reset(url)
-        run, cpu = await measured(runners.over_http(port, mediators, args.budget, shared_client=args.shared_client))
+        run, cpu = await measured(runners.over_http(port, mediators, args.budget, client=args.client))
     finally:
         server.stop(process)
     return run, cpu, opened, open_cpu
@@ -92,13 +94,13 @@ def row(label: str, run: Run, ratio: str = "") -> str:
             f"{max(run.latencies, default=0) * 1000:>8.1f}{ratio:>9}")
 
 
-def cpu_line(label: str, run: Run, cpu: dict[str, float]) -> str:
+def cpu_line(label: str, run: Run, cpu: dict[str, float], client: str) -> str:
     """Where the CPU of a run went, per claim."""
     claims = max(len(run.claims), 1)
     return (f"{label}: mediation API process {cpu['api']:.1f} s for {run.elapsed:.1f} s wall "
             f"({cpu['api'] / run.elapsed:.0%} of one core; {cpu['api'] / claims * 1e6:,.0f} µs per claim); "
             f"PostgreSQL backends {cpu['postgres']:.1f} s ({cpu['postgres'] / claims * 1e6:,.0f} µs per claim); "
-            f"benchmark client (httpx) {cpu['client']:.1f} s; machine {run.busy:.0%} busy of {os.cpu_count()} cores")
+            f"benchmark client ({client}) {cpu['client']:.1f} s; machine {run.busy:.0%} busy of {os.cpu_count()} cores")
 
 
 def report(args: argparse.Namespace, loaded_s: float, api: Run, cpu: dict[str, float],
@@ -111,8 +113,7 @@ def report(args: argparse.Namespace, loaded_s: float, api: Run, cpu: dict[str, f
           f"the API holds {args.api_pool} database connections\n")
     print(f"{'measurement':<52}{'claims':>8}{'claims/s':>10}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}{'API/SQL':>9}")
     print("-" * 103)
-    clients = "1 shared client" if args.shared_client else "a client each"
-    print(row(f"claim-next over HTTP ({args.mediators} mediators, {clients})", api))
+    print(row(f"claim-next over HTTP ({args.mediators} mediators, {args.client})", api))
     for connections, run, _, _ in sql:
         print(row(f"claim statement via asyncpg ({args.mediators} tasks, {connections} conns)", run,
                   f"{api.rate / run.rate:.2f}"))
@@ -131,9 +132,9 @@ def report(args: argparse.Namespace, loaded_s: float, api: Run, cpu: dict[str, f
         print(f"; p99 < {TARGET_P99_MS} ms at {opened.offered_rate:,.0f}/s offered "
               f"{'met' if p99 < TARGET_P99_MS else 'NOT met'} ({p99:.1f})", end="")
     print(f"; zero double claims {'met' if doubles == 0 else 'NOT met'} ({doubles})")
-    print(cpu_line("closed loop", api, cpu))
+    print(cpu_line("closed loop", api, cpu, args.client))
     if opened is not None:
-        print(cpu_line("open loop", opened, open_cpu) + f"; the scheduler fell behind by {opened.late_s * 1000:.1f} ms "
+        print(cpu_line("open loop", opened, open_cpu, args.client) + f"; the scheduler fell behind by {opened.late_s * 1000:.1f} ms "
               "at worst")
     for connections, run, client_cpu, _ in sql:
         print(f"direct SQL, {connections} conns: client (asyncpg) CPU {client_cpu:.1f} s for {run.elapsed:.1f} s wall; "

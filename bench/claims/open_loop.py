@@ -1,5 +1,5 @@
 """The open loop: claim-next calls arrive at a fixed offered rate, whatever the API answers, spread
-round-robin over the mediators (each with its own client and one connection, as separate browsers).
+round-robin over the mediators (each with its own connection, as separate browsers: bench/claims/clients.py).
 
 A closed loop (each mediator calling again as soon as it has an answer) measures how fast the API can
 go, but its latency is only the queue the mediators themselves make: 200 mediators at N claims/s wait
@@ -8,12 +8,12 @@ given load. It is measured from the call's scheduled time, not from when it was 
 to wait for its mediator's connection counts that wait too (no coordinated omission).
 """
 import asyncio
-import ssl
 import time
 from dataclasses import dataclass, field
 
-import httpx
+import orjson
 
+from bench.claims.clients import TRANSPORT_ERRORS, ClaimNext, claim_next_callers
 from bench.claims.load import Mediator
 from bench.claims.runners import Run
 
@@ -28,30 +28,24 @@ class OpenRun(Run):
     problems: list[str] = field(default_factory=list)
 
 
-async def over_http(port: int, mediators: list[Mediator], rate: float, duration_s: float) -> OpenRun:
+async def over_http(port: int, mediators: list[Mediator], rate: float, duration_s: float, *,
+                    client: str = "lean") -> OpenRun:
     """Offer `rate` claim-next calls per second for `duration_s` seconds; every call is awaited at the end."""
     run = OpenRun(offered_rate=rate)
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    tls = ssl.create_default_context()  # one for all clients (plain HTTP never uses it)
-    clients = [httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=60, verify=tls)
-               for _ in mediators]
-    try:
-        await asyncio.gather(*(client.get("/healthz") for client in clients))  # connections opened first
-
-        async def call(m: Mediator, client: httpx.AsyncClient, scheduled: float) -> None:
-            headers = {"Authorization": f"Bearer {m.token}", "Accept-Language": "en"}
+    async with claim_next_callers(client, port, mediators) as callers:
+        async def call(claim_next: ClaimNext, scheduled: float) -> None:
             try:
-                response = await client.post("/v1/queue/claim-next", headers=headers)
-            except httpx.TransportError as exc:
+                answer = await claim_next()
+            except TRANSPORT_ERRORS as exc:
                 run.errors[type(exc).__name__] += 1
                 return
             took = time.perf_counter() - scheduled
-            if response.status_code == 404:
+            if answer.status == 404:
                 run.empty += 1
-            elif response.status_code != 200:
-                run.errors[response.status_code] += 1
+            elif answer.status != 200:
+                run.errors[answer.status] += 1
             else:
-                case = response.json()
+                case = orjson.loads(answer.body)
                 run.claims.append((case["id"], case["claimed_by"], case["station_code"]))
                 run.latencies.append(took)
 
@@ -65,11 +59,8 @@ async def over_http(port: int, mediators: list[Mediator], rate: float, duration_
                 await asyncio.sleep(wait)
             else:
                 run.late_s = max(run.late_s, -wait)
-            n = i % len(mediators)
-            calls.append(asyncio.create_task(call(mediators[n], clients[n], scheduled)))
+            calls.append(asyncio.create_task(call(callers[i % len(callers)], scheduled)))
         run.offered = total
         await asyncio.gather(*calls)
         run.elapsed = time.perf_counter() - started
-    finally:
-        await asyncio.gather(*(client.aclose() for client in clients))
     return run

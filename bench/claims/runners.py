@@ -1,14 +1,14 @@
 """The closed-loop measurements: claim-next over HTTP by N mediators, and the claim statement the API runs
 (repository.claim_next: the claim, its timeline, audit row and event in one statement) run directly."""
 import asyncio
-import ssl
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 
 import asyncpg
-import httpx
+import orjson
 
+from bench.claims.clients import ClaimNext, claim_next_callers
 from bench.claims.load import Mediator
 from bench.common.percentiles import percentile
 from services.mediation import repository
@@ -41,45 +41,28 @@ class Run:
         return percentile(self.latencies, q) * 1000
 
 
-async def over_http(port: int, mediators: list[Mediator], budget_s: float, *, shared_client: bool = False) -> Run:
+async def over_http(port: int, mediators: list[Mediator], budget_s: float, *, client: str = "lean") -> Run:
     """Each mediator loops POST /v1/queue/claim-next until 404, an error, or the budget runs out."""
     run = Run()
-    # One client per mediator by default: httpcore 1.0's pool assigns requests to connections in
-    # O(connections x requests) per event (encode/httpcore#1035), so one shared pool of 200 made
-    # the benchmark client, not the API, the bottleneck (~11 ms of client CPU per request).
-    pools = 1 if shared_client else len(mediators)
-    size = len(mediators) if shared_client else 1
-    limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
-    # One TLS context for all (plain HTTP never uses it): httpx builds one per client otherwise, ~25 ms each.
-    tls = ssl.create_default_context()
-    clients = [httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=60, verify=tls)
-               for _ in range(pools)]
-    try:
-        mine = [(m, clients[0 if shared_client else i]) for i, m in enumerate(mediators)]
-        # Open every connection first: otherwise the first round's handshakes are 1% of the samples, the p99.
-        await asyncio.gather(*(client.get("/healthz") for _, client in mine))
-
-        async def mediator(m: Mediator, client: httpx.AsyncClient, deadline: float) -> None:
-            headers = {"Authorization": f"Bearer {m.token}", "Accept-Language": "en"}
+    async with claim_next_callers(client, port, mediators) as callers:
+        async def mediator(claim_next: ClaimNext, deadline: float) -> None:
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
-                response = await client.post("/v1/queue/claim-next", headers=headers)
+                answer = await claim_next()
                 took = time.perf_counter() - started
-                if response.status_code == 404:
+                if answer.status == 404:
                     run.empty += 1
                     return
-                if response.status_code != 200:
-                    run.errors[response.status_code] += 1
+                if answer.status != 200:
+                    run.errors[answer.status] += 1
                     return
-                case = response.json()
+                case = orjson.loads(answer.body)
                 run.claims.append((case["id"], case["claimed_by"], case["station_code"]))
                 run.latencies.append(took)
 
         started = time.perf_counter()
-        await asyncio.gather(*(mediator(m, client, started + budget_s) for m, client in mine))
+        await asyncio.gather(*(mediator(call, started + budget_s) for call in callers))
         run.elapsed = time.perf_counter() - started
-    finally:
-        await asyncio.gather(*(client.aclose() for client in clients))
     return run
 
 
