@@ -8,7 +8,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from shared import errors, openapi, outbox
-from shared.http import TELEMETRY, ReadinessCheck, instrument, operations_router
+from shared.http import ReadinessCheck, instrument, operations_router, telemetry
 from shared.kafka.exactly_once import INFRASTRUCTURE_ERRORS
 from shared.no_store import NoStore
 from shared.resources import Resources, open_resources
@@ -55,7 +55,7 @@ def create_service_app(settings: ServiceSettings, *, title: str, routers: Sequen
             async with own:
                 yield
 
-    app = FastAPI(title=title, lifespan=lifespan, telemetry=TELEMETRY)
+    app = FastAPI(title=title, lifespan=lifespan, telemetry=telemetry(settings))
     instrument(app, settings.service_name)
     if no_store:
         app.add_middleware(NoStore)

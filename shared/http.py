@@ -13,7 +13,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared import metrics
+from shared import metrics, tracing
+from shared.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
 
@@ -27,13 +28,21 @@ def is_operations_request(scope: MutableMapping[str, Any]) -> bool:
     return scope.get("path") in OPERATIONS_PATHS
 
 
-# FastAPI's native OpenTelemetry: server spans on the global tracer provider (shared/tracing.py
-# installs it at start); metrics stay Prometheus', and no OTLP set-up of FastAPI's own. One span per
-# request: FastAPI's operation spans (one per dependency, the endpoint, the serialisation) quadrupled
-# the spans and cost about 200 µs of CPU per request (bench.claims.profile) to say what the server
-# span's duration and the Kafka and outbox spans under it already say.
-TELEMETRY: TelemetryConfig = {"tracing": True, "operation_spans": False, "metrics": False, "logs": False,
-                              "auto_configure": False, "exclude": is_operations_request}
+def telemetry(settings: ServiceSettings) -> TelemetryConfig:
+    """FastAPI's native OpenTelemetry for an app: server spans on the global tracer provider
+    (shared/tracing.py installs it at start) when they will be recorded; metrics stay Prometheus', and
+    no OTLP set-up of FastAPI's own.
+
+    FastAPI builds a span's attributes whether the span is recorded or not, and checks its middleware
+    stack on every request: about a quarter of claim-next's CPU (bench.claims.profile). So it traces only
+    when a span can go somewhere (an exporter is configured, or a recording provider is installed, as
+    tests do); otherwise _Instrumented gives each request its trace context itself. One span per request:
+    FastAPI's operation spans (one per dependency, the endpoint, the serialisation) quadrupled the spans
+    to say what the server span's duration and the Kafka and outbox spans under it already say."""
+    traced = tracing.enabled(settings) and (tracing.recording() or tracing.exporter_name(settings.trace_exporter) != "none")
+    return {"tracing": traced, "operation_spans": False, "metrics": False, "logs": False, "auto_configure": False,
+            # a provider that samples nothing, installed after all: _Instrumented's context instead
+            "exclude": lambda scope: is_operations_request(scope) or not tracing.recording()}
 
 
 class Readiness(BaseModel):
@@ -100,7 +109,12 @@ class _Instrumented:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_noting_status)
+            if tracing.installed() and not tracing.recording() and not is_operations_request(scope):
+                traceparent = next((v for k, v in scope["headers"] if k == b"traceparent"), None)
+                with tracing.unrecorded_request(traceparent):
+                    await self.app(scope, receive, send_noting_status)
+            else:
+                await self.app(scope, receive, send_noting_status)
         finally:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")

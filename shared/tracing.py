@@ -6,12 +6,16 @@ over HTTP when OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOIN
 one JSON line per span on stderr with `trace_exporter=console`. Nothing is set up at import.
 """
 import os
+import random
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import SpanContext, TraceFlags
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from shared.settings import ServiceSettings
 
@@ -57,6 +61,29 @@ def configure(settings: ServiceSettings) -> None:
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
+
+
+def recording() -> bool:
+    """True when spans made now are recorded: an installed provider whose sampler is not ours without an
+    exporter (configure), such as ours with an exporter, or a test's."""
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+    return installed() and getattr(trace.get_tracer_provider(), "sampler", None) is not ALWAYS_OFF
+
+
+@contextmanager
+def unrecorded_request(traceparent: bytes | None) -> Iterator[None]:
+    """The context of an HTTP request whose spans nobody records (tracing on, no exporter): the caller's
+    trace continued, or a new one, under a span id of its own, as FastAPI's server span would carry it
+    unsampled. FastAPI builds that span's attributes whether or not it is recorded: a quarter of
+    claim-next's CPU in the API (bench.claims.profile), for a span that goes nowhere."""
+    parent = parse_traceparent(traceparent)
+    span = NonRecordingSpan(SpanContext(parent.trace_id if parent else random.getrandbits(128),
+                                        random.getrandbits(64), is_remote=False))
+    token = otel_context.attach(trace.set_span_in_context(span))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
 
 
 def exporter_name(setting: str) -> str:

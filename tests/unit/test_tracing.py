@@ -273,3 +273,50 @@ def test_spans_are_recorded_only_when_an_exporter_takes_them_and_the_context_tra
     found = subprocess.run([sys.executable, "-c", _PROBE, exporter], capture_output=True, text=True, env=env,
                            check=True, timeout=60)
     assert found.stdout.split()[:2] == [str(recorded), "True"], found.stderr
+
+
+_REQUEST_PROBE = """
+import asyncio, sys
+import httpx
+from fastapi import FastAPI
+from shared import tracing
+from shared.http import instrument, telemetry
+from shared.settings import ServiceSettings
+settings = ServiceSettings(service_name="intake", trace_exporter=sys.argv[1])
+app = FastAPI(telemetry=telemetry(settings))
+tracing.configure(settings)  # as a service's lifespan does, after the app is made
+instrument(app, "intake")
+
+@app.get("/v1/here")
+async def here():
+    return {"traceparent": tracing.current_traceparent()}
+
+async def main():
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        for headers in ({"traceparent": sys.argv[2]}, {}, {}):
+            print("traceparent:", (await client.get("/v1/here", headers=headers)).json()["traceparent"])
+asyncio.run(main())
+"""
+
+
+def _traceparents(stdout: str) -> list[str]:
+    return [line.split()[1] for line in stdout.splitlines() if line.startswith("traceparent:")]
+
+
+@pytest.mark.parametrize("exporter", ["none", "console"])
+def test_a_request_continues_its_callers_trace_whether_or_not_its_spans_are_recorded(exporter):
+    # Recorded: FastAPI's server span. Unrecorded (no exporter): the light context of shared/http.py.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    caller = traceparent(TRACE_A, 0x00F067AA0BA902B7)
+    found = subprocess.run([sys.executable, "-c", _REQUEST_PROBE, exporter, caller], capture_output=True, text=True,
+                           env=env, check=True, timeout=60)
+    continued, first, second = (tracing.parse_traceparent(value) for value in _traceparents(found.stdout))
+    assert continued.trace_id == TRACE_A and continued.span_id != 0x00F067AA0BA902B7, "the caller's trace, a span of its own"
+    assert first.trace_id not in (TRACE_A, second.trace_id), "without a caller, each request starts a trace"
+
+
+def test_no_trace_context_is_made_when_tracing_is_off():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")} | {"OTEL_SDK_DISABLED": "true"}
+    found = subprocess.run([sys.executable, "-c", _REQUEST_PROBE, "none", traceparent(TRACE_A, 7)],
+                           capture_output=True, text=True, env=env, check=True, timeout=60)
+    assert _traceparents(found.stdout) == ["None", "None", "None"], found.stderr
