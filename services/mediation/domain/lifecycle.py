@@ -32,6 +32,7 @@ While a handoff is pending the sender may not work the case (may_work).
 """
 from collections.abc import Mapping
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
 
@@ -151,6 +152,7 @@ class IllegalHandoff(IllegalTransition):
     _noun, _noun_zh = "handoff", "移交"
 
 
+@cache  # asked for every case an answer renders (endpoints.available), of a dozen states
 def allowed_actions(state: State, *, had_agreement: bool = False) -> tuple[Action, ...]:
     """The actions a case in `state` allows, in Action declaration order; plain codes work too."""
     state = State(state)
