@@ -176,7 +176,7 @@ _relaying = context_with_relay("intake", build_context, self_publishing=True)
 @asynccontextmanager
 async def _lifespan(app: FastAPI, resources: Resources) -> AsyncIterator[None]:
     # The API is the process whose batches allocate the most: its collector is settled once its start-up is
-    # done (bootstrap.settle_collector says why), and given back as it was when the app stops.
+    # done (settled_collector in bootstrap.py says why), and given back as it was when the app stops.
     async with _relaying(app, resources):
         with settled_collector():
             yield
