@@ -1,6 +1,5 @@
 """Callers' and parties' phones as keys: one normalisation and one HMAC, so intake's caller_phone_hmac and
 mediation's party search match the same number however it was typed, without the number in clear."""
-import hashlib
 import hmac
 import re
 import unicodedata
@@ -11,7 +10,8 @@ def normalise_phone(phone: str | None) -> str | None:
     if phone is None:
         return None
     text = unicodedata.normalize("NFKC", phone).strip()
-    digits = "".join(ch for ch in text if "0" <= ch <= "9")
+    # Most phones come as ASCII digits already, which are their own digits.
+    digits = text if text.isascii() and text.isdigit() else "".join(ch for ch in text if "0" <= ch <= "9")
     international = text.startswith("+86") or digits.startswith("0086")
     if digits.startswith("0086"):
         digits = digits[4:]
@@ -30,4 +30,4 @@ def phone_hmac(phone: str | None, secret: bytes) -> str | None:
     normalised = normalise_phone(phone)
     if normalised is None:
         return None
-    return hmac.new(secret, normalised.encode("ascii"), hashlib.sha256).hexdigest()
+    return hmac.digest(secret, normalised.encode("ascii"), "sha256").hex()  # hmac.new's hexdigest, in one C call

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from bench.common.scratch import scratch
 from bench.e2e.feed import DisputeFeed, backfill_bodies
 from services.intake import repository
-from services.intake.bootstrap import intake_context
+from services.intake.bootstrap import IntakeContext, intake_context, settled_collector
 from services.intake.handlers import ingest
 from services.intake.parsing import parse_ndjson
 from services.intake.settings import IntakeSettings
@@ -68,28 +68,34 @@ async def main(args: argparse.Namespace) -> int:
                                   topic_prefix=run.prefix)
         async with intake_context(settings) as ctx, outbox.relaying(
                 ctx.pool, ctx.producer, settings.outbox_relay_seconds, self_publishing=True):
-            profile = ctx.profile("fengqiao_json")
-            per_slice = max(1, args.slice // args.batch)
-            print(f"{'records':>9} {'rec/s':>7} {'µs CPU':>7}  ms per batch: "
-                  "lock stored called upsert outbox.write publish  | dispatch_records MB, its indexes MB, outbox dead")
-            for first in range(0, len(bodies), per_slice):
-                wall, cpu = time.perf_counter(), time.process_time()
-                done = 0
-                for body in bodies[first:first + per_slice]:
-                    done += len(await ingest(ctx, list(parse_ndjson(body)), profile=profile, channel="http"))
-                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-                spent, batches = clock.take(), len(bodies[first:first + per_slice])
-                sizes = await ctx.pool.fetch(SIZES)
-                table = sum(r["bytes"] for r in sizes if r["relname"] == "dispatch_records")
-                indexes = sum(r["bytes"] for r in sizes if r["relname"].startswith("dispatch_records_")
-                              or r["relname"] == "dispatch_records_pkey")
-                dead = sum(r["dead"] for r in sizes if r["relname"] == "outbox")
-                ms = [spent.get(n, 0) / batches * 1000 for n in
-                      ("lock_incidents", "stored_revisions", "called_before", "upsert_records", "write", "publish")]
-                print(f"{min(len(bodies), first + per_slice) * args.batch:>9,} {done / wall:>7,.0f} "
-                      f"{cpu / done * 1e6:>7.0f}  " + " ".join(f"{m:6.1f}" for m in ms)
-                      + f"  | {table / 2**20:8.1f} {indexes / 2**20:8.1f} {dead:8,}")
+            await slices(ctx, bodies, clock, args)
     return 0
+
+
+async def slices(ctx: IntakeContext, bodies: list[bytes], clock: StatementClock, args: argparse.Namespace) -> None:
+    """Ingest the bodies, printing a line per slice, with the collector settled as in the API's lifespan."""
+    with settled_collector():
+        profile = ctx.profile("fengqiao_json")
+        per_slice = max(1, args.slice // args.batch)
+        print(f"{'records':>9} {'rec/s':>7} {'µs CPU':>7}  ms per batch: "
+              "lock stored called upsert outbox.write publish  | dispatch_records MB, its indexes MB, outbox dead")
+        for first in range(0, len(bodies), per_slice):
+            wall, cpu = time.perf_counter(), time.process_time()
+            done = 0
+            for body in bodies[first:first + per_slice]:
+                done += len(await ingest(ctx, list(parse_ndjson(body)), profile=profile, channel="http"))
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            spent, batches = clock.take(), len(bodies[first:first + per_slice])
+            sizes = await ctx.pool.fetch(SIZES)
+            table = sum(r["bytes"] for r in sizes if r["relname"] == "dispatch_records")
+            indexes = sum(r["bytes"] for r in sizes if r["relname"].startswith("dispatch_records_")
+                          or r["relname"] == "dispatch_records_pkey")
+            dead = sum(r["dead"] for r in sizes if r["relname"] == "outbox")
+            ms = [spent.get(n, 0) / batches * 1000 for n in
+                  ("lock_incidents", "stored_revisions", "called_before", "upsert_records", "write", "publish")]
+            print(f"{min(len(bodies), first + per_slice) * args.batch:>9,} {done / wall:>7,.0f} "
+                  f"{cpu / done * 1e6:>7.0f}  " + " ".join(f"{m:6.1f}" for m in ms)
+                  + f"  | {table / 2**20:8.1f} {indexes / 2**20:8.1f} {dead:8,}")
 
 
 def parse_args() -> argparse.Namespace:

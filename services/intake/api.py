@@ -1,5 +1,7 @@
 """HTTP edge of intake: CAD systems post dispatch records, one or a batch, with a `feed` token."""
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import orjson
@@ -7,7 +9,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from services.intake.bootstrap import IntakeContext, build_context
+from services.intake.bootstrap import IntakeContext, build_context, settled_collector
 from services.intake.domain.profiles import FeedProfile, FieldError
 from services.intake.domain.results import RecordResult
 from services.intake.handlers import ingest_safely
@@ -19,8 +21,9 @@ from shared.app import context_with_relay, create_service_app
 from shared.auth import Principal, require_role
 from shared.error_messages import register
 from shared.errors import FieldErrors, error_response, invalid_fields
-from shared.events.intake import incident_id
+from shared.events.intake import incident_id_text
 from shared.openapi import raw_body, schema_of
+from shared.resources import Resources
 
 router = APIRouter(prefix="/v1", tags=["dispatch records"])
 FeedCaller = Annotated[Principal, Depends(require_role("feed"))]
@@ -93,11 +96,13 @@ def _problems(errors: list[FieldError], prefix: list[str | int]) -> list[Problem
 
 def _result(r: RecordResult) -> dict[str, Any]:
     # Plain dicts, not models: a batch answers 10,000 of them and re-validating costs more than ingesting.
-    answer = {k: v for k, v in r.__dict__.items() if k != "errors"}
-    answer["incident_id"] = str(incident_id(r.source, r.incident_number)) if r.source and r.incident_number else None
-    answer["errors"] = [{"loc": ["body", *e.field.split(".")], "msg": e.message, "type": "rejected"}
-                        for e in r.errors]
-    return answer
+    # Written out field by field (Result's fields): a comprehension over __dict__ cost twice as much.
+    return {"position": r.position, "status": r.status, "source": r.source, "incident_number": r.incident_number,
+            "revision": r.revision, "change": r.change, "station_code": r.station_code, "kind": r.kind,
+            "dispute_type": r.dispute_type,
+            "incident_id": incident_id_text(r.source, r.incident_number) if r.source and r.incident_number else None,
+            "errors": [{"loc": ["body", *e.field.split(".")], "msg": e.message, "type": "rejected"}
+                       for e in r.errors]}
 
 
 def _unprocessable(request: Request, problems: list[Problem], **extra: Any) -> JSONResponse:
@@ -165,8 +170,20 @@ async def post_batch(request: Request, _caller: FeedCaller, ctx: Context, chosen
                                   "results": [_result(r) for r in results]}), media_type="application/json")
 
 
+_relaying = context_with_relay("intake", build_context, self_publishing=True)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI, resources: Resources) -> AsyncIterator[None]:
+    # The API is the process whose batches allocate the most: its collector is settled once its start-up is
+    # done (settled_collector in bootstrap.py says why), and given back as it was when the app stops.
+    async with _relaying(app, resources):
+        with settled_collector():
+            yield
+
+
 def create_app(settings: IntakeSettings) -> FastAPI:
     """The intake API; its lifespan opens the pool and producer and loads rules and reference data."""
     return create_service_app(settings, title="Fengqiao intake: 110 dispatch feeds", routers=[router],
-                              service_lifespan=context_with_relay("intake", build_context, self_publishing=True),
+                              service_lifespan=_lifespan,
                               no_store=True)

@@ -10,6 +10,8 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.events.name_ids import name_ids
+
 INCIDENT_TOPIC = "intake.incident.v1"
 DISPUTE_TOPIC = "intake.dispute.v1"
 REJECTED_TOPIC = "dispatch.rejected.v1"
@@ -35,6 +37,14 @@ RISK_FLAGS: tuple[str, ...] = get_args(RiskFlag)
 def incident_id(source: str, incident_number: str) -> uuid.UUID:
     """The stable id of an incident, the same for every revision: intake answers it, mediation finds its case by it."""
     return uuid.uuid5(uuid.NAMESPACE_URL, f"fengqiao:incident:{source}/{incident_number}")
+
+
+_incident_ids = name_ids(uuid.NAMESPACE_URL)
+
+
+def incident_id_text(source: str, incident_number: str) -> str:
+    """str(incident_id(...)), for intake's answer to every record of a batch (see shared/events/name_ids.py)."""
+    return _incident_ids(f"fengqiao:incident:{source}/{incident_number}")
 
 
 class _Frozen(BaseModel):

@@ -51,3 +51,10 @@ async def test_jsonb_round_trips_through_insert_and_copy(db_pool):
         await conn.copy_records_to_table("docs", records=[(2, document)])
         bodies = [r["body"] for r in await conn.fetch("SELECT body FROM docs ORDER BY id")]
     assert bodies == [document, document]
+
+
+async def test_the_outbox_is_vacuumed_by_dead_rows_not_by_its_size(db_pool):
+    # A queue's size says nothing of its churn (shared/db/migrations/0004_outbox_vacuum.sql).
+    options = await db_pool.fetchval("SELECT reloptions FROM pg_class WHERE oid = 'outbox'::regclass")
+    assert {"autovacuum_vacuum_scale_factor=0", "autovacuum_vacuum_threshold=5000",
+            "autovacuum_vacuum_cost_delay=0"} <= set(options)

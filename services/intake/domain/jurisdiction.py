@@ -77,6 +77,11 @@ class Grid:
     _bbox: _BBox = field(repr=False, compare=False)
     _edges: _Edges = field(repr=False, compare=False)
 
+    @property
+    def bbox(self) -> _BBox:
+        """(west, south, east, north) of the grid's outline."""
+        return self._bbox
+
     def contains(self, lon: float, lat: float) -> bool:
         """True when (lon, lat) lies in this grid, by ray casting under the half-open boundary rule."""
         min_x, min_y, max_x, max_y = self._bbox
@@ -152,6 +157,7 @@ class Jurisdictions:
             grid = orphans[0]
             raise ValueError(f"grid {grid.code}: station_code {grid.station_code!r} is not a known station")
         self._by_station = {c: tuple(g for g in self._grids if g.station_code == c) for c in self._stations}
+        self._index_cells()
         self._prefixes: dict[str, str] = {}
         for station in stations:
             for prefix in filter(None, map(normalise_address, station.address_prefixes)):
@@ -160,6 +166,24 @@ class Jurisdictions:
         self._prefix_lengths = sorted({len(p) for p in self._prefixes}, reverse=True)
         # Addresses often start with the city name; the rules are written without it.
         self._cities = tuple(sorted(filter(None, {normalise_address(s.city) for s in stations})))
+
+    def _index_cells(self) -> None:
+        # A point is looked for only in the grids whose bounding box meets its cell of a regular lattice,
+        # in code order: a grid holds a point only inside its box, and a box lies within the cells it
+        # meets, so the first grid found is the one the scan of all grids would find. Cells about as wide
+        # as a typical grid: a grid meets a few, a point's cell lists a few (of 62 in the sample city).
+        sizes = sorted(max(g.bbox[2] - g.bbox[0], g.bbox[3] - g.bbox[1]) for g in self._grids)
+        self._cell = max(sizes[len(sizes) // 2], 1e-6) if sizes else 1.0
+        cells: dict[tuple[int, int], list[Grid]] = {}
+        for grid in self._grids:
+            (x0, y0), (x1, y1) = self._cell_of(*grid.bbox[:2]), self._cell_of(*grid.bbox[2:])
+            for cell in itertools.product(range(x0, x1 + 1), range(y0, y1 + 1)):
+                cells.setdefault(cell, []).append(grid)
+        self._cells = {cell: tuple(grids) for cell, grids in cells.items()}
+
+    def _cell_of(self, lon: float, lat: float) -> tuple[int, int]:
+        """The lattice cell of a finite point: each coordinate over the cell size, floored (monotonic)."""
+        return math.floor(lon / self._cell), math.floor(lat / self._cell)
 
     @classmethod
     def load(cls, stations_path: Path | None = None, grids_path: Path | None = None) -> "Jurisdictions":
@@ -186,13 +210,15 @@ class Jurisdictions:
         `normalised_address` is normalise_address(address_text) when the caller has it already."""
         code = (station_code or "").strip()
         if code in self._stations:  # the command centre decided
-            x, y = point if point is not None else (math.nan, math.nan)  # NaN lies in no grid
-            own = self._by_station[code]
-            grid = next((g for dx, dy in _OFFSETS for g in own if g.contains(x + dx, y + dy)), None)
+            grid = None
+            if point is not None:  # without one, no grid
+                x, y = point
+                own = self._by_station[code]
+                grid = next((g for dx, dy in _OFFSETS for g in own if g.contains(x + dx, y + dy)), None)
             return Assignment(code, grid.code if grid else None, grid.officer_id if grid else None, "record")
         reported = code or None  # blank is no code at all; anything else is a station we do not know
-        if point is not None:
-            for grid in self._grids:
+        if point is not None and math.isfinite(point[0]) and math.isfinite(point[1]):  # others lie in no grid
+            for grid in self._cells.get(self._cell_of(*point), ()):
                 if grid.contains(*point):
                     return Assignment(grid.station_code, grid.code, grid.officer_id, "grid", reported)
         if matched := self._station_by_address(normalised_address or normalise_address(address_text) or ""):

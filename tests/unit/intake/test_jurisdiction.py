@@ -1,5 +1,6 @@
 """Jurisdiction: record station, then grid polygon, then address prefix; the shipped sample data is sound."""
 import json
+import random
 import time
 from collections import Counter
 from pathlib import Path
@@ -309,3 +310,25 @@ def test_ten_thousand_point_lookups_take_well_under_a_second(city):
     for point in points:
         city.resolve(station_code=None, point=point, address_text=None)
     assert time.perf_counter() - started < 1.0  # about 20 ms here; the margin is for a busy CI runner
+
+
+def first_grid_of_all(city: Jurisdictions, lon: float, lat: float) -> str | None:
+    """What resolve() answered before its cell index: the first grid, in code order, holding the point."""
+    return next((g.code for g in city.grids() if g.contains(lon, lat)), None)
+
+
+def test_the_cell_index_finds_the_grid_a_scan_of_every_grid_finds(city):
+    rng = random.Random(17)
+    points = [(rng.uniform(116.0, 116.6), rng.uniform(39.8, 40.1)) for _ in range(3000)]
+    for grid in city.grids():  # corners of every box, every vertex, and points a hair off them
+        x0, y0, x1, y1 = grid.bbox
+        points += [(x0, y0), (x1, y1), (x0, y1), (x1, y0)]
+        points += [(x + dx, y + dy) for x, y in ((x0, y0), (x1, y1)) for dx in (-1e-12, 1e-12) for dy in (-1e-12, 1e-12)]
+    found = [at(city, lon, lat).grid_code for lon, lat in points]
+    assert found == [first_grid_of_all(city, lon, lat) for lon, lat in points]
+    assert sum(code is not None for code in found) > 1000
+
+
+def test_a_point_that_is_not_finite_is_in_no_grid(city):
+    assert at(city, float("nan"), 40.0).method == "unassigned"
+    assert at(city, float("inf"), float("-inf")).grid_code is None

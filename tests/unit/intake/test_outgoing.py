@@ -1,15 +1,18 @@
-"""Outgoing events are built without validation on the hot path, so the contract is checked here."""
+"""Outgoing events and answers are built without validation on the hot path, so the contract is checked here."""
+from dataclasses import fields
 from datetime import UTC, datetime
 
+from services.intake.api import Result, _result
 from services.intake.domain.classification import Classifier
 from services.intake.domain.dedup import Outcome
 from services.intake.domain.jurisdiction import Jurisdictions
-from services.intake.domain.profiles import map_record
+from services.intake.domain.profiles import FieldError, map_record
+from services.intake.domain.results import RecordResult
 from services.intake.domain.triage import repeat_keys, triage
 from services.intake.events import event_id, incident_events
 from services.intake.profile_files import load_profile
 from shared.events.envelope import Envelope
-from shared.events.intake import DisputeData, IncidentData
+from shared.events.intake import DisputeData, IncidentData, incident_id
 
 RAW = {"source": "BJ-CAD", "incident_number": "X1", "revision": 2, "received_at": "2024-05-31T23:30:00+08:00",
        "caller_name": "王小明", "caller_phone": "13812345678", "address_text": "示例市北城区望湖街道湖光路12号",
@@ -92,3 +95,16 @@ def test_a_made_up_station_code_is_reported_and_the_events_go_to_the_station_tha
         "unassigned", "unknown_station", "999999999")
     _, [known, _] = events_for(Outcome.NEW, station_code="990102001")
     assert Envelope.from_bytes(known.value).data["reported_station_code"] is None
+
+
+def test_an_answer_has_every_field_of_the_documented_result():
+    # api._result writes the answer out field by field; a field added to RecordResult or Result must be in it.
+    accepted = RecordResult("line 3", "accepted", "BJ-CAD", "X1", 2, "update", "990101001", "dispute", "neighbour")
+    answer = _result(accepted)
+    assert list(answer) == [*(f.name for f in fields(RecordResult) if f.name != "errors"), "incident_id", "errors"]
+    assert set(answer) == set(Result.model_fields)
+    assert answer["incident_id"] == str(incident_id("BJ-CAD", "X1"))
+    assert Result.model_validate(answer).revision == 2
+    rejected = _result(RecordResult("line 4", "rejected", errors=[FieldError("closed_at", "before received_at")]))
+    assert rejected["incident_id"] is None
+    assert rejected["errors"] == [{"loc": ["body", "closed_at"], "msg": "before received_at", "type": "rejected"}]
