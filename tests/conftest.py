@@ -12,7 +12,13 @@ from shared.db.migrations import migrate
 from shared.db.pool import create_pool
 from shared.db.provision import drop_database, ensure_database
 from shared.kafka.admin import delete_topics_with_prefix, ensure_topics
-from tests.spans import recording_spans
+from tests.spans import installed_gate, recording_spans
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tests_tracer_provider() -> None:
+    """The tests' tracer provider, before any service starts in this process (tests/spans.py)."""
+    installed_gate()
 
 
 @pytest.fixture(scope="session")

@@ -25,10 +25,15 @@ class _Gate(SimpleSpanProcessor):
 _gate: _Gate | None = None
 
 
-def _installed_gate() -> _Gate:
+def installed_gate() -> _Gate:
+    """The gate on the process's tracer provider; the tests' provider is installed first if none is.
+
+    tests/conftest.py installs it before any test: a service started in the test process keeps the
+    provider it finds (shared/tracing.configure), and one of its own, without an exporter, samples
+    nothing, so a later test would record no span."""
     global _gate
     if _gate is None:
-        if not installed():  # else a service's start in this process installed it: record there
+        if not installed():
             trace.set_tracer_provider(TracerProvider(resource=Resource.create({"service.name": "tests"})))
         _gate = _Gate(InMemorySpanExporter())
         trace.get_tracer_provider().add_span_processor(_gate)
@@ -38,7 +43,7 @@ def _installed_gate() -> _Gate:
 @contextmanager
 def recording_spans() -> Iterator[InMemorySpanExporter]:
     """The exporter holding every span that ends within the block."""
-    gate = _installed_gate()
+    gate = installed_gate()
     exporter = gate.span_exporter
     exporter.clear()
     gate.recording = True
