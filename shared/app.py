@@ -8,6 +8,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from shared import errors, openapi, outbox
+from shared.collector import settled_collector
 from shared.http import ReadinessCheck, instrument, operations_router, telemetry
 from shared.kafka.exactly_once import INFRASTRUCTURE_ERRORS
 from shared.no_store import NoStore
@@ -53,7 +54,8 @@ def create_service_app(settings: ServiceSettings, *, title: str, routers: Sequen
             app.state.resources = resources
             own = service_lifespan(app, resources) if service_lifespan else nullcontext()
             async with own:
-                yield
+                with settled_collector():  # start-up is done (shared/collector.py)
+                    yield
 
     app = FastAPI(title=title, lifespan=lifespan, telemetry=telemetry(settings))
     instrument(app, settings.service_name)

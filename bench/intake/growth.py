@@ -18,11 +18,12 @@ from datetime import UTC, datetime
 from bench.common.scratch import scratch
 from bench.e2e.feed import DisputeFeed, backfill_bodies
 from services.intake import repository
-from services.intake.bootstrap import IntakeContext, intake_context, settled_collector
+from services.intake.bootstrap import IntakeContext, intake_context
 from services.intake.handlers import ingest
 from services.intake.parsing import parse_ndjson
 from services.intake.settings import IntakeSettings
 from shared import outbox
+from shared.collector import settled_collector
 
 SIZES = """
 SELECT c.relname, pg_relation_size(c.oid) AS bytes, coalesce(s.n_dead_tup, 0) AS dead

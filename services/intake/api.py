@@ -1,7 +1,5 @@
 """HTTP edge of intake: CAD systems post dispatch records, one or a batch, with a `feed` token."""
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import orjson
@@ -9,7 +7,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from services.intake.bootstrap import IntakeContext, build_context, settled_collector
+from services.intake.bootstrap import IntakeContext, build_context
 from services.intake.domain.profiles import FeedProfile, FieldError
 from services.intake.domain.results import RecordResult
 from services.intake.handlers import ingest_safely
@@ -23,7 +21,6 @@ from shared.error_messages import register
 from shared.errors import FieldErrors, error_response, invalid_fields
 from shared.events.intake import incident_id_text
 from shared.openapi import raw_body, schema_of
-from shared.resources import Resources
 
 router = APIRouter(prefix="/v1", tags=["dispatch records"])
 FeedCaller = Annotated[Principal, Depends(require_role("feed"))]
@@ -173,17 +170,8 @@ async def post_batch(request: Request, _caller: FeedCaller, ctx: Context, chosen
 _relaying = context_with_relay("intake", build_context, self_publishing=True)
 
 
-@asynccontextmanager
-async def _lifespan(app: FastAPI, resources: Resources) -> AsyncIterator[None]:
-    # The API is the process whose batches allocate the most: its collector is settled once its start-up is
-    # done (settled_collector in bootstrap.py says why), and given back as it was when the app stops.
-    async with _relaying(app, resources):
-        with settled_collector():
-            yield
-
-
 def create_app(settings: IntakeSettings) -> FastAPI:
     """The intake API; its lifespan opens the pool and producer and loads rules and reference data."""
     return create_service_app(settings, title="Fengqiao intake: 110 dispatch feeds", routers=[router],
-                              service_lifespan=_lifespan,
+                              service_lifespan=_relaying,
                               no_store=True)

@@ -1,7 +1,6 @@
 """Wiring of the intake service: open resources plus the loaded rules and reference data."""
-import gc
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -50,29 +49,6 @@ def build_context(resources: Resources) -> IntakeContext:
         settings=settings, pool=resources.pool, producer=resources.producer,
         classifier=Classifier.load(), jurisdictions=Jurisdictions.load(),
         phone_secret=settings.phone_hmac_secret.get_secret_value().encode(), profiles={})
-
-
-# Objects allocated between two collections of the youngest generation (CPython's default is 700). A batch
-# of 1,000 records makes some 30,000 dicts, lists and tuples that live until its answer is sent; at 700
-# they were traversed over and over as they aged, 11% of the API's CPU in bench.intake (gc.callbacks
-# timing: 0.82 s of 7.7 s for 30,000 records; frozen start-up heap and this threshold: 0.20 s).
-YOUNG_COLLECTION_THRESHOLD = 10_000
-
-
-@contextmanager
-def settled_collector() -> Iterator[None]:
-    """Within the block, for a long-running intake process whose start-up is done: what start-up loaded
-    (modules, rules, reference data, pydantic schemas) is frozen out of the cyclic collector's passes, and
-    the youngest generation is collected less often. On exit both are undone, so a process that starts
-    and stops apps (the tests) collects what they leave, start-up's own cyclic garbage included."""
-    thresholds = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *thresholds[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
-        gc.unfreeze()
 
 
 @asynccontextmanager
