@@ -30,8 +30,10 @@ KIND_GROUPS = {"crime": "crime", "help": "help", "traffic": "traffic", "other": 
 _KIND_GROUP_NAMES = frozenset(KIND_GROUPS.values())
 # Any Latin letter: only then is the text tokenised for the English rules.
 _LATIN = re.compile(r"[a-z]")
-# Results are kept for texts up to this long: CAD call types repeat, free text rarely does.
-_MEMO_CHARS, _MEMO_LIMIT = 256, 100_000
+# Results are kept for texts up to this long: CAD call types repeat, free text rarely does. 20,000 texts
+# hold every call type of any export several times over; 100,000 kept mostly free text that never came
+# back, and took intake's API to 182 MB after 100,000 records (bench.intake; the target is < 200 MB).
+_MEMO_CHARS, _MEMO_LIMIT = 256, 20_000
 # A separator no keyword contains: blanked text must not join its neighbours into a new match.
 _GAP = "\x00"
 # Full-width punctuation common in the centres' text, each with the ASCII character NFKC makes of it.
