@@ -98,7 +98,15 @@ class _Instrumented:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
-            return
+        elif tracing.installed() and not tracing.recording() and not is_operations_request(scope):
+            # No span is recorded (no exporter): the request and its log line get their trace context here.
+            traceparent = next((v for k, v in scope["headers"] if k == b"traceparent"), None)
+            with tracing.unrecorded_request(traceparent):
+                await self._measured(scope, receive, send)
+        else:
+            await self._measured(scope, receive, send)
+
+    async def _measured(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500  # an exception that escapes every handler answers 500
 
@@ -109,12 +117,7 @@ class _Instrumented:
             await send(message)
 
         try:
-            if tracing.installed() and not tracing.recording() and not is_operations_request(scope):
-                traceparent = next((v for k, v in scope["headers"] if k == b"traceparent"), None)
-                with tracing.unrecorded_request(traceparent):
-                    await self.app(scope, receive, send_noting_status)
-            else:
-                await self.app(scope, receive, send_noting_status)
+            await self.app(scope, receive, send_noting_status)
         finally:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")
