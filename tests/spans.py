@@ -29,7 +29,7 @@ def installed_gate() -> _Gate:
     """The gate on the process's tracer provider; the tests' provider is installed first if none is.
 
     tests/conftest.py installs it before any test: a service started in the test process keeps the
-    provider it finds (shared/tracing.configure), and one of its own, without an exporter, samples
+    provider it finds (configure in shared/tracing.py), and one of its own, without an exporter, samples
     nothing, so a later test would record no span."""
     global _gate
     if _gate is None:
