@@ -98,7 +98,7 @@ class _Instrumented:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
-        elif tracing.installed() and not tracing.recording() and not is_operations_request(scope):
+        elif tracing.unrecorded() and not is_operations_request(scope):
             # No span is recorded (no exporter): the request and its log line get their trace context here.
             traceparent = next((v for k, v in scope["headers"] if k == b"traceparent"), None)
             with tracing.unrecorded_request(traceparent):

@@ -28,6 +28,8 @@ _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f
 _OTLP_ENDPOINTS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 # The last context formatted: the rows of one request or batch share it, so each is formatted once.
 _last: tuple[SpanContext | None, str | None] = (None, None)
+# The provider configure installed without an exporter, which samples nothing; None if it installed none.
+_silent: object | None = None
 
 
 def enabled(settings: ServiceSettings) -> bool:
@@ -43,6 +45,7 @@ def installed() -> bool:
 def configure(settings: ServiceSettings) -> None:
     """Install the process's tracer provider with the configured exporter, once: a provider that
     an earlier start in this process (or a test) installed is kept as it is."""
+    global _silent
     if not enabled(settings) or installed():
         return
     from opentelemetry.sdk.resources import Resource
@@ -60,14 +63,21 @@ def configure(settings: ServiceSettings) -> None:
         sampler=ALWAYS_OFF if exporter is None else None)
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(exporter))
+    else:
+        _silent = provider
     trace.set_tracer_provider(provider)
 
 
+def unrecorded() -> bool:
+    """True when spans made now are bare contexts: the process's provider is the one configure installed
+    without an exporter."""
+    return _silent is not None and trace.get_tracer_provider() is _silent
+
+
 def recording() -> bool:
-    """True when spans made now are recorded: an installed provider whose sampler is not ours without an
-    exporter (configure), such as ours with an exporter, or a test's."""
-    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
-    return installed() and getattr(trace.get_tracer_provider(), "sampler", None) is not ALWAYS_OFF
+    """True when spans made now are recorded: an installed provider other than configure's without an
+    exporter, such as ours with an exporter, or a test's."""
+    return installed() and not unrecorded()
 
 
 @contextmanager
