@@ -10,13 +10,9 @@ import uuid
 from collections.abc import Callable
 
 
-def uuid5_text(namespace: uuid.UUID, name: str) -> str:
-    """str(uuid.uuid5(namespace, name)), about four times faster."""
-    return name_ids(namespace)(name)
-
-
 def name_ids(namespace: uuid.UUID) -> Callable[[str], str]:
-    """A function of one name giving str(uuid.uuid5(namespace, name)): the namespace's bytes hashed once."""
+    """A function of one name giving str(uuid.uuid5(namespace, name)), about four times faster: the
+    namespace's bytes hashed once."""
     prefix = hashlib.sha1(namespace.bytes, usedforsecurity=False)
 
     def text(name: str) -> str:
