@@ -5,6 +5,7 @@ with FENGQIAO_KAFKA_NODES=3, on free ports from 39092 (controllers 100 above), s
 `.local/bench-cluster-<port>/`. It is plaintext (no SASL): the benches measure replication, not
 authentication. At the end its nodes are SIGKILLed and the state removed, also after a failure or Ctrl-C.
 """
+import argparse
 import asyncio
 import os
 import shutil
@@ -36,6 +37,21 @@ class Cluster:
         if self.started_in_s is None:
             return f"the cluster at {self.bootstrap} (given with --bootstrap, left running)"
         return f"{NODES} nodes at {self.bootstrap} (started in {self.started_in_s:.0f} s)"
+
+
+def add_options(group: argparse._ArgumentGroup, *, nodes_help: str) -> None:
+    """--nodes, --bootstrap and --cluster-port, as every bench that runs on three nodes takes them; after
+    parsing, `nodes_of(args)` is the count (a --bootstrap cluster means three)."""
+    group.add_argument("--nodes", type=int, choices=(1, NODES), default=1, help=nodes_help)
+    group.add_argument("--bootstrap", help="a three-node cluster started beforehand "
+                                           "(FENGQIAO_KAFKA_NODES=3 deploy/local/kafka.sh bootstrap); implies --nodes 3")
+    group.add_argument("--cluster-port", type=int, default=FIRST_PORT,
+                       help="first port tried for the bench's own cluster (controllers 100 above)")
+
+
+def nodes_of(args: argparse.Namespace) -> int:
+    """The nodes a bench's options ask for (add_options)."""
+    return NODES if args.bootstrap else args.nodes
 
 
 def _free(port: int) -> bool:

@@ -65,18 +65,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--assessment-consumers", type=int, default=1,
                         help="`fengqiao-assessment consume` processes")
     kafka = parser.add_argument_group("Kafka (default: the stack's one node)")
-    kafka.add_argument("--nodes", type=int, choices=(1, 3), default=1,
-                       help="3: a three-node cluster the bench starts and stops")
-    kafka.add_argument("--bootstrap", help="a three-node cluster started beforehand "
-                                           "(FENGQIAO_KAFKA_NODES=3 deploy/local/kafka.sh bootstrap)")
-    kafka.add_argument("--cluster-port", type=int, default=cluster.FIRST_PORT,
-                       help="first port tried for the bench's own cluster (controllers 100 above)")
+    cluster.add_options(kafka, nodes_help="3: a three-node cluster the bench starts and stops")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--log-level", default="WARNING", help="the services' log level (INFO logs every batch)")
     parser.add_argument("--keep-logs", action="store_true", help="keep the services' logs after a clean run")
     args = parser.parse_args(argv)
-    if args.bootstrap:
-        args.nodes = 3
+    args.nodes = cluster.nodes_of(args)
     return args
 
 

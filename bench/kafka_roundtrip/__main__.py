@@ -27,18 +27,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tracing", action="store_true",
                         help="spans and trace headers as a service makes them (exported only where OTEL_* says)")
     three = parser.add_argument_group("three nodes (acks=all, replication 3, min.insync.replicas 2)")
-    three.add_argument("--nodes", type=int, choices=(1, 3), default=1,
-                       help="3: also measure on a three-node cluster the bench starts and stops (bench/common/cluster.py)")
-    three.add_argument("--bootstrap", help="measure on this three-node cluster, started beforehand, instead "
-                                           "(FENGQIAO_KAFKA_NODES=3 deploy/local/kafka.sh bootstrap); implies --nodes 3")
-    three.add_argument("--cluster-port", type=int, default=cluster.FIRST_PORT,
-                       help="first port tried for the bench's own cluster (controllers 100 above)")
+    cluster.add_options(three, nodes_help="3: also measure on a three-node cluster the bench starts and stops "
+                                          "(bench/common/cluster.py)")
     three.add_argument("--cluster-warmup", type=int, default=100_000,
                        help="records ProducerPerformance sends to the cluster before measuring, not counted "
                             "(its JVMs start cold, the stack's node has run for hours); 0: none")
     args = parser.parse_args(argv)
-    if args.bootstrap:
-        args.nodes = 3
+    args.nodes = cluster.nodes_of(args)
     if args.events < 1 or args.payload_bytes < 0 or args.partitions < 1 or args.chunk < 1:
         parser.error("--events, --partitions and --chunk must be positive, --payload-bytes not negative")
     return args
